@@ -1,0 +1,53 @@
+"""The model picker's list, fetched from GET /models and cached, with a fallback when it fails."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+# A failed listing is retried sooner than a good one expires, but not on every page run.
+FAILURE_CACHE_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelList:
+    ids: tuple[str, ...]
+    error: str | None = None
+
+
+class ModelCatalog:
+    def __init__(self, fetch: Callable[[], list[str]], *, ttl: float, default_model: str) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._default_model = default_model
+        self._lock = threading.Lock()
+        self._cached: ModelList | None = None
+        self._expires = 0.0
+
+    def models(self) -> ModelList:
+        """Cached list; the default model is always first so the picker is never empty."""
+        with self._lock:
+            if self._cached is None or time.monotonic() >= self._expires:
+                self._cached, lifetime = self._load()
+                self._expires = time.monotonic() + lifetime
+            return self._cached
+
+    def refresh(self) -> ModelList:
+        with self._lock:
+            self._expires = 0.0
+        return self.models()
+
+    def _load(self) -> tuple[ModelList, float]:
+        try:
+            ids = sorted(set(self._fetch()))
+        except Exception as exc:  # any failure means "type a model name"
+            log.warning("listing models failed: %s", type(exc).__name__)
+            message = "Could not load the model list; type a model name instead."
+            return ModelList((self._default_model,), message), FAILURE_CACHE_SECONDS
+        ordered = [self._default_model, *(i for i in ids if i != self._default_model)]
+        return ModelList(tuple(ordered)), self._ttl

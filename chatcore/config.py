@@ -1,0 +1,111 @@
+"""All configuration, read in one place: environment variables win over .streamlit/secrets.toml."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRETS_PATH = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+DEFAULT_BASE_URL = "https://www.anyapi.vip/v1"
+DEFAULT_DATABASE_URL = "sqlite:///data/anychat.db"
+DEFAULT_MODEL = "gpt-4o"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the app cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    api_key: str | None
+    base_url: str
+    database_url: str
+    default_model: str
+    request_timeout: float
+    max_retries: int
+    models_cache_seconds: float
+    max_message_chars: int
+    generation_workers: int
+
+    @property
+    def has_api_key(self) -> bool:
+        return bool(self.api_key)
+
+    def __repr__(self) -> str:
+        # Settings end up in logs and tracebacks; the key must not.
+        shown = "set" if self.api_key else "missing"
+        return f"Settings(api_key=<{shown}>, base_url={self.base_url!r}, db={self.database_url!r})"
+
+
+# name -> (secrets.toml key, default, description). The README table mirrors this list.
+VARIABLES: dict[str, tuple[str, str | None, str]] = {
+    "ANYAPI_API_KEY": ("ANYAPI_API_KEY", None, "AnyAPI key; falls back to OPENAI_API_KEY"),
+    "ANYAPI_BASE_URL": ("ANYAPI_BASE_URL", DEFAULT_BASE_URL, "OpenAI-compatible endpoint"),
+    "DATABASE_URL": ("DATABASE_URL", DEFAULT_DATABASE_URL, "any SQLAlchemy URL"),
+    "ANYCHAT_DEFAULT_MODEL": ("ANYCHAT_DEFAULT_MODEL", DEFAULT_MODEL, "model for new chats"),
+    "ANYAPI_TIMEOUT": ("ANYAPI_TIMEOUT", "120", "seconds to wait for AnyAPI"),
+    "ANYAPI_MAX_RETRIES": ("ANYAPI_MAX_RETRIES", "2", "SDK retries on 408/409/429/5xx"),
+    "ANYCHAT_MODELS_CACHE_SECONDS": ("ANYCHAT_MODELS_CACHE_SECONDS", "600", "model list TTL"),
+    "ANYCHAT_MAX_MESSAGE_CHARS": ("ANYCHAT_MAX_MESSAGE_CHARS", "100000", "longest message"),
+    "ANYCHAT_GENERATION_WORKERS": ("ANYCHAT_GENERATION_WORKERS", "16", "parallel replies"),
+}
+
+
+def read_secrets(path: Path = DEFAULT_SECRETS_PATH) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    with path.open("rb") as handle:
+        try:
+            return tomllib.load(handle)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def _number(name: str, raw: str, kind: type[int] | type[float], minimum: float) -> Any:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None
+) -> Settings:
+    """Resolve every setting: environment, then secrets.toml, then the built-in default."""
+    env = os.environ if env is None else env
+    secrets = read_secrets() if secrets is None else secrets
+
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        if value in (None, ""):
+            value = secrets.get(VARIABLES[name][0])
+        if value in (None, ""):
+            value = VARIABLES[name][1]
+        return None if value is None else str(value).strip()
+
+    api_key = get("ANYAPI_API_KEY") or env.get("OPENAI_API_KEY") or secrets.get("OPENAI_API_KEY")
+    return Settings(
+        api_key=api_key or None,
+        base_url=str(get("ANYAPI_BASE_URL")).rstrip("/"),
+        database_url=str(get("DATABASE_URL")),
+        default_model=str(get("ANYCHAT_DEFAULT_MODEL")),
+        request_timeout=_number("ANYAPI_TIMEOUT", str(get("ANYAPI_TIMEOUT")), float, 1),
+        max_retries=_number("ANYAPI_MAX_RETRIES", str(get("ANYAPI_MAX_RETRIES")), int, 0),
+        models_cache_seconds=_number(
+            "ANYCHAT_MODELS_CACHE_SECONDS", str(get("ANYCHAT_MODELS_CACHE_SECONDS")), float, 0
+        ),
+        max_message_chars=_number(
+            "ANYCHAT_MAX_MESSAGE_CHARS", str(get("ANYCHAT_MAX_MESSAGE_CHARS")), int, 1
+        ),
+        generation_workers=_number(
+            "ANYCHAT_GENERATION_WORKERS", str(get("ANYCHAT_GENERATION_WORKERS")), int, 1
+        ),
+    )

@@ -1,0 +1,83 @@
+"""Wiring: one database, client, worker and catalog per process and configuration."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+
+from openai import OpenAI
+
+from chatcore.catalog import ModelCatalog, ModelList
+from chatcore.client import list_model_ids, make_client
+from chatcore.config import Settings
+from chatcore.service import RESTART_NOTE, ChatService
+from chatcore.worker import GenerationWorker
+from storage import LOCAL_USERNAME, ChatRepository, Database, UserRecord, upgrade_to_head
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Process-wide objects. The Streamlit layer holds exactly one per Settings value."""
+
+    settings: Settings
+    database: Database
+    repository: ChatRepository
+    worker: GenerationWorker
+    catalog: ModelCatalog
+    chat: ChatService
+
+    @cached_property
+    def local_user(self) -> UserRecord:
+        """Until accounts exist every conversation belongs to this one local user."""
+        return self.repository.ensure_user(LOCAL_USERNAME, "Local user")
+
+    def model_list(self) -> ModelList:
+        return self.catalog.models()
+
+    def close(self) -> None:
+        self.worker.shutdown()
+        self.database.dispose()
+
+
+def build_services(settings: Settings, *, prefetch_models: bool = True) -> Services:
+    """Migrate, recover replies a previous process left open, and start the worker."""
+    database = Database(settings.database_url)
+    upgrade_to_head(database.engine)
+    repository = ChatRepository(database)
+    recovered = repository.interrupt_streaming(RESTART_NOTE)
+    if recovered:
+        log.info("closed %d reply(s) left open by a previous process", recovered)
+
+    client_lock = threading.Lock()
+    client_holder: list[OpenAI] = []
+
+    def client() -> OpenAI:
+        # Built lazily and once: with no key configured the app must still start.
+        with client_lock:
+            if not client_holder:
+                client_holder.append(make_client(settings))
+            return client_holder[0]
+
+    worker = GenerationWorker(
+        repository,
+        client,
+        base_url=settings.base_url,
+        timeout=settings.request_timeout,
+        max_workers=settings.generation_workers,
+    )
+    catalog = ModelCatalog(
+        lambda: list_model_ids(client()),
+        ttl=settings.models_cache_seconds,
+        default_model=settings.default_model,
+    )
+    services = Services(
+        settings, database, repository, worker, catalog, ChatService(settings, repository, worker)
+    )
+    if prefetch_models and settings.has_api_key:
+        # Warm the picker in the background so the first page load never waits on the network.
+        threading.Thread(target=catalog.models, name="anychat-models", daemon=True).start()
+    return services

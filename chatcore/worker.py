@@ -1,0 +1,128 @@
+"""Per-process generation threads: a reply keeps going when the tab that asked for it goes away."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from openai import OpenAI
+
+from chatcore.generation import GenerationJob, generate
+from chatcore.live import LiveReply
+from storage import ChatRepository, MessageStatus, ReplyOutcome
+
+log = logging.getLogger(__name__)
+
+# A finished reply stays attachable this long, so a page that was watching it sees the end.
+FINISHED_GRACE_SECONDS = 60.0
+
+
+class GenerationWorker:
+    """Runs jobs on a thread pool, checkpoints them to the database, and lets pages attach.
+
+    The database row is the system of record; the LiveReply is only a fast path for pages in
+    this process. A Stop is a request to the worker, not an interruption of a page script.
+    """
+
+    def __init__(
+        self,
+        repository: ChatRepository,
+        client: Callable[[], OpenAI],
+        *,
+        base_url: str,
+        timeout: float,
+        max_workers: int,
+    ) -> None:
+        self._repository = repository
+        self._client = client
+        self._base_url = base_url
+        self._timeout = timeout
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="anychat-gen")
+        self._lock = threading.Lock()
+        self._live: dict[int, LiveReply] = {}
+        self._finished_at: dict[int, float] = {}
+
+    def submit(self, job: GenerationJob) -> LiveReply:
+        live = LiveReply(job.message_id)
+        with self._lock:
+            self._forget_old_replies()
+            self._live[job.message_id] = live
+        self._pool.submit(self._run, job, live)
+        return live
+
+    def live(self, message_id: int) -> LiveReply | None:
+        with self._lock:
+            return self._live.get(message_id)
+
+    def active_count(self) -> int:
+        with self._lock:
+            return sum(1 for message_id in self._live if message_id not in self._finished_at)
+
+    def cancel(self, message_id: int) -> bool:
+        """Stop a reply. A streamed one ends with its partial text; a waiting one ends at once."""
+        live = self.live(message_id)
+        if live is None:
+            return False
+        live.request_cancel()
+        if live.snapshot().text == "" and not live.snapshot().done:
+            # Nothing arrived yet (or a non-streamed call is pending): close it now rather than
+            # whenever the upstream answers; the worker's late result is then discarded.
+            self._finish(live, ReplyOutcome(content="", status=MessageStatus.STOPPED))
+        return True
+
+    def wait_idle(self, timeout: float) -> bool:
+        """For tests and shutdown: wait until no reply is being generated."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.active_count() == 0:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def shutdown(self) -> None:
+        with self._lock:
+            replies = list(self._live.values())
+        for live in replies:
+            live.request_cancel()
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    def _run(self, job: GenerationJob, live: LiveReply) -> None:
+        try:
+            outcome = generate(
+                self._client(),
+                job,
+                live,
+                checkpoint=lambda text: self._repository.save_progress(job.message_id, text),
+                base_url=self._base_url,
+                timeout=self._timeout,
+            )
+        except Exception as exc:  # a worker thread must always close its row
+            log.exception("reply %s crashed", job.message_id)
+            outcome = ReplyOutcome(
+                content=live.text(),
+                status=MessageStatus.ERROR,
+                error=f"Internal error while generating ({type(exc).__name__}).",
+            )
+        self._finish(live, outcome)
+
+    def _finish(self, live: LiveReply, outcome: ReplyOutcome) -> None:
+        # Write before announcing, so a page that wakes on the finish reads the final row.
+        with self._lock:
+            if live.snapshot().done:
+                return
+            try:
+                self._repository.finish_reply(live.message_id, outcome)
+            except Exception:  # the viewer must be released even if the write failed
+                log.exception("could not save reply %s", live.message_id)
+            live.finish(outcome)
+            self._finished_at[live.message_id] = time.monotonic()
+
+    def _forget_old_replies(self) -> None:
+        cutoff = time.monotonic() - FINISHED_GRACE_SECONDS
+        for message_id, finished in list(self._finished_at.items()):
+            if finished < cutoff:
+                del self._finished_at[message_id]
+                self._live.pop(message_id, None)

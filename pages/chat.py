@@ -1,0 +1,6 @@
+"""Chat: talk to a model, with the conversation saved as it goes."""
+
+from ui import chat_page
+from ui.context import services
+
+chat_page.render(services())

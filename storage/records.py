@@ -1,0 +1,92 @@
+"""Plain values handed out by the repository, so callers never hold a live ORM session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class MessageStatus(StrEnum):
+    COMPLETE = "complete"
+    STREAMING = "streaming"
+    STOPPED = "stopped"
+    ERROR = "error"
+
+
+class Role(StrEnum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: int
+    username: str
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    id: str
+    user_id: int
+    title: str
+    model: str
+    settings: dict[str, Any]
+    active_leaf_id: int | None
+    pinned: bool
+    archived: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: int
+    conversation_id: str
+    parent_id: int | None
+    role: str
+    content: str
+    status: str
+    created_at: datetime
+    finish_reason: str | None = None
+    model: str | None = None
+    request_params: dict[str, Any] | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    first_token_ms: int | None = None
+    total_ms: int | None = None
+    response_id: str | None = None
+    request_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    """One page of the history list; `has_more` drives the "Older" control."""
+
+    items: list[ConversationRecord]
+    has_more: bool
+    offset: int
+
+
+@dataclass(slots=True)
+class ReplyOutcome:
+    """Everything known about a reply when generation ends, written in one update."""
+
+    content: str
+    status: MessageStatus
+    finish_reason: str | None = None
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    first_token_ms: int | None = None
+    total_ms: int | None = None
+    response_id: str | None = None
+    request_id: str | None = None
+    error: str | None = None

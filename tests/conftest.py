@@ -1,0 +1,53 @@
+"""Shared fixtures: a fake OpenAI-compatible server and services wired to a temporary database."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from chatcore.config import Settings, load_settings  # noqa: E402
+from chatcore.services import Services, build_services  # noqa: E402
+from fake_openai import FakeOpenAI  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_api(fake_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The session's fake server, reset so each test sees only its own requests."""
+    fake_server.reset()
+    yield fake_server
+    fake_server.reset()
+
+
+@pytest.fixture
+def settings(fake_api: FakeOpenAI, tmp_path: Path) -> Settings:
+    base = load_settings(env={}, secrets={})
+    return replace(
+        base,
+        api_key="sk-test-secret-key",
+        base_url=fake_api.base_url,
+        database_url=f"sqlite:///{tmp_path / 'anychat.db'}",
+        request_timeout=5.0,
+        max_retries=0,
+        generation_workers=4,
+    )
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    built = build_services(settings, prefetch_models=False)
+    yield built
+    built.close()

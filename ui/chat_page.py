@@ -1,0 +1,158 @@
+"""The chat page: send first (so the request starts at once), then draw everything else."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from chatcore.params import GenerationParams, InvalidParameter
+from chatcore.service import ChatInputError, ConversationNotFound, ConversationView
+from chatcore.services import Services
+from storage import MessageStatus
+from ui import controls
+from ui.history import draw_history, open_conversation
+from ui.messages import draw_message, follow_reply
+from ui.text import plain
+
+RECENT_MESSAGES = 60  # a long chat shows its tail; the rest is one click away
+SHOW_ALL = "show_all_for"
+NOTICE = "chat_notice"
+
+
+def _sync_controls(services: Services, view: ConversationView | None) -> None:
+    owner = view.conversation.id if view else None
+    if controls.LOADED_FOR not in st.session_state:
+        controls.load_params(GenerationParams(model=services.settings.default_model), None)
+    if view and st.session_state.get(controls.LOADED_FOR) != owner:
+        stored = GenerationParams.from_settings(view.conversation.settings, view.conversation.model)
+        controls.load_params(stored, owner)
+
+
+def _open(services: Services, user_id: int, conversation_id: str | None) -> ConversationView | None:
+    if conversation_id is None:
+        return None
+    try:
+        return services.chat.open(user_id, conversation_id)
+    except ConversationNotFound:
+        return None
+
+
+def _send(
+    services: Services, user_id: int, view: ConversationView | None, text: str
+) -> ConversationView | None:
+    params = controls.current_params(services.settings.default_model)
+    try:
+        sent = services.chat.send(user_id, view.conversation.id if view else None, text, params)
+    except (ChatInputError, InvalidParameter) as exc:
+        st.session_state[NOTICE] = str(exc)
+        return view
+    except ConversationNotFound:
+        st.session_state[NOTICE] = "That conversation no longer exists."
+        return None
+    st.session_state[controls.LOADED_FOR] = sent.conversation.id
+    open_conversation(sent.conversation.id)
+    return sent
+
+
+@st.dialog("Delete this conversation?")
+def _confirm_delete(services: Services, user_id: int, conversation_id: str, title: str) -> None:
+    st.markdown(f"“{plain(title)}” and all its messages will be deleted. This cannot be undone.")
+    keep, delete = st.columns(2)
+    if keep.button("Cancel", width="stretch"):
+        st.rerun()
+    if delete.button("Delete", type="primary", width="stretch"):
+        services.repository.delete_conversation(user_id, conversation_id)
+        open_conversation(None)
+        st.rerun()
+
+
+def _rename(services: Services, user_id: int, conversation_id: str) -> None:
+    title = st.session_state.get(f"rename-{conversation_id}", "").strip()
+    if title:
+        services.repository.rename_conversation(user_id, conversation_id, title[:200])
+
+
+def _draw_header(services: Services, user_id: int, view: ConversationView) -> None:
+    conversation = view.conversation
+    title_col, menu_col = st.columns([0.9, 0.1], vertical_alignment="center")
+    title_col.subheader(plain(conversation.title), anchor=False)
+    with menu_col.popover("", icon=":material/more_horiz:", help="Rename or delete"):
+        st.text_input(
+            "Title",
+            value=conversation.title,
+            key=f"rename-{conversation.id}",
+            on_change=_rename,
+            args=(services, user_id, conversation.id),
+            max_chars=200,
+        )
+        if st.button("Delete conversation", icon=":material/delete:"):
+            _confirm_delete(services, user_id, conversation.id, conversation.title)
+
+
+def _draw_totals(services: Services, view: ConversationView, slot: DeltaGenerator) -> None:
+    # Drawn after the thread, so a reply that just finished is counted.
+    total = services.repository.token_total(view.conversation.id)
+    slot.caption(f"{view.conversation.model} · {total:,} tokens in this conversation")
+
+
+def _draw_thread(services: Services, view: ConversationView) -> None:
+    thread = view.thread
+    hidden = 0
+    if len(thread) > RECENT_MESSAGES and st.session_state.get(SHOW_ALL) != view.conversation.id:
+        hidden = len(thread) - RECENT_MESSAGES
+        thread = thread[hidden:]
+        st.button(
+            f"Show {hidden:,} earlier messages",
+            icon=":material/expand_less:",
+            on_click=lambda: st.session_state.update({SHOW_ALL: view.conversation.id}),
+        )
+    for index, message in enumerate(thread):
+        is_last = index == len(thread) - 1
+        if message.status == MessageStatus.STREAMING:
+            follow_reply(services, message)
+        else:
+            draw_message(services, message, is_last=is_last)
+
+
+def render(services: Services) -> None:
+    user = services.local_user
+    requested = st.query_params.get("c")
+    view = _open(services, user.id, requested)
+    _sync_controls(services, view)
+
+    has_key = services.settings.has_api_key
+    text = st.chat_input(
+        "Message AnyChat" if has_key else "Set ANYAPI_API_KEY to chat",
+        disabled=not has_key,
+        max_chars=services.settings.max_message_chars,
+    )
+    if text:
+        view = _send(services, user.id, view, text)
+
+    with st.sidebar:
+        controls.draw_controls(services.model_list())
+        st.divider()
+        draw_history(services, user.id, view.conversation.id if view else None)
+
+    if not has_key:
+        st.info(
+            "No AnyAPI key is configured. Set the `ANYAPI_API_KEY` environment variable "
+            "(or `ANYAPI_API_KEY` in `.streamlit/secrets.toml`) and restart AnyChat. "
+            "Past conversations stay readable meanwhile.",
+            icon=":material/key:",
+        )
+    notice = st.session_state.pop(NOTICE, None)
+    if notice:
+        st.warning(notice, icon=":material/block:")
+    if requested and view is None and not text:
+        st.warning(
+            "Conversation not found. It may have been deleted.", icon=":material/search_off:"
+        )
+    if view is None:
+        st.title("What can I help with?", anchor=False)
+        st.caption(f"Replies come from {services.settings.base_url}.")
+        return
+    _draw_header(services, user.id, view)
+    totals = st.empty()
+    _draw_thread(services, view)
+    _draw_totals(services, view, totals)

@@ -45,8 +45,13 @@ def _with_request_id(text: str, request_id: str | None) -> str:
     return f"{text} (request id {request_id})" if request_id else text
 
 
-def describe_error(error: BaseException, *, base_url: str, timeout: float) -> ReplyError:
-    """Most specific first: the SDK's timeout is a connection error, its 429 a status error."""
+def describe_error(
+    error: BaseException, *, base_url: str, timeout: float, mid_reply: bool = False
+) -> ReplyError:
+    """Most specific first: the SDK's timeout is a connection error, its 429 a status error.
+
+    `mid_reply` says the response had already begun, which changes what a dropped connection means.
+    """
     if isinstance(error, StreamTruncated):
         return ReplyError(
             "The reply stream ended before the reply was finished; the part that arrived is kept."
@@ -58,6 +63,11 @@ def describe_error(error: BaseException, *, base_url: str, timeout: float) -> Re
         )
     if isinstance(error, openai.APITimeoutError):
         return ReplyError(f"AnyAPI did not answer within {timeout:g} seconds.")
+    if isinstance(error, openai.APIConnectionError) and mid_reply:
+        return ReplyError(
+            "The connection to AnyAPI was lost in the middle of the reply; "
+            "the part that arrived is kept."
+        )
     if isinstance(error, openai.APIConnectionError):
         return ReplyError(f"Could not connect to {base_url}. Check the address and the network.")
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):

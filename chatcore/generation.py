@@ -136,7 +136,9 @@ def generate(
     except Exception as exc:  # every failure becomes a message in the conversation
         if live.cancel_requested:  # closing the stream on Stop surfaces here as a read error
             return progress.outcome(live.text(), MessageStatus.STOPPED, None)
-        failure = describe_error(exc, base_url=base_url, timeout=timeout)
+        failure = describe_error(
+            exc, base_url=base_url, timeout=timeout, mid_reply=progress.request_id is not None
+        )
         log.warning("reply %s failed: %s (%s)", job.message_id, failure.message, type(exc).__name__)
         return progress.outcome(live.text(), MessageStatus.ERROR, failure.message)
     if live.cancel_requested:

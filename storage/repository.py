@@ -6,7 +6,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from storage.db import Database
 from storage.models import Conversation, Message, User, utcnow
@@ -157,24 +157,14 @@ class ChatRepository:
             return result.rowcount == 1
 
     def delete_conversation(self, user_id: int, conversation_id: str) -> bool:
+        """Messages go with it through ON DELETE CASCADE, in the same statement."""
         with self.db.session() as session:
-            row = session.scalar(
-                select(Conversation).where(
+            result = session.execute(
+                delete(Conversation).where(
                     Conversation.id == conversation_id, Conversation.user_id == user_id
                 )
             )
-            if row is None:
-                return False
-            # Children first: a self-referencing cascade is not guaranteed on every dialect.
-            for message in session.scalars(
-                select(Message)
-                .where(Message.conversation_id == conversation_id)
-                .order_by(Message.id.desc())
-            ):
-                session.delete(message)
-            session.flush()
-            session.delete(row)
-            return True
+            return result.rowcount == 1
 
     def token_total(self, conversation_id: str) -> int:
         with self.db.session() as session:

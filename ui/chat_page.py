@@ -8,7 +8,7 @@ from streamlit.delta_generator import DeltaGenerator
 from chatcore.params import GenerationParams, InvalidParameter
 from chatcore.service import ChatInputError, ConversationNotFound, ConversationView
 from chatcore.services import Services
-from storage import MessageStatus
+from storage import ConversationRecord, MessageStatus
 from ui import controls
 from ui.history import draw_history, open_conversation
 from ui.messages import draw_message, follow_reply
@@ -16,7 +16,7 @@ from ui.text import plain
 
 RECENT_MESSAGES = 60  # a long chat shows its tail; the rest is one click away
 SHOW_ALL = "show_all_for"
-NOTICE = "chat_notice"
+CONFIRM_DELETE = "confirm_delete_for"
 
 
 def _sync_controls(services: Services, view: ConversationView | None) -> None:
@@ -39,31 +39,55 @@ def _open(services: Services, user_id: int, conversation_id: str | None) -> Conv
 
 def _send(
     services: Services, user_id: int, view: ConversationView | None, text: str
-) -> ConversationView | None:
+) -> tuple[ConversationView | None, str | None]:
+    """Returns the view to draw and, if nothing was sent, why."""
     params = controls.current_params(services.settings.default_model)
     try:
         sent = services.chat.send(user_id, view.conversation.id if view else None, text, params)
     except (ChatInputError, InvalidParameter) as exc:
-        st.session_state[NOTICE] = str(exc)
-        return view
+        return view, str(exc)
     except ConversationNotFound:
-        st.session_state[NOTICE] = "That conversation no longer exists."
-        return None
+        return None, "That conversation no longer exists."
     st.session_state[controls.LOADED_FOR] = sent.conversation.id
     open_conversation(sent.conversation.id)
-    return sent
+    return sent, None
 
 
-@st.dialog("Delete this conversation?")
-def _confirm_delete(services: Services, user_id: int, conversation_id: str, title: str) -> None:
-    st.markdown(f"“{plain(title)}” and all its messages will be deleted. This cannot be undone.")
+def _draw_unsent(notice: str, text: str) -> None:
+    # The chat box has already cleared itself: hand the text back so nothing is lost.
+    st.warning(notice, icon=":material/block:")
+    if text.strip():
+        with st.expander("Your message (not sent)"):
+            st.code(text, language=None, wrap_lines=True)
+
+
+def _close_delete_dialog() -> None:
+    st.session_state.pop(CONFIRM_DELETE, None)
+
+
+def _delete(services: Services, user_id: int, conversation_id: str) -> None:
+    services.repository.delete_conversation(user_id, conversation_id)
+    _close_delete_dialog()
+    open_conversation(None)
+
+
+# Opened from session state, not from the button's return value, so the dialog is still
+# drawn on the run its own buttons trigger.
+@st.dialog("Delete this conversation?", on_dismiss=_close_delete_dialog)
+def _confirm_delete(services: Services, user_id: int, conversation: ConversationRecord) -> None:
+    st.markdown(
+        f"“{plain(conversation.title)}” and all its messages will be deleted. "
+        "This cannot be undone."
+    )
     keep, delete = st.columns(2)
-    if keep.button("Cancel", width="stretch"):
-        st.rerun()
-    if delete.button("Delete", type="primary", width="stretch"):
-        services.repository.delete_conversation(user_id, conversation_id)
-        open_conversation(None)
-        st.rerun()
+    keep.button("Cancel", width="stretch", on_click=_close_delete_dialog)
+    delete.button(
+        "Delete",
+        type="primary",
+        width="stretch",
+        on_click=_delete,
+        args=(services, user_id, conversation.id),
+    )
 
 
 def _rename(services: Services, user_id: int, conversation_id: str) -> None:
@@ -85,8 +109,13 @@ def _draw_header(services: Services, user_id: int, view: ConversationView) -> No
             args=(services, user_id, conversation.id),
             max_chars=200,
         )
-        if st.button("Delete conversation", icon=":material/delete:"):
-            _confirm_delete(services, user_id, conversation.id, conversation.title)
+        st.button(
+            "Delete conversation",
+            icon=":material/delete:",
+            on_click=lambda: st.session_state.update({CONFIRM_DELETE: conversation.id}),
+        )
+    if st.session_state.get(CONFIRM_DELETE) == conversation.id:
+        _confirm_delete(services, user_id, conversation)
 
 
 def _draw_totals(services: Services, view: ConversationView, slot: DeltaGenerator) -> None:
@@ -124,10 +153,10 @@ def render(services: Services) -> None:
     text = st.chat_input(
         "Message AnyChat" if has_key else "Set ANYAPI_API_KEY to chat",
         disabled=not has_key,
-        max_chars=services.settings.max_message_chars,
     )
+    notice = None
     if text:
-        view = _send(services, user.id, view, text)
+        view, notice = _send(services, user.id, view, text)
 
     with st.sidebar:
         controls.draw_controls(services.model_list())
@@ -141,9 +170,8 @@ def render(services: Services) -> None:
             "Past conversations stay readable meanwhile.",
             icon=":material/key:",
         )
-    notice = st.session_state.pop(NOTICE, None)
-    if notice:
-        st.warning(notice, icon=":material/block:")
+    if notice and text:
+        _draw_unsent(notice, text)
     if requested and view is None and not text:
         st.warning(
             "Conversation not found. It may have been deleted.", icon=":material/search_off:"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install AnyChat's dependencies into .venv. `install.sh dev` adds test tools and Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode="${1:-runtime}"
+python="${PYTHON:-python3}"
+
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "AnyChat needs Python 3.11 or newer (found $("$python" --version 2>&1))." >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+
+requirements=requirements.txt
+[ "$mode" = dev ] && requirements=requirements-dev.txt
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
+
+if [ "$mode" = dev ] && [ ! -x /usr/bin/chromium ]; then
+  # Browser tests drive Debian's Chromium; Playwright's own browser download is not used.
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+fi

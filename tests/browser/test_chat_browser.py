@@ -1,0 +1,289 @@
+"""AnyChat in a real browser: streaming, reloads, switching chats mid-reply, Stop, Retry.
+
+Every test opens its own page (a new Streamlit session) against one app process per module.
+Conversations are told apart by a unique tag at the start of the first message, which makes
+the conversation's title (the first line of the first message) unique too.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from fake_openai import Behavior, FakeOpenAI
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+LOAD_TIMEOUT = 20_000  # ms; the first page of a fresh server imports a lot
+REPLY_TIMEOUT = 15_000  # ms
+CURSOR = "▌"
+CONVERSATION_URL = re.compile(r"\?c=([0-9a-f]{32})$")
+BARE_URL = re.compile(r"^[^?]*$")
+# A reply still being written: starts with w1 w2 w3 and ends with the typing cursor.
+PARTIAL = re.compile(r"^w1 w2 w3\b.*" + CURSOR + "$", re.DOTALL)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def words(count: int) -> str:
+    """The fake server's reply to [[words:N]]."""
+    return " ".join(f"w{i}" for i in range(1, count + 1))
+
+
+def open_app(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_editable(timeout=LOAD_TIMEOUT)
+
+
+def send(page: Page, text: str) -> None:
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def chat_messages(page: Page) -> Locator:
+    return page.get_by_test_id("stChatMessage")
+
+
+def user_messages(page: Page) -> Locator:
+    return chat_messages(page).filter(has=page.get_by_test_id("stChatMessageAvatarUser"))
+
+
+def assistant_messages(page: Page) -> Locator:
+    return chat_messages(page).filter(has=page.get_by_test_id("stChatMessageAvatarAssistant"))
+
+
+def reply_body(page: Page) -> Locator:
+    """The text of the newest reply (its first Markdown block; captions are separate)."""
+    return assistant_messages(page).last.get_by_test_id("stMarkdownContainer").first
+
+
+def reply_caption(page: Page) -> Locator:
+    return assistant_messages(page).last.get_by_test_id("stCaptionContainer")
+
+
+def sidebar_entry(page: Page, title_part: str) -> Locator:
+    return page.get_by_test_id("stSidebar").get_by_role("button", name=title_part)
+
+
+def conversation_id(page: Page) -> str:
+    expect(page).to_have_url(CONVERSATION_URL, timeout=REPLY_TIMEOUT)
+    match = CONVERSATION_URL.search(page.url)
+    assert match is not None, page.url
+    return match.group(1)
+
+
+def wait_until_finished(page: Page, text: str) -> None:
+    """The reply shows exactly `text` (no cursor), its usage caption, and no Stop button."""
+    expect(reply_body(page)).to_have_text(text, timeout=REPLY_TIMEOUT)
+    expect(reply_caption(page)).to_contain_text(re.compile(r"completion = \d+ tokens"))
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+
+
+def assert_no_app_errors(page: Page, server_log: str) -> None:
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_text("Traceback")).to_have_count(0)
+    assert "Traceback" not in server_log, server_log
+
+
+@pytest.fixture
+def server_log(app_server) -> object:
+    """Reads only what the app logged during the current test."""
+    start = app_server.log_path.stat().st_size
+
+    def new_text() -> str:
+        with app_server.log_path.open("rb") as handle:
+            handle.seek(start)
+            return handle.read().decode(errors="replace")
+
+    return new_text
+
+
+# -- scenarios ------------------------------------------------------------------------------
+
+
+def test_reply_streams_in_and_is_summed_up(page: Page, app_url: str, server_log) -> None:
+    tag = unique("stream")
+    open_app(page, app_url)
+
+    send(page, f"{tag} [[chunk_delay:0.08]] [[words:40]]")
+
+    # A partial reply with the typing cursor, while the Stop button is offered...
+    body = reply_body(page)
+    expect(body).to_have_text(PARTIAL, timeout=REPLY_TIMEOUT)
+    partial = body.inner_text()
+    expect(page.get_by_role("button", name="Stop")).to_be_visible()
+    # ...then the full text, with the usage caption in place of the Stop button.
+    wait_until_finished(page, words(40))
+    shown = partial.removesuffix(CURSOR).split()
+    assert 3 <= len(shown) < 40, partial
+    assert shown == words(len(shown)).split(), partial
+    expect(reply_caption(page)).to_contain_text("40 completion =")
+    expect(page.get_by_text(re.compile(r"tokens in this conversation"))).to_be_visible()
+    conversation_id(page)
+
+    # Must not happen: a doubled message, an error, the cursor left behind.
+    expect(user_messages(page).filter(has_text=tag)).to_have_count(1)
+    expect(chat_messages(page)).to_have_count(2)
+    expect(page.get_by_text(CURSOR)).to_have_count(0)
+    expect(page.get_by_role("button", name="Retry")).to_have_count(0)
+    assert_no_app_errors(page, server_log())
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-chat.png"), full_page=True)
+
+
+def test_conversation_is_listed_after_reload_and_opens(
+    page: Page, app_url: str, server_log
+) -> None:
+    tag = unique("reload")
+    answer = unique("answer")
+    open_app(page, app_url)
+    send(page, f"{tag} [[reply:{answer}]]")
+    wait_until_finished(page, answer)
+    opened = conversation_id(page)
+
+    open_app(page, app_url)  # the bare URL: a new session on the start page
+    expect(page).to_have_url(BARE_URL)
+    expect(page.get_by_role("heading", name="What can I help with?")).to_be_visible()
+    expect(chat_messages(page)).to_have_count(0)
+
+    entry = sidebar_entry(page, tag)
+    expect(entry).to_have_count(1)
+    entry.click()
+
+    expect(page).to_have_url(CONVERSATION_URL)
+    assert conversation_id(page) == opened
+    expect(user_messages(page)).to_have_count(1)
+    expect(user_messages(page).first).to_contain_text(tag)
+    expect(assistant_messages(page)).to_have_count(1)
+    expect(reply_body(page)).to_have_text(answer)
+    # Must not happen: the start page lingering, the "not found" warning, duplicates.
+    expect(page.get_by_role("heading", name="What can I help with?")).to_have_count(0)
+    expect(page.get_by_text("Conversation not found")).to_have_count(0)
+    expect(chat_messages(page)).to_have_count(2)
+    assert_no_app_errors(page, server_log())
+
+
+def test_switching_away_mid_stream_keeps_the_whole_reply(
+    page: Page, app_url: str, fresh_fake: FakeOpenAI, server_log
+) -> None:
+    tag = unique("switch")
+    full = words(60)
+    open_app(page, app_url)
+    send(page, f"{tag} [[chunk_delay:0.1]] [[words:60]]")
+    expect(reply_body(page)).to_have_text(PARTIAL, timeout=REPLY_TIMEOUT)
+    opened = conversation_id(page)
+
+    page.get_by_test_id("stSidebar").get_by_role("button", name="New chat").click()
+    expect(page).to_have_url(BARE_URL)
+    expect(page.get_by_role("heading", name="What can I help with?")).to_be_visible()
+    expect(chat_messages(page)).to_have_count(0)
+    page.wait_for_timeout(1_000)  # away for a while; the reply must keep being generated
+
+    sidebar_entry(page, tag).click()
+    expect(page).to_have_url(re.compile(rf"\?c={opened}$"))
+    wait_until_finished(page, full)
+    expect(reply_caption(page)).to_contain_text("60 completion =")
+
+    # Saved: a fresh session on the conversation's URL shows it complete.
+    open_app(page, f"{app_url}/?c={opened}")
+    wait_until_finished(page, full)
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+
+    # Must not happen: the reply stopped or cut, generated twice, or shown twice.
+    expect(page.get_by_text("Stopped")).to_have_count(0)
+    expect(page.get_by_role("button", name="Retry")).to_have_count(0)
+    expect(user_messages(page)).to_have_count(1)
+    expect(assistant_messages(page)).to_have_count(1)
+    requests = fresh_fake.chat_requests()
+    assert len(requests) == 1, requests
+    assert not requests[0].client_disconnected
+    assert_no_app_errors(page, server_log())
+
+
+def test_stop_keeps_the_partial_reply(
+    page: Page, app_url: str, fresh_fake: FakeOpenAI, server_log
+) -> None:
+    tag = unique("stop")
+    open_app(page, app_url)
+    send(page, f"{tag} [[chunk_delay:0.15]] [[words:60]]")
+    expect(reply_body(page)).to_have_text(PARTIAL, timeout=REPLY_TIMEOUT)
+    opened = conversation_id(page)
+
+    page.get_by_role("button", name="Stop").click()
+
+    reply = assistant_messages(page).last
+    expect(reply.get_by_text("Stopped")).to_be_visible(timeout=REPLY_TIMEOUT)
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+    body = reply_body(page)
+    expect(body).not_to_contain_text(CURSOR)
+    partial = body.inner_text()
+    shown = partial.split()
+    assert 3 <= len(shown) < 60, partial
+    assert shown == words(len(shown)).split(), partial
+
+    # The upstream stream was closed, not left running to the end.
+    deadline = time.monotonic() + 5
+    while not fresh_fake.chat_requests()[0].client_disconnected and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert fresh_fake.chat_requests()[0].client_disconnected
+
+    # The partial reply survives a reload, still marked as stopped.
+    open_app(page, f"{app_url}/?c={opened}")
+    expect(reply_body(page)).to_have_text(partial)
+    expect(assistant_messages(page).last.get_by_text("Stopped")).to_be_visible()
+    # Must not happen: the text growing after Stop, an error, a Stop button, duplicates.
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+    expect(page.get_by_role("button", name="Retry")).to_have_count(0)
+    expect(user_messages(page).filter(has_text=tag)).to_have_count(1)
+    expect(chat_messages(page)).to_have_count(2)
+    assert len(fresh_fake.chat_requests()) == 1
+    assert_no_app_errors(page, server_log())
+
+
+def test_server_error_shows_and_retry_succeeds(
+    page: Page, app_url: str, fresh_fake: FakeOpenAI, server_log
+) -> None:
+    tag = unique("retry")
+    fresh_fake.enqueue(Behavior(status=500))  # only the first answer fails
+    open_app(page, app_url)
+    send(page, tag)
+
+    failed = assistant_messages(page).last
+    expect(failed).to_contain_text("HTTP 500", timeout=REPLY_TIMEOUT)
+    retry = page.get_by_role("button", name="Retry")
+    expect(retry).to_be_visible()
+    expect(user_messages(page)).to_have_count(1)
+    expect(user_messages(page).first).to_contain_text(tag)
+    opened = conversation_id(page)
+
+    retry.click()
+
+    wait_until_finished(page, f"Echo: {tag}")
+    expect(page.get_by_text("HTTP 500")).to_have_count(0)
+    expect(page.get_by_role("button", name="Retry")).to_have_count(0)
+    expect(user_messages(page)).to_have_count(1)
+    expect(assistant_messages(page)).to_have_count(1)
+    requests = fresh_fake.chat_requests()
+    assert len(requests) == 2, requests
+    # The retry asks the same question again, without the failed attempt in the history.
+    assert requests[1].body["messages"] == [{"role": "user", "content": tag}]
+
+    open_app(page, f"{app_url}/?c={opened}")
+    expect(reply_body(page)).to_have_text(f"Echo: {tag}")
+    expect(page.get_by_text("HTTP 500")).to_have_count(0)
+    expect(user_messages(page)).to_have_count(1)
+    expect(chat_messages(page)).to_have_count(2)
+    assert_no_app_errors(page, server_log())

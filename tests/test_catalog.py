@@ -1,0 +1,51 @@
+"""The model picker's list: fetched from /models, cached, and never empty."""
+
+from __future__ import annotations
+
+import time
+
+from fake_openai import FakeOpenAI
+
+from chatcore.catalog import ModelCatalog
+from chatcore.services import Services
+
+
+def test_models_come_from_the_server_with_the_default_first(
+    services: Services, fake_api: FakeOpenAI
+) -> None:
+    models = services.model_list()
+    assert models.error is None
+    assert models.ids[0] == "gpt-4o"
+    assert set(models.ids) == {"gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet", "deepseek-chat"}
+    assert [r.path for r in fake_api.requests] == ["/v1/models"]
+    assert fake_api.requests[0].headers["authorization"] == "Bearer sk-test-secret-key"
+
+
+def test_list_is_cached(services: Services, fake_api: FakeOpenAI) -> None:
+    services.model_list()
+    services.model_list()
+    assert len([r for r in fake_api.requests if r.path == "/v1/models"]) == 1
+
+
+def test_failure_falls_back_to_the_default_model(services: Services, fake_api: FakeOpenAI) -> None:
+    fake_api.models_status = 500
+    models = services.model_list()
+    assert models.ids == ("gpt-4o",)
+    assert "type a model name" in models.error
+
+
+def test_expired_entries_are_fetched_again() -> None:
+    calls: list[float] = []
+
+    def fetch() -> list[str]:
+        calls.append(time.monotonic())
+        return ["b", "a"]
+
+    catalog = ModelCatalog(fetch, ttl=0.05, default_model="z")
+    assert catalog.models().ids == ("z", "a", "b")
+    catalog.models()
+    time.sleep(0.06)
+    catalog.models()
+    assert len(calls) == 2
+    catalog.refresh()
+    assert len(calls) == 3

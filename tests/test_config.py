@@ -1,0 +1,72 @@
+"""Configuration: one loader, environment over secrets.toml over defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatcore.config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_DATABASE_URL,
+    ConfigError,
+    load_settings,
+    read_secrets,
+)
+
+
+def test_defaults_apply_when_nothing_is_set() -> None:
+    settings = load_settings(env={}, secrets={})
+    assert settings.api_key is None
+    assert not settings.has_api_key
+    assert settings.base_url == DEFAULT_BASE_URL == "https://www.anyapi.vip/v1"
+    assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///data/anychat.db"
+    assert settings.default_model == "gpt-4o"
+    assert settings.request_timeout == 120.0
+    assert settings.max_retries == 2
+
+
+def test_environment_wins_over_secrets() -> None:
+    settings = load_settings(
+        env={"ANYAPI_BASE_URL": "http://env.example/v1/", "ANYAPI_MAX_RETRIES": "0"},
+        secrets={"ANYAPI_BASE_URL": "http://secrets.example/v1", "ANYAPI_API_KEY": "sk-s"},
+    )
+    assert settings.base_url == "http://env.example/v1"  # trailing slash removed
+    assert settings.api_key == "sk-s"
+    assert settings.max_retries == 0
+
+
+def test_openai_api_key_is_the_fallback() -> None:
+    assert load_settings(env={"OPENAI_API_KEY": "sk-o"}, secrets={}).api_key == "sk-o"
+    both = load_settings(env={"OPENAI_API_KEY": "sk-o", "ANYAPI_API_KEY": "sk-a"}, secrets={})
+    assert both.api_key == "sk-a"
+
+
+def test_secrets_values_may_be_toml_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.toml"
+    path.write_text('ANYAPI_TIMEOUT = 30\nANYCHAT_DEFAULT_MODEL = "deepseek-chat"\n')
+    settings = load_settings(env={}, secrets=read_secrets(path))
+    assert settings.request_timeout == 30.0
+    assert settings.default_model == "deepseek-chat"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ANYAPI_TIMEOUT", "soon"), ("ANYAPI_MAX_RETRIES", "-1"), ("ANYCHAT_MAX_MESSAGE_CHARS", "0")],
+)
+def test_unusable_numbers_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings(env={name: value}, secrets={})
+
+
+def test_broken_secrets_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.toml"
+    path.write_text("ANYAPI_API_KEY = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        read_secrets(path)
+
+
+def test_the_key_never_appears_in_repr() -> None:
+    settings = load_settings(env={"ANYAPI_API_KEY": "sk-very-secret"}, secrets={})
+    assert "sk-very-secret" not in repr(settings)
+    assert "sk-very-secret" not in str(settings)

@@ -1,0 +1,143 @@
+"""The pages through Streamlit's AppTest: what a user sees, without a browser."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from fake_openai import Behavior, FakeOpenAI
+from streamlit.testing.v1 import AppTest
+
+from chatcore.config import load_settings
+from chatcore.services import build_services
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+SECRET = "sk-page-test-secret"
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, fake_api: FakeOpenAI, tmp_path: Path) -> Path:
+    monkeypatch.setenv("ANYAPI_API_KEY", SECRET)
+    monkeypatch.setenv("ANYAPI_BASE_URL", fake_api.base_url)
+    monkeypatch.setenv("ANYAPI_MAX_RETRIES", "0")
+    database = tmp_path / "pages.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
+    return database
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches() -> Iterator[None]:
+    yield
+    st.cache_resource.clear()
+
+
+def run_app(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=20)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def markdown_text(at: AppTest) -> str:
+    return "\n".join(element.value for element in at.markdown)
+
+
+def test_without_a_key_the_page_says_what_to_set(
+    app_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANYAPI_API_KEY", "")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    at = run_app()
+    assert not at.exception
+    assert "ANYAPI_API_KEY" in at.info[0].value
+    assert at.chat_input[0].disabled
+
+
+def test_a_message_is_answered_saved_and_put_in_the_url(
+    app_env: Path, fake_api: FakeOpenAI
+) -> None:
+    fake_api.enqueue(Behavior(text="Hi **there**, 你好!"))
+    at = run_app()
+    at.chat_input[0].set_value("Hello 世界").run()
+    assert not at.exception
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    assert "Hi **there**, 你好!" in markdown_text(at)
+    conversation_id = at.query_params["c"]
+    assert len(conversation_id) == 32
+    assert any("tokens" in caption.value for caption in at.caption)
+    # The conversation is listed and reopens from its URL in a new session.
+    again = run_app({"c": conversation_id})
+    assert "Hello 世界" in markdown_text(again)
+    assert "Hi **there**, 你好!" in markdown_text(again)
+    assert any(button.label == "Hello 世界" for button in again.button)
+
+
+def test_an_upstream_error_is_shown_and_retry_recovers(
+    app_env: Path, fake_api: FakeOpenAI
+) -> None:
+    fake_api.enqueue(Behavior(status=500), Behavior(text="recovered"))
+    at = run_app()
+    at.chat_input[0].set_value("will it fail").run()
+    assert not at.exception
+    assert "HTTP 500" in at.error[0].value
+    assert "will it fail" in markdown_text(at)
+    retry = next(button for button in at.button if button.label == "Retry")
+    retry.click().run()
+    assert not at.error
+    assert "recovered" in markdown_text(at)
+    assert markdown_text(at).count("will it fail") == 1
+
+
+def test_unknown_conversation_is_not_found(app_env: Path) -> None:
+    at = run_app({"c": "0" * 32})
+    assert not at.exception
+    assert "not found" in at.warning[0].value
+
+
+def test_new_chat_clears_the_url(app_env: Path, fake_api: FakeOpenAI) -> None:
+    at = run_app()
+    at.chat_input[0].set_value("first chat").run()
+    assert "c" in at.query_params
+    next(b for b in at.button if b.label == "New chat").click().run()
+    assert "c" not in at.query_params
+    assert at.title[0].value == "What can I help with?"
+
+
+def test_rename_and_delete_from_the_header(app_env: Path, fake_api: FakeOpenAI) -> None:
+    at = run_app()
+    at.chat_input[0].set_value("to be renamed").run()
+    conversation_id = at.query_params["c"]
+    at.text_input(key=f"rename-{conversation_id}").set_value("Renamed chat").run()
+    assert at.subheader[0].value == "Renamed chat"
+    next(b for b in at.button if b.label == "Delete conversation").click().run()
+    next(b for b in at.button if b.label == "Delete").click().run()
+    assert "c" not in at.query_params
+    settings = load_settings()
+    services = build_services(settings, prefetch_models=False)
+    try:
+        user = services.local_user
+        assert services.repository.get_conversation(user.id, conversation_id) is None
+    finally:
+        services.close()
+
+
+def test_oversized_message_is_refused_before_sending(
+    app_env: Path, fake_api: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANYCHAT_MAX_MESSAGE_CHARS", "10")
+    at = run_app()
+    at.chat_input[0].set_value("x" * 11).run()
+    assert "limit is 10" in at.warning[0].value
+    assert at.code[0].value == "x" * 11  # handed back, not lost
+    assert fake_api.chat_requests() == []
+
+
+def test_status_page_never_shows_the_key(app_env: Path) -> None:
+    at = run_app()
+    at.switch_page("pages/status.py").run()
+    assert not at.exception
+    assert at.metric[0].value == "configured"
+    rendered = str([element.proto for element in at.main]) + markdown_text(at)
+    assert SECRET not in rendered

@@ -1,0 +1,189 @@
+"""Storage: migrations, pragmas, per-user scoping, threads, recovery."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from storage import (
+    ChatRepository,
+    Database,
+    MessageRecord,
+    MessageStatus,
+    ReplyOutcome,
+    Role,
+    upgrade_to_head,
+)
+from storage.models import Base
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Database:
+    db = Database(f"sqlite:///{tmp_path / 'nested' / 'folder' / 'test.db'}")
+    upgrade_to_head(db.engine)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def repo(database: Database) -> ChatRepository:
+    return ChatRepository(database)
+
+
+def test_folder_is_created_and_migrations_reach_head(database: Database) -> None:
+    tables = set(inspect(database.engine).get_table_names())
+    assert {"users", "conversations", "messages", "alembic_version"} <= tables
+    with database.engine.connect() as connection:
+        assert connection.scalar(text("select version_num from alembic_version")) == "0001"
+
+
+def test_models_and_migrations_agree(database: Database) -> None:
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_migrations_are_idempotent(database: Database) -> None:
+    upgrade_to_head(database.engine)  # a second start must not fail
+
+
+def test_sqlite_pragmas(database: Database) -> None:
+    with database.engine.connect() as connection:
+        assert connection.scalar(text("pragma journal_mode")) == "wal"
+        assert connection.scalar(text("pragma foreign_keys")) == 1
+        assert connection.scalar(text("pragma busy_timeout")) == 5000
+
+
+def test_conversations_are_listed_newest_first_and_paginated(repo: ChatRepository) -> None:
+    user = repo.ensure_user("ann")
+    created = [repo.create_conversation(user.id, f"chat {i}", "gpt-4o") for i in range(5)]
+    # Activity moves a conversation to the top.
+    repo.add_message(created[1].id, Role.USER, "bump", parent_id=None)
+    first = repo.list_conversations(user.id, limit=2)
+    assert [c.title for c in first.items] == ["chat 1", "chat 4"]
+    assert first.has_more
+    last = repo.list_conversations(user.id, offset=4, limit=2)
+    assert [c.title for c in last.items] == ["chat 0"]
+    assert not last.has_more
+
+
+def test_search_matches_titles_literally(repo: ChatRepository) -> None:
+    user = repo.ensure_user("ann")
+    repo.create_conversation(user.id, "Budget 100% plan", "m")
+    repo.create_conversation(user.id, "Budget 1000 plan", "m")
+    repo.create_conversation(user.id, "中文 标题", "m")
+    assert [c.title for c in repo.list_conversations(user.id, search="100%").items] == [
+        "Budget 100% plan"
+    ]
+    assert len(repo.list_conversations(user.id, search="budget").items) == 2
+    assert [c.title for c in repo.list_conversations(user.id, search="中文").items] == ["中文 标题"]
+
+
+def test_users_cannot_reach_each_others_conversations(repo: ChatRepository) -> None:
+    ann, bob = repo.ensure_user("ann"), repo.ensure_user("bob")
+    chat = repo.create_conversation(ann.id, "ann's", "m")
+    assert repo.get_conversation(bob.id, chat.id) is None
+    assert repo.get_conversation(bob.id, "0" * 32) is None
+    assert repo.list_conversations(bob.id).items == []
+    assert not repo.rename_conversation(bob.id, chat.id, "mine now")
+    assert not repo.delete_conversation(bob.id, chat.id)
+    assert repo.get_conversation(ann.id, chat.id).title == "ann's"
+
+
+def test_conversation_ids_are_random(repo: ChatRepository) -> None:
+    user = repo.ensure_user("ann")
+    ids = {repo.create_conversation(user.id, "t", "m").id for _ in range(20)}
+    assert len(ids) == 20
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+def test_rename_and_delete_cascade(repo: ChatRepository, database: Database) -> None:
+    user = repo.ensure_user("ann")
+    chat = repo.create_conversation(user.id, "old", "m")
+    question = repo.add_message(chat.id, Role.USER, "q", parent_id=None)
+    repo.add_message(chat.id, Role.ASSISTANT, "a", parent_id=question.id)
+    assert repo.rename_conversation(user.id, chat.id, "new")
+    assert repo.get_conversation(user.id, chat.id).title == "new"
+    assert repo.delete_conversation(user.id, chat.id)
+    assert repo.get_conversation(user.id, chat.id) is None
+    with database.engine.connect() as connection:
+        assert connection.scalar(text("select count(*) from messages")) == 0
+
+
+def test_thread_follows_the_active_branch(repo: ChatRepository) -> None:
+    user = repo.ensure_user("ann")
+    chat = repo.create_conversation(user.id, "t", "m")
+    question = repo.add_message(chat.id, Role.USER, "q", parent_id=None)
+    failed = repo.add_message(
+        chat.id, Role.ASSISTANT, "", parent_id=question.id, status=MessageStatus.ERROR
+    )
+    retried = repo.add_message(chat.id, Role.ASSISTANT, "answer", parent_id=question.id)
+    thread = repo.thread(repo.get_conversation(user.id, chat.id))
+    assert [m.id for m in thread] == [question.id, retried.id]
+    repo.set_active_leaf(chat.id, failed.id)
+    thread = repo.thread(repo.get_conversation(user.id, chat.id))
+    assert [m.id for m in thread] == [question.id, failed.id]
+    assert repo.count_messages(chat.id) == 3
+
+
+def test_records_are_plain_dataclasses(repo: ChatRepository) -> None:
+    user = repo.ensure_user("ann")
+    chat = repo.create_conversation(user.id, "t", "m", {"temperature": 0.5})
+    message = repo.add_message(chat.id, Role.USER, "q", parent_id=None)
+    assert isinstance(message, MessageRecord)
+    assert dataclasses.is_dataclass(message) and dataclasses.is_dataclass(chat)
+    assert chat.settings == {"temperature": 0.5}
+    assert message.created_at.tzinfo is not None
+
+
+def test_finish_reply_stores_everything_and_sums_tokens(repo: ChatRepository) -> None:
+    user = repo.ensure_user("ann")
+    chat = repo.create_conversation(user.id, "t", "m")
+    question = repo.add_message(chat.id, Role.USER, "q", parent_id=None)
+    reply = repo.add_message(
+        chat.id, Role.ASSISTANT, "", parent_id=question.id, status=MessageStatus.STREAMING
+    )
+    repo.save_progress(reply.id, "partial")
+    assert repo.get_message(reply.id).content == "partial"
+    repo.finish_reply(
+        reply.id,
+        ReplyOutcome(
+            content="done",
+            status=MessageStatus.COMPLETE,
+            finish_reason="stop",
+            model="gpt-4o-2024",
+            prompt_tokens=3,
+            completion_tokens=4,
+            total_tokens=7,
+            first_token_ms=120,
+            total_ms=300,
+            response_id="chatcmpl-1",
+            request_id="req_1",
+        ),
+    )
+    saved = repo.get_message(reply.id)
+    assert (saved.content, saved.status, saved.total_tokens) == ("done", "complete", 7)
+    assert (saved.response_id, saved.request_id, saved.first_token_ms) == (
+        "chatcmpl-1",
+        "req_1",
+        120,
+    )
+    assert repo.token_total(chat.id) == 7
+
+
+def test_interrupt_streaming_closes_leftover_replies(repo: ChatRepository) -> None:
+    user = repo.ensure_user("ann")
+    chat = repo.create_conversation(user.id, "t", "m")
+    question = repo.add_message(chat.id, Role.USER, "q", parent_id=None)
+    reply = repo.add_message(
+        chat.id, Role.ASSISTANT, "half", parent_id=question.id, status=MessageStatus.STREAMING
+    )
+    assert repo.interrupt_streaming("restarted") == 1
+    saved = repo.get_message(reply.id)
+    assert (saved.status, saved.error, saved.content) == ("error", "restarted", "half")
+    assert repo.interrupt_streaming("restarted") == 0

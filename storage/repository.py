@@ -142,6 +142,9 @@ class ChatRepository:
     def rename_conversation(self, user_id: int, conversation_id: str, title: str) -> bool:
         return self._update_conversation(user_id, conversation_id, title=title)
 
+    def set_pinned(self, user_id: int, conversation_id: str, pinned: bool) -> bool:
+        return self._update_conversation(user_id, conversation_id, pinned=pinned)
+
     def update_settings(
         self, user_id: int, conversation_id: str, model: str, settings: dict[str, Any]
     ) -> bool:

@@ -72,6 +72,16 @@ def test_conversations_are_listed_newest_first_and_paginated(repo: ChatRepositor
     assert not last.has_more
 
 
+def test_pinned_conversations_come_first(repo: ChatRepository) -> None:
+    user = repo.ensure_user("ann")
+    older = repo.create_conversation(user.id, "older", "m")
+    repo.create_conversation(user.id, "newer", "m")
+    assert repo.set_pinned(user.id, older.id, True)
+    titles = [c.title for c in repo.list_conversations(user.id).items]
+    assert titles == ["older", "newer"]
+    assert repo.list_conversations(user.id).items[0].pinned
+
+
 def test_search_matches_titles_literally(repo: ChatRepository) -> None:
     user = repo.ensure_user("ann")
     repo.create_conversation(user.id, "Budget 100% plan", "m")

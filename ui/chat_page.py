@@ -110,6 +110,12 @@ def _draw_header(services: Services, user_id: int, view: ConversationView) -> No
             max_chars=200,
         )
         st.button(
+            "Unpin" if conversation.pinned else "Pin to top",
+            icon=":material/push_pin:",
+            on_click=services.repository.set_pinned,
+            args=(user_id, conversation.id, not conversation.pinned),
+        )
+        st.button(
             "Delete conversation",
             icon=":material/delete:",
             on_click=lambda: st.session_state.update({CONFIRM_DELETE: conversation.id}),

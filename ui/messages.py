@@ -84,11 +84,18 @@ def follow_reply(services: Services, message: MessageRecord) -> MessageRecord:
             )
             ticker = st.empty()
         live = services.worker.live(message.id)
-        started = time.monotonic()
-        if live is not None:
+        started = message.created_at.timestamp()  # a reopened page counts from the request
+        streamed = (message.request_params or {}).get("stream", True)
+        if live is None:
+            _follow_row(services, message.id, body, ticker, started)
+        elif streamed:
             _follow_live(live, body, ticker, started)
         else:
-            _follow_row(services, message.id, body, ticker, started)
+            with (
+                body.container(),
+                st.spinner("Waiting for the complete reply (streaming is off)…", show_time=True),
+            ):
+                _follow_live(live, st.empty(), ticker, started)
         final = services.repository.get_message(message.id) or message
         footer.empty()
         with body.container():
@@ -110,7 +117,7 @@ def _follow_live(
             if snapshot.text:
                 body.markdown(snapshot.text + CURSOR)
             time.sleep(REDRAW_SECONDS)
-        now = time.monotonic()
+        now = time.time()
         if now - last_tick >= IDLE_TICK_SECONDS:
             # Each UI call is where Streamlit can act on a click (Stop, another chat).
             ticker.caption(f"Generating… {now - started:.0f} s")
@@ -132,5 +139,5 @@ def _follow_row(
         if row.content != shown:
             shown = row.content
             body.markdown(row.content + CURSOR)
-        ticker.caption(f"Generating… {time.monotonic() - started:.0f} s")
+        ticker.caption(f"Generating… {time.time() - started:.0f} s")
         time.sleep(POLL_SECONDS)

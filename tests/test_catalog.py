@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
-from fake_openai import FakeOpenAI
-
 from chatcore.catalog import ModelCatalog
 from chatcore.services import Services
+from fake_openai import FakeOpenAI
 
 
 def test_models_come_from_the_server_with_the_default_first(

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-from fake_openai import Behavior, FakeOpenAI
 from streamlit.testing.v1 import AppTest
 
 from chatcore.config import load_settings
 from chatcore.services import build_services
+from fake_openai import Behavior, FakeOpenAI
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SECRET = "sk-page-test-secret"
@@ -74,9 +74,7 @@ def test_a_message_is_answered_saved_and_put_in_the_url(
     assert any(button.label == "Hello 世界" for button in again.button)
 
 
-def test_an_upstream_error_is_shown_and_retry_recovers(
-    app_env: Path, fake_api: FakeOpenAI
-) -> None:
+def test_an_upstream_error_is_shown_and_retry_recovers(app_env: Path, fake_api: FakeOpenAI) -> None:
     fake_api.enqueue(Behavior(status=500), Behavior(text="recovered"))
     at = run_app()
     at.chat_input[0].set_value("will it fail").run()

@@ -38,14 +38,14 @@ def _open(services: Services, user_id: int, conversation_id: str | None) -> Conv
 
 
 def _send(
-    services: Services, user_id: int, view: ConversationView | None, text: str
+    services: Services, user_id: int, conversation_id: str | None, text: str
 ) -> tuple[ConversationView | None, str | None]:
-    """Returns the view to draw and, if nothing was sent, why."""
+    """Returns the view to draw, or None and the reason nothing was sent."""
     params = controls.current_params(services.settings.default_model)
     try:
-        sent = services.chat.send(user_id, view.conversation.id if view else None, text, params)
+        sent = services.chat.send(user_id, conversation_id, text, params)
     except (ChatInputError, InvalidParameter) as exc:
-        return view, str(exc)
+        return None, str(exc)
     except ConversationNotFound:
         return None, "That conversation no longer exists."
     st.session_state[controls.LOADED_FOR] = sent.conversation.id
@@ -152,17 +152,18 @@ def _draw_thread(services: Services, view: ConversationView) -> None:
 def render(services: Services) -> None:
     user = services.local_user
     requested = st.query_params.get("c")
-    view = _open(services, user.id, requested)
-    _sync_controls(services, view)
-
     has_key = services.settings.has_api_key
     text = st.chat_input(
         "Message AnyChat" if has_key else "Set ANYAPI_API_KEY to chat",
         disabled=not has_key,
     )
-    notice = None
+    view, notice = None, None
     if text:
-        view, notice = _send(services, user.id, view, text)
+        # Before anything else is drawn, so the request is on its way while the page renders.
+        view, notice = _send(services, user.id, requested, text)
+    if view is None:
+        view = _open(services, user.id, requested)
+    _sync_controls(services, view)
 
     with st.sidebar:
         controls.draw_controls(services.model_list())

@@ -38,10 +38,10 @@ def _draw_body(services: Services, message: MessageRecord, *, is_last: bool) -> 
     if message.role != Role.ASSISTANT:
         return
     if message.status == MessageStatus.STOPPED:
-        st.caption("⏹ Stopped — the reply above is partial.")
+        st.caption(":material/stop_circle: Stopped — the reply above is partial.")
     elif message.status == MessageStatus.ERROR:
         note = "The reply above is partial. " if message.content else ""
-        st.error(f"{note}{message.error or 'The reply failed.'}", icon="⚠️")
+        st.error(f"{note}{message.error or 'The reply failed.'}", icon=":material/error:")
         if is_last:
             st.button(
                 "Retry",
@@ -51,7 +51,7 @@ def _draw_body(services: Services, message: MessageRecord, *, is_last: bool) -> 
                 args=(services, message.id),
             )
     elif message.status == MessageStatus.COMPLETE and message.finish_reason == "length":
-        st.caption("✂️ Cut off: the reply reached max_tokens.")
+        st.caption(":material/content_cut: Cut off: the reply reached max_tokens.")
     facts = reply_facts(message)
     if facts:
         st.caption(facts)

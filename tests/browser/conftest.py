@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,6 +151,19 @@ def app_server(
 def app_url(app_server: AppServer) -> str:
     """Base URL of the running app, e.g. http://127.0.0.1:PORT."""
     return app_server.url
+
+
+@pytest.fixture
+def server_log(app_server: AppServer) -> Callable[[], str]:
+    """Returns a reader of what the app logged since the current test started."""
+    start = app_server.log_path.stat().st_size
+
+    def new_text() -> str:
+        with app_server.log_path.open("rb") as handle:
+            handle.seek(start)
+            return handle.read().decode(errors="replace")
+
+    return new_text
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -69,8 +70,36 @@ def reply_body(page: Page) -> Locator:
     return assistant_messages(page).last.get_by_test_id("stMarkdownContainer").first
 
 
+def observe_partial(page: Page, timeout: float = REPLY_TIMEOUT / 1000) -> str:
+    """Sample the newest reply until it is caught mid-stream; return that partial text.
+
+    One read per sample, so the text returned is the text that matched (an `expect` followed
+    by a second read could see a later, even finished, text).
+    """
+    body = reply_body(page)
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        if body.count():
+            text = body.inner_text()
+            if PARTIAL.match(text):
+                return text
+            seen.append(text)
+        page.wait_for_timeout(50)
+    raise AssertionError(f"never saw a partial reply; saw {seen[-3:]!r}")
+
+
 def reply_caption(page: Page) -> Locator:
     return assistant_messages(page).last.get_by_test_id("stCaptionContainer")
+
+
+def button(page: Page, name: str) -> Locator:
+    """A button of the chat area by its exact label.
+
+    Exact, because a conversation title in the sidebar may contain the same word; in the main
+    area, because Streamlit's own status widget has a "Stop" button while a script runs.
+    """
+    return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name, exact=True)
 
 
 def sidebar_entry(page: Page, title_part: str) -> Locator:
@@ -88,42 +117,31 @@ def wait_until_finished(page: Page, text: str) -> None:
     """The reply shows exactly `text` (no cursor), its usage caption, and no Stop button."""
     expect(reply_body(page)).to_have_text(text, timeout=REPLY_TIMEOUT)
     expect(reply_caption(page)).to_contain_text(re.compile(r"completion = \d+ tokens"))
-    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+    expect(button(page, "Stop")).to_have_count(0)
 
 
-def assert_no_app_errors(page: Page, server_log: str) -> None:
+def assert_no_app_errors(page: Page, log_text: str) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)
+    expect(page.get_by_test_id("stAlertContentWarning")).to_have_count(0)
     expect(page.get_by_text("Traceback")).to_have_count(0)
-    assert "Traceback" not in server_log, server_log
-
-
-@pytest.fixture
-def server_log(app_server) -> object:
-    """Reads only what the app logged during the current test."""
-    start = app_server.log_path.stat().st_size
-
-    def new_text() -> str:
-        with app_server.log_path.open("rb") as handle:
-            handle.seek(start)
-            return handle.read().decode(errors="replace")
-
-    return new_text
+    assert "Traceback" not in log_text, log_text
 
 
 # -- scenarios ------------------------------------------------------------------------------
 
 
-def test_reply_streams_in_and_is_summed_up(page: Page, app_url: str, server_log) -> None:
+def test_reply_streams_in_and_is_summed_up(
+    page: Page, app_url: str, server_log: Callable[[], str]
+) -> None:
     tag = unique("stream")
     open_app(page, app_url)
 
-    send(page, f"{tag} [[chunk_delay:0.08]] [[words:40]]")
+    send(page, f"{tag} [[chunk_delay:0.1]] [[words:40]]")
 
-    # A partial reply with the typing cursor, while the Stop button is offered...
-    body = reply_body(page)
-    expect(body).to_have_text(PARTIAL, timeout=REPLY_TIMEOUT)
-    partial = body.inner_text()
-    expect(page.get_by_role("button", name="Stop")).to_be_visible()
+    # The Stop button and a partial reply with the typing cursor...
+    expect(button(page, "Stop")).to_be_visible(timeout=REPLY_TIMEOUT)
+    partial = observe_partial(page)
     # ...then the full text, with the usage caption in place of the Stop button.
     wait_until_finished(page, words(40))
     shown = partial.removesuffix(CURSOR).split()
@@ -137,7 +155,7 @@ def test_reply_streams_in_and_is_summed_up(page: Page, app_url: str, server_log)
     expect(user_messages(page).filter(has_text=tag)).to_have_count(1)
     expect(chat_messages(page)).to_have_count(2)
     expect(page.get_by_text(CURSOR)).to_have_count(0)
-    expect(page.get_by_role("button", name="Retry")).to_have_count(0)
+    expect(button(page, "Retry")).to_have_count(0)
     assert_no_app_errors(page, server_log())
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -145,7 +163,7 @@ def test_reply_streams_in_and_is_summed_up(page: Page, app_url: str, server_log)
 
 
 def test_conversation_is_listed_after_reload_and_opens(
-    page: Page, app_url: str, server_log
+    page: Page, app_url: str, server_log: Callable[[], str]
 ) -> None:
     tag = unique("reload")
     answer = unique("answer")
@@ -177,7 +195,7 @@ def test_conversation_is_listed_after_reload_and_opens(
 
 
 def test_switching_away_mid_stream_keeps_the_whole_reply(
-    page: Page, app_url: str, fresh_fake: FakeOpenAI, server_log
+    page: Page, app_url: str, fresh_fake: FakeOpenAI, server_log: Callable[[], str]
 ) -> None:
     tag = unique("switch")
     full = words(60)
@@ -186,7 +204,7 @@ def test_switching_away_mid_stream_keeps_the_whole_reply(
     expect(reply_body(page)).to_have_text(PARTIAL, timeout=REPLY_TIMEOUT)
     opened = conversation_id(page)
 
-    page.get_by_test_id("stSidebar").get_by_role("button", name="New chat").click()
+    page.get_by_test_id("stSidebar").get_by_role("button", name="New chat", exact=True).click()
     expect(page).to_have_url(BARE_URL)
     expect(page.get_by_role("heading", name="What can I help with?")).to_be_visible()
     expect(chat_messages(page)).to_have_count(0)
@@ -200,11 +218,11 @@ def test_switching_away_mid_stream_keeps_the_whole_reply(
     # Saved: a fresh session on the conversation's URL shows it complete.
     open_app(page, f"{app_url}/?c={opened}")
     wait_until_finished(page, full)
-    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+    expect(button(page, "Stop")).to_have_count(0)
 
     # Must not happen: the reply stopped or cut, generated twice, or shown twice.
     expect(page.get_by_text("Stopped")).to_have_count(0)
-    expect(page.get_by_role("button", name="Retry")).to_have_count(0)
+    expect(button(page, "Retry")).to_have_count(0)
     expect(user_messages(page)).to_have_count(1)
     expect(assistant_messages(page)).to_have_count(1)
     requests = fresh_fake.chat_requests()
@@ -214,19 +232,19 @@ def test_switching_away_mid_stream_keeps_the_whole_reply(
 
 
 def test_stop_keeps_the_partial_reply(
-    page: Page, app_url: str, fresh_fake: FakeOpenAI, server_log
+    page: Page, app_url: str, fresh_fake: FakeOpenAI, server_log: Callable[[], str]
 ) -> None:
-    tag = unique("stop")
+    tag = unique("halt")
     open_app(page, app_url)
     send(page, f"{tag} [[chunk_delay:0.15]] [[words:60]]")
     expect(reply_body(page)).to_have_text(PARTIAL, timeout=REPLY_TIMEOUT)
     opened = conversation_id(page)
 
-    page.get_by_role("button", name="Stop").click()
+    button(page, "Stop").click()
 
     reply = assistant_messages(page).last
     expect(reply.get_by_text("Stopped")).to_be_visible(timeout=REPLY_TIMEOUT)
-    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+    expect(button(page, "Stop")).to_have_count(0)
     body = reply_body(page)
     expect(body).not_to_contain_text(CURSOR)
     partial = body.inner_text()
@@ -245,8 +263,8 @@ def test_stop_keeps_the_partial_reply(
     expect(reply_body(page)).to_have_text(partial)
     expect(assistant_messages(page).last.get_by_text("Stopped")).to_be_visible()
     # Must not happen: the text growing after Stop, an error, a Stop button, duplicates.
-    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
-    expect(page.get_by_role("button", name="Retry")).to_have_count(0)
+    expect(button(page, "Stop")).to_have_count(0)
+    expect(button(page, "Retry")).to_have_count(0)
     expect(user_messages(page).filter(has_text=tag)).to_have_count(1)
     expect(chat_messages(page)).to_have_count(2)
     assert len(fresh_fake.chat_requests()) == 1
@@ -254,16 +272,16 @@ def test_stop_keeps_the_partial_reply(
 
 
 def test_server_error_shows_and_retry_succeeds(
-    page: Page, app_url: str, fresh_fake: FakeOpenAI, server_log
+    page: Page, app_url: str, fresh_fake: FakeOpenAI, server_log: Callable[[], str]
 ) -> None:
-    tag = unique("retry")
+    tag = unique("again")
     fresh_fake.enqueue(Behavior(status=500))  # only the first answer fails
     open_app(page, app_url)
     send(page, tag)
 
-    failed = assistant_messages(page).last
-    expect(failed).to_contain_text("HTTP 500", timeout=REPLY_TIMEOUT)
-    retry = page.get_by_role("button", name="Retry")
+    error = assistant_messages(page).last.get_by_test_id("stAlertContentError")
+    expect(error).to_contain_text("HTTP 500", timeout=REPLY_TIMEOUT)
+    retry = button(page, "Retry")
     expect(retry).to_be_visible()
     expect(user_messages(page)).to_have_count(1)
     expect(user_messages(page).first).to_contain_text(tag)
@@ -272,8 +290,9 @@ def test_server_error_shows_and_retry_succeeds(
     retry.click()
 
     wait_until_finished(page, f"Echo: {tag}")
+    expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)
     expect(page.get_by_text("HTTP 500")).to_have_count(0)
-    expect(page.get_by_role("button", name="Retry")).to_have_count(0)
+    expect(button(page, "Retry")).to_have_count(0)
     expect(user_messages(page)).to_have_count(1)
     expect(assistant_messages(page)).to_have_count(1)
     requests = fresh_fake.chat_requests()

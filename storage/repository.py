@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -247,18 +248,11 @@ class ChatRepository:
             row = session.get(Message, message_id)
             if row is None:  # deleted while generating: nothing left to update
                 return
-            row.content = outcome.content
-            row.status = outcome.status
-            row.finish_reason = outcome.finish_reason
-            row.model = outcome.model or row.model
-            row.prompt_tokens = outcome.prompt_tokens
-            row.completion_tokens = outcome.completion_tokens
-            row.total_tokens = outcome.total_tokens
-            row.first_token_ms = outcome.first_token_ms
-            row.total_ms = outcome.total_ms
-            row.response_id = outcome.response_id
-            row.request_id = outcome.request_id
-            row.error = outcome.error
+            requested_model = row.model
+            # ReplyOutcome's fields are named after the columns they fill.
+            for name, value in asdict(outcome).items():
+                setattr(row, name, value)
+            row.model = outcome.model or requested_model  # an error reply names no model
             row.updated_at = utcnow()
             session.execute(
                 update(Conversation)

@@ -160,6 +160,7 @@ def test_failures_become_clear_messages_and_keep_the_user_message(
     assert reply.status == MessageStatus.ERROR
     assert expected in reply.error
     assert "Traceback" not in reply.error
+    assert reply.model == "gpt-4o"  # the requested model, when the upstream named none
     if behavior.status != 200:
         assert "(request id req_" in reply.error
     if behavior.status == 200:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from chatcore.live import LiveReply
+from chatcore.service import ConversationNotFound
 from chatcore.services import Services
 from storage import MessageRecord, MessageStatus, Role
 
@@ -58,7 +60,9 @@ def _draw_body(services: Services, message: MessageRecord, *, is_last: bool) -> 
 
 
 def _retry(services: Services, message_id: int) -> None:
-    services.chat.retry(services.local_user.id, message_id)
+    # A conversation deleted in another tab simply has nothing left to retry.
+    with contextlib.suppress(ConversationNotFound):
+        services.chat.retry(services.local_user.id, message_id)
 
 
 def draw_message(services: Services, message: MessageRecord, *, is_last: bool) -> None:

@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 
 # A failed listing is retried sooner than a good one expires, but not on every page run.
 FAILURE_CACHE_SECONDS = 30.0
+LOADING_NOTE = "Loading the model list…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +30,21 @@ class ModelCatalog:
         self._cached: ModelList | None = None
         self._expires = 0.0
 
-    def models(self) -> ModelList:
-        """Cached list; the default model is always first so the picker is never empty."""
-        with self._lock:
+    def models(self, *, wait: bool = True) -> ModelList:
+        """Cached list; the default model is always first so the picker is never empty.
+
+        With wait=False a page never queues behind a fetch already in flight (the start-up
+        prefetch): it gets the last list, or the default model, and the next run gets the rest.
+        """
+        if not self._lock.acquire(blocking=wait):
+            return self._cached or ModelList((self._default_model,), LOADING_NOTE)
+        try:
             if self._cached is None or time.monotonic() >= self._expires:
                 self._cached, lifetime = self._load()
                 self._expires = time.monotonic() + lifetime
             return self._cached
+        finally:
+            self._lock.release()
 
     def refresh(self) -> ModelList:
         with self._lock:

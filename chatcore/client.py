@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from openai import OpenAI
+from typing import TYPE_CHECKING
 
 from chatcore.config import Settings
+
+if TYPE_CHECKING:
+    from openai import OpenAI
 
 MODEL_LIST_TIMEOUT = 5.0
 
@@ -16,6 +19,8 @@ class MissingApiKey(RuntimeError):
 def make_client(settings: Settings) -> OpenAI:
     if not settings.api_key:
         raise MissingApiKey("Set ANYAPI_API_KEY (or OPENAI_API_KEY) to chat.")
+    from openai import OpenAI  # deferred: pages draw before this ~0.5 s import
+
     return OpenAI(
         api_key=settings.api_key,
         base_url=settings.base_url,

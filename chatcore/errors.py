@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import openai
+if TYPE_CHECKING:
+    import openai
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,8 @@ def describe_error(
 
     `mid_reply` says the response had already begun, which changes what a dropped connection means.
     """
+    import openai  # already loaded by the client; deferred like the client
+
     if isinstance(error, StreamTruncated):
         return ReplyError(
             "The reply stream ended before the reply was finished; the part that arrived is kept."

@@ -103,14 +103,7 @@ class ChatService:
             if found is None:
                 raise ConversationNotFound(conversation_id)
             conversation = found
-            self.repository.update_settings(
-                user_id, conversation.id, params.model, params.to_settings()
-            )
-        earlier = self.repository.thread(conversation)
-        user_message = self.repository.add_message(
-            conversation.id, Role.USER, text, parent_id=conversation.active_leaf_id
-        )
-        return self._start_reply(conversation, [*earlier, user_message], params)
+        return self._start_reply(conversation, self.repository.thread(conversation), params, text)
 
     def retry(self, user_id: int, failed_message_id: int) -> ConversationView:
         """Answer the same user message again; the failed reply stays stored as a sibling."""
@@ -122,8 +115,7 @@ class ChatService:
             raise ConversationNotFound(str(failed_message_id))
         params = GenerationParams.from_settings(conversation.settings, conversation.model)
         branch_point = replace(conversation, active_leaf_id=failed.parent_id)
-        thread = self.repository.thread(branch_point)
-        return self._start_reply(conversation, thread, params)
+        return self._start_reply(conversation, self.repository.thread(branch_point), params)
 
     def stop(self, message_id: int) -> bool:
         return self.worker.cancel(message_id)
@@ -133,21 +125,27 @@ class ChatService:
         conversation: ConversationRecord,
         thread: list[MessageRecord],
         params: GenerationParams,
+        user_text: str | None = None,
     ) -> ConversationView:
-        request: dict[str, Any] = {
-            "model": params.model,
-            "messages": api_messages(thread, params.system_prompt),
-            **params.sampling(),
-        }
-        reply = self.repository.add_message(
+        """Save the user's message (if new) and the empty reply together, then generate."""
+        messages = api_messages(thread, params.system_prompt)
+        if user_text is not None:
+            messages.append({"role": Role.USER.value, "content": user_text})
+        added = self.repository.start_reply(
             conversation.id,
-            Role.ASSISTANT,
-            "",
-            parent_id=thread[-1].id,
-            status=MessageStatus.STREAMING,
+            parent_id=thread[-1].id if thread else None,
+            user_text=user_text,
             model=params.model,
             request_params={**params.sampling(), "stream": params.stream},
+            settings=params.to_settings(),
         )
+        reply = added[-1]
+        request: dict[str, Any] = {"model": params.model, "messages": messages, **params.sampling()}
         self.worker.submit(GenerationJob(reply.id, conversation.id, request, params.stream))
-        refreshed = self.repository.get_conversation(conversation.user_id, conversation.id)
-        return ConversationView(refreshed or conversation, [*thread, reply])
+        opened = replace(
+            conversation,
+            model=params.model,
+            settings=params.to_settings(),
+            active_leaf_id=reply.id,
+        )
+        return ConversationView(opened, [*thread, *added])

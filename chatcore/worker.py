@@ -7,12 +7,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-
-from openai import OpenAI
+from typing import TYPE_CHECKING
 
 from chatcore.generation import GenerationJob, generate
 from chatcore.live import LiveReply
 from storage import ChatRepository, MessageStatus, ReplyOutcome
+
+if TYPE_CHECKING:  # openai takes ~0.5 s to import; only the generation thread needs it
+    from openai import OpenAI
 
 log = logging.getLogger(__name__)
 

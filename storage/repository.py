@@ -17,6 +17,7 @@ from storage.records import (
     MessageRecord,
     MessageStatus,
     ReplyOutcome,
+    Role,
     UserRecord,
 )
 
@@ -146,11 +147,6 @@ class ChatRepository:
     def set_pinned(self, user_id: int, conversation_id: str, pinned: bool) -> bool:
         return self._update_conversation(user_id, conversation_id, pinned=pinned)
 
-    def update_settings(
-        self, user_id: int, conversation_id: str, model: str, settings: dict[str, Any]
-    ) -> bool:
-        return self._update_conversation(user_id, conversation_id, model=model, settings=settings)
-
     def _update_conversation(self, user_id: int, conversation_id: str, **values: Any) -> bool:
         with self.db.session() as session:
             result = session.execute(
@@ -211,6 +207,53 @@ class ChatRepository:
                 .values(active_leaf_id=row.id, updated_at=utcnow())
             )
             return _message(row)
+
+    def start_reply(
+        self,
+        conversation_id: str,
+        *,
+        parent_id: int | None,
+        user_text: str | None,
+        model: str,
+        request_params: dict[str, Any],
+        settings: dict[str, Any],
+    ) -> list[MessageRecord]:
+        """One transaction for a turn's start: the user's message (if any), the empty reply,
+        and the conversation's settings and leaf. Returns the messages added."""
+        with self.db.session() as session:
+            added: list[Message] = []
+            if user_text is not None:
+                question = Message(
+                    conversation_id=conversation_id,
+                    parent_id=parent_id,
+                    role=Role.USER,
+                    content=user_text,
+                    status=MessageStatus.COMPLETE,
+                )
+                session.add(question)
+                session.flush()
+                parent_id = question.id
+                added.append(question)
+            reply = Message(
+                conversation_id=conversation_id,
+                parent_id=parent_id,
+                role=Role.ASSISTANT,
+                content="",
+                status=MessageStatus.STREAMING,
+                model=model,
+                request_params=request_params,
+            )
+            session.add(reply)
+            session.flush()
+            added.append(reply)
+            session.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id)
+                .values(
+                    active_leaf_id=reply.id, model=model, settings=settings, updated_at=utcnow()
+                )
+            )
+            return [_message(row) for row in added]
 
     def get_message(self, message_id: int) -> MessageRecord | None:
         with self.db.session() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from chatcore.catalog import ModelCatalog
@@ -31,6 +32,27 @@ def test_failure_falls_back_to_the_default_model(services: Services, fake_api: F
     models = services.model_list()
     assert models.ids == ("gpt-4o",)
     assert "type a model name" in models.error
+
+
+def test_a_page_does_not_wait_for_a_listing_in_flight() -> None:
+    release = threading.Event()
+
+    def slow_fetch() -> list[str]:
+        release.wait(5)
+        return ["a"]
+
+    catalog = ModelCatalog(slow_fetch, ttl=60, default_model="z")
+    prefetch = threading.Thread(target=catalog.models)
+    prefetch.start()
+    time.sleep(0.05)
+    started = time.monotonic()
+    loading = catalog.models(wait=False)
+    assert time.monotonic() - started < 0.05
+    assert loading.ids == ("z",)
+    assert "Loading" in loading.error
+    release.set()
+    prefetch.join()
+    assert catalog.models(wait=False).ids == ("z", "a")
 
 
 def test_expired_entries_are_fetched_again() -> None:

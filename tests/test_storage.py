@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from storage import (
@@ -19,6 +20,7 @@ from storage import (
     Role,
     upgrade_to_head,
 )
+from storage.migrate import HEAD_REVISION, alembic_config
 from storage.models import Base
 
 
@@ -40,6 +42,11 @@ def test_folder_is_created_and_migrations_reach_head(database: Database) -> None
     assert {"users", "conversations", "messages", "alembic_version"} <= tables
     with database.engine.connect() as connection:
         assert connection.scalar(text("select version_num from alembic_version")) == "0001"
+
+
+def test_head_revision_constant_matches_the_migration_scripts() -> None:
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert scripts.get_current_head() == HEAD_REVISION
 
 
 def test_models_and_migrations_agree(database: Database) -> None:

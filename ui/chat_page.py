@@ -14,7 +14,9 @@ from ui.history import draw_history, open_conversation
 from ui.messages import draw_message, follow_reply
 from ui.text import plain
 
-RECENT_MESSAGES = 60  # a long chat shows its tail; the rest is one click away
+# A long chat shows its tail; the rest is one click away. Every message drawn is re-sent to the
+# browser on each run, so this bounds the time from Enter to the first token in long chats.
+RECENT_MESSAGES = 20
 SHOW_ALL = "show_all_for"
 CONFIRM_DELETE = "confirm_delete_for"
 

@@ -2,10 +2,7 @@
 
 import streamlit as st
 
-from ui.controls import keep_widget_state
-
 st.set_page_config(page_title="AnyChat", page_icon="💬", layout="wide")
-keep_widget_state()
 
 navigation = st.navigation(
     [

@@ -139,3 +139,51 @@ def test_status_page_never_shows_the_key(app_env: Path) -> None:
     assert at.metric[0].value == "configured"
     rendered = str([element.proto for element in at.main]) + markdown_text(at)
     assert SECRET not in rendered
+
+
+def test_settings_are_sent_survive_other_pages_and_belong_to_each_conversation(
+    app_env: Path, fake_api: FakeOpenAI
+) -> None:
+    at = run_app()
+    at.toggle(key="p_temperature_on").set_value(True).run()
+    at.slider(key="p_temperature").set_value(0.25).run()
+    at.text_area(key="p_system_prompt").set_value("Be brief.").run()
+    # A visit to another page must not reset the controls.
+    at.switch_page("pages/status.py").run()
+    at.switch_page("pages/chat.py").run()
+    assert at.slider(key="p_temperature").value == 0.25
+    at.chat_input[0].set_value("tuned").run()
+    body = fake_api.chat_requests()[-1].body
+    assert body["temperature"] == 0.25
+    assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert "top_p" not in body and "max_tokens" not in body
+    tuned_id = at.query_params["c"]
+
+    # A new chat with default sampling, then back: the first one reopens with its own settings.
+    next(b for b in at.button if b.label == "New chat").click().run()
+    at.toggle(key="p_temperature_on").set_value(False).run()
+    at.chat_input[0].set_value("plain").run()
+    assert "temperature" not in fake_api.chat_requests()[-1].body
+    next(b for b in at.button if b.label == "tuned").click().run()
+    assert at.query_params["c"] == tuned_id
+    assert at.toggle(key="p_temperature_on").value is True
+    assert at.slider(key="p_temperature").value == 0.25
+
+
+def test_history_is_paginated_and_searchable(app_env: Path) -> None:
+    services = build_services(load_settings(), prefetch_models=False)
+    try:
+        user = services.local_user
+        for number in range(25):
+            services.repository.create_conversation(user.id, f"chat number {number:02}", "gpt-4o")
+    finally:
+        services.close()
+    at = run_app()
+    titles = [b.label for b in at.button if b.label.startswith("chat number")]
+    assert titles[0] == "chat number 24" and len(titles) == 20
+    next(b for b in at.button if b.label == "Older ›").click().run()
+    titles = [b.label for b in at.button if b.label.startswith("chat number")]
+    assert titles == [f"chat number {n:02}" for n in range(4, -1, -1)]
+    at.text_input(key="history_search").set_value("number 1").run()
+    titles = [b.label for b in at.button if b.label.startswith("chat number")]
+    assert titles == [f"chat number {n}" for n in range(19, 9, -1)]

@@ -1,4 +1,9 @@
-"""Model and sampling controls. Their values live in session state under fixed keys."""
+"""Model and sampling controls.
+
+Values live in one plain dict in session state; widgets are seeded from it and write back on
+change. Streamlit forgets a widget's own state on any page that does not draw it, so the dict,
+not the widgets, is what survives a visit to another page.
+"""
 
 from __future__ import annotations
 
@@ -9,95 +14,135 @@ import streamlit as st
 from chatcore.catalog import ModelList
 from chatcore.params import MAX_TOKENS_RANGE, GenerationParams
 
-MODEL = "p_model"
-SYSTEM = "p_system"
-STREAM = "p_stream"
-TEMPERATURE = "p_temperature"
-TOP_P = "p_top_p"
-MAX_TOKENS = "p_max_tokens"
-LOADED_FOR = "p_loaded_for"
-OPTIONAL = {  # key -> (label, widget default when switched on)
-    TEMPERATURE: ("Temperature", 1.0),
-    TOP_P: ("Top P", 1.0),
-    MAX_TOKENS: ("Max tokens", 1024),
-}
-WIDGET_KEYS = [MODEL, SYSTEM, STREAM, *OPTIONAL, *(f"{key}_on" for key in OPTIONAL)]
+STORE = "params"
+LOADED_FOR = "params_loaded_for"
+OPTIONAL_DEFAULTS = {"temperature": 1.0, "top_p": 1.0, "max_tokens": 1024}
+LABELS = {"temperature": "Temperature", "top_p": "Top P", "max_tokens": "Max tokens"}
 
 
-def keep_widget_state() -> None:
-    """Streamlit drops a widget's value on pages that do not draw it; re-assigning keeps it."""
-    for key in WIDGET_KEYS:
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
+def widget_key(field: str) -> str:
+    return f"p_{field}"
+
+
+def _store() -> dict[str, Any]:
+    return st.session_state[STORE]
+
+
+def _seed(field: str) -> str:
+    key = widget_key(field)
+    if key not in st.session_state:
+        st.session_state[key] = _store()[field]
+    return key
+
+
+def _save(field: str) -> None:
+    _store()[field] = st.session_state[widget_key(field)]
 
 
 def load_params(params: GenerationParams, owner: str | None) -> None:
     """Show a conversation's stored settings in the controls (before they are drawn)."""
-    st.session_state[MODEL] = params.model
-    st.session_state[SYSTEM] = params.system_prompt
-    st.session_state[STREAM] = params.stream
-    for key, value in (
-        (TEMPERATURE, params.temperature),
-        (TOP_P, params.top_p),
-        (MAX_TOKENS, params.max_tokens),
-    ):
-        st.session_state[f"{key}_on"] = value is not None
-        st.session_state[key] = value if value is not None else OPTIONAL[key][1]
+    values: dict[str, Any] = {
+        "model": params.model,
+        "system_prompt": params.system_prompt,
+        "stream": params.stream,
+    }
+    for field, default in OPTIONAL_DEFAULTS.items():
+        value = getattr(params, field)
+        values[f"{field}_on"] = value is not None
+        values[field] = value if value is not None else default
+    st.session_state[STORE] = values
+    for field in values:
+        st.session_state.pop(widget_key(field), None)  # re-seeded from the store when drawn
     st.session_state[LOADED_FOR] = owner
 
 
 def current_params(default_model: str) -> GenerationParams:
-    """Read the controls' values without drawing them, so a send can start before the sidebar."""
-    state = st.session_state
+    """The controls' values without drawing them, so a send can start before the sidebar."""
+    values = st.session_state.get(STORE, {})
 
-    def optional(key: str) -> Any:
-        return state.get(key, OPTIONAL[key][1]) if state.get(f"{key}_on") else None
+    def optional(field: str) -> Any:
+        return values.get(field, OPTIONAL_DEFAULTS[field]) if values.get(f"{field}_on") else None
 
-    max_tokens = optional(MAX_TOKENS)
+    max_tokens = optional("max_tokens")
     return GenerationParams(
-        model=(state.get(MODEL) or default_model).strip(),
-        system_prompt=state.get(SYSTEM, ""),
-        temperature=optional(TEMPERATURE),
-        top_p=optional(TOP_P),
+        model=(values.get("model") or default_model).strip(),
+        system_prompt=values.get("system_prompt", ""),
+        temperature=optional("temperature"),
+        top_p=optional("top_p"),
         max_tokens=int(max_tokens) if max_tokens is not None else None,
-        stream=state.get(STREAM, True),
+        stream=values.get("stream", True),
     )
 
 
-def _optional_slider(key: str, low: float, high: float, step: float) -> None:
-    label = OPTIONAL[key][0]
-    switched_on = st.toggle(label, key=f"{key}_on", help=f"Off: {label.lower()} is not sent.")
-    if switched_on:
-        st.slider(label, low, high, step=step, key=key, label_visibility="collapsed")
+def _switch(field: str, help_text: str) -> bool:
+    return st.toggle(
+        LABELS[field],
+        key=_seed(f"{field}_on"),
+        on_change=_save,
+        args=(f"{field}_on",),
+        help=help_text,
+    )
+
+
+def _optional_slider(field: str, low: float, high: float, step: float) -> None:
+    if _switch(field, f"Off: {LABELS[field].lower()} is not sent."):
+        st.slider(
+            LABELS[field],
+            low,
+            high,
+            step=step,
+            key=_seed(field),
+            on_change=_save,
+            args=(field,),
+            label_visibility="collapsed",
+        )
     else:
-        st.caption(f"{label}: default (not sent)")
+        st.caption(f"{LABELS[field]}: default (not sent)")
 
 
 def draw_controls(models: ModelList) -> None:
     """Sidebar controls: model picker, streaming switch, system prompt and sampling."""
-    if MODEL in st.session_state and st.session_state[MODEL] not in models.ids:
-        options = [st.session_state[MODEL], *models.ids]
-    else:
-        options = list(models.ids)
+    chosen = _store()["model"]
+    options = list(models.ids) if chosen in models.ids else [chosen, *models.ids]
     st.selectbox(
         "Model",
         options,
-        key=MODEL,
+        key=_seed("model"),
+        on_change=_save,
+        args=("model",),
         accept_new_options=True,
         help="Type to search, or enter any model id AnyAPI serves.",
     )
     if models.error:
         st.caption(models.error)
-    st.toggle("Stream replies", key=STREAM, help="Off: wait for the whole reply (non-stream call).")
+    st.toggle(
+        "Stream replies",
+        key=_seed("stream"),
+        on_change=_save,
+        args=("stream",),
+        help="Off: wait for the whole reply (non-stream call).",
+    )
     with st.expander("System prompt and sampling", expanded=False):
-        st.text_area("System prompt", key=SYSTEM, placeholder="You are a helpful assistant.")
-        _optional_slider(TEMPERATURE, 0.0, 2.0, 0.05)
-        _optional_slider(TOP_P, 0.0, 1.0, 0.01)
-        switched_on = st.toggle("Max tokens", key=f"{MAX_TOKENS}_on", help="Off: not sent.")
-        if switched_on:
+        st.text_area(
+            "System prompt",
+            key=_seed("system_prompt"),
+            on_change=_save,
+            args=("system_prompt",),
+            placeholder="You are a helpful assistant.",
+        )
+        _optional_slider("temperature", 0.0, 2.0, 0.05)
+        _optional_slider("top_p", 0.0, 1.0, 0.01)
+        if _switch("max_tokens", "Off: max_tokens is not sent."):
             low, high = MAX_TOKENS_RANGE
             st.number_input(
-                "Max tokens", low, high, step=64, key=MAX_TOKENS, label_visibility="collapsed"
+                "Max tokens",
+                low,
+                high,
+                step=64,
+                key=_seed("max_tokens"),
+                on_change=_save,
+                args=("max_tokens",),
+                label_visibility="collapsed",
             )
         else:
             st.caption("Max tokens: default (not sent)")

@@ -120,7 +120,7 @@ def _follow_live(
             version = snapshot.version
             if snapshot.text:
                 body.markdown(snapshot.text + CURSOR)
-            time.sleep(REDRAW_SECONDS)
+                time.sleep(REDRAW_SECONDS)
         now = time.time()
         if now - last_tick >= IDLE_TICK_SECONDS:
             # Each UI call is where Streamlit can act on a click (Stop, another chat).

@@ -25,6 +25,7 @@ from fake_openai import FakeOpenAI
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 STARTUP_TIMEOUT = 30.0
+API_KEY = "sk-browser-test-0a1b2c3d4e5f"
 STOP_TIMEOUT = 10.0
 
 
@@ -72,7 +73,7 @@ def _app_env(fake: FakeOpenAI, db_path: Path) -> dict[str, str]:
     }
     env.update(
         {
-            "ANYAPI_API_KEY": "sk-browser-test",
+            "ANYAPI_API_KEY": API_KEY,
             "ANYAPI_BASE_URL": fake.base_url,
             "ANYAPI_MAX_RETRIES": "0",
             "ANYAPI_TIMEOUT": "20",
@@ -145,6 +146,12 @@ def app_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=STOP_TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+def app_api_key() -> str:
+    """The key the app under test is given; tests check it never leaves the server."""
+    return API_KEY
 
 
 @pytest.fixture(scope="module")

@@ -132,7 +132,7 @@ def assert_no_app_errors(page: Page, log_text: str) -> None:
 
 
 def test_reply_streams_in_and_is_summed_up(
-    page: Page, app_url: str, server_log: Callable[[], str]
+    page: Page, app_url: str, server_log: Callable[[], str], app_api_key: str
 ) -> None:
     tag = unique("stream")
     open_app(page, app_url)
@@ -157,6 +157,14 @@ def test_reply_streams_in_and_is_summed_up(
     expect(page.get_by_text(CURSOR)).to_have_count(0)
     expect(button(page, "Retry")).to_have_count(0)
     assert_no_app_errors(page, server_log())
+    # The key is used by the server only: never in the page, the status page or the log.
+    assert app_api_key not in page.content()
+    page.goto(f"{app_url}/status")
+    expect(page.get_by_text("configured")).to_be_visible(timeout=LOAD_TIMEOUT)
+    assert app_api_key not in page.content()
+    assert app_api_key not in server_log()
+    page.go_back()
+    expect(user_messages(page).filter(has_text=tag)).to_have_count(1, timeout=LOAD_TIMEOUT)
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-chat.png"), full_page=True)

@@ -18,10 +18,16 @@ requirements=requirements.txt
 [ "$mode" = dev ] && requirements=requirements-dev.txt
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
 
-if [ "$mode" = dev ] && [ ! -x /usr/bin/chromium ]; then
-  # Browser tests drive Debian's Chromium; Playwright's own browser download is not used.
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+if [ "$mode" = dev ]; then
+  # Browser tests drive Debian's Chromium (Playwright's own browser download is not used);
+  # storage tests also run on a throwaway PostgreSQL cluster started from Debian's server.
+  missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  if [ ${#missing[@]} -gt 0 ]; then
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
 fi

@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from postgres_server import PostgresServer  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
 from chatcore.config import Settings, load_settings  # noqa: E402
 from chatcore.services import Services, build_services  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
@@ -51,3 +54,29 @@ def services(settings: Settings) -> Iterator[Services]:
     built = build_services(settings, prefetch_models=False)
     yield built
     built.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The test cluster's URL, with an empty public schema for each test."""
+    engine = create_engine(postgres_server.url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return postgres_server.url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Storage-level tests run on both the default and the team database."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'nested' / 'folder' / 'test.db'}"

@@ -311,3 +311,21 @@ def test_failed_and_unfinished_replies_are_not_sent_as_context(services: Service
         {"role": "user", "content": "q"},
         {"role": "assistant", "content": "part"},
     ]
+
+
+def test_a_whole_turn_on_postgresql(
+    settings: Settings, fake_api: FakeOpenAI, postgres_url: str
+) -> None:
+    built = build_services(replace(settings, database_url=postgres_url), prefetch_models=False)
+    try:
+        fake_api.enqueue(Behavior(text="from postgres", chunk_delay=0.01))
+        view = send(built, "你好, PostgreSQL")
+        reply = finished(built, view)
+        assert (reply.content, reply.status, reply.total_tokens) == ("from postgres", "complete", 4)
+        reopened = built.chat.open(built.local_user.id, view.conversation.id)
+        assert [m.content for m in reopened.thread] == ["你好, PostgreSQL", "from postgres"]
+        assert built.repository.list_conversations(built.local_user.id).items[0].title == (
+            "你好, PostgreSQL"
+        )
+    finally:
+        built.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,16 @@ from storage.models import Base
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Database:
+def database(database_url: str) -> Iterator[Database]:
+    """Runs each test on SQLite and on PostgreSQL (see database_url in conftest.py)."""
+    db = Database(database_url)
+    upgrade_to_head(db.engine)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def sqlite_database(tmp_path: Path) -> Iterator[Database]:
     db = Database(f"sqlite:///{tmp_path / 'nested' / 'folder' / 'test.db'}")
     upgrade_to_head(db.engine)
     yield db
@@ -37,7 +47,11 @@ def repo(database: Database) -> ChatRepository:
     return ChatRepository(database)
 
 
-def test_folder_is_created_and_migrations_reach_head(database: Database) -> None:
+def test_sqlite_folder_is_created(sqlite_database: Database, tmp_path: Path) -> None:
+    assert (tmp_path / "nested" / "folder" / "test.db").is_file()
+
+
+def test_migrations_reach_head(database: Database) -> None:
     tables = set(inspect(database.engine).get_table_names())
     assert {"users", "conversations", "messages", "alembic_version"} <= tables
     with database.engine.connect() as connection:
@@ -59,8 +73,8 @@ def test_migrations_are_idempotent(database: Database) -> None:
     upgrade_to_head(database.engine)  # a second start must not fail
 
 
-def test_sqlite_pragmas(database: Database) -> None:
-    with database.engine.connect() as connection:
+def test_sqlite_pragmas(sqlite_database: Database) -> None:
+    with sqlite_database.engine.connect() as connection:
         assert connection.scalar(text("pragma journal_mode")) == "wal"
         assert connection.scalar(text("pragma foreign_keys")) == 1
         assert connection.scalar(text("pragma busy_timeout")) == 5000

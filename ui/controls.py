@@ -39,6 +39,11 @@ def _save(field: str) -> None:
     _store()[field] = st.session_state[widget_key(field)]
 
 
+def _bind(field: str) -> dict[str, Any]:
+    """Widget arguments that seed it from the store and write changes back."""
+    return {"key": _seed(field), "on_change": _save, "args": (field,)}
+
+
 def load_params(params: GenerationParams, owner: str | None) -> None:
     """Show a conversation's stored settings in the controls (before they are drawn)."""
     values: dict[str, Any] = {
@@ -77,9 +82,7 @@ def current_params(default_model: str) -> GenerationParams:
 def _switch(field: str, help_text: str) -> bool:
     return st.toggle(
         LABELS[field],
-        key=_seed(f"{field}_on"),
-        on_change=_save,
-        args=(f"{field}_on",),
+        **_bind(f"{field}_on"),
         help=help_text,
     )
 
@@ -91,9 +94,7 @@ def _optional_slider(field: str, low: float, high: float, step: float) -> None:
             low,
             high,
             step=step,
-            key=_seed(field),
-            on_change=_save,
-            args=(field,),
+            **_bind(field),
             label_visibility="collapsed",
         )
     else:
@@ -107,9 +108,7 @@ def draw_controls(models: ModelList) -> None:
     st.selectbox(
         "Model",
         options,
-        key=_seed("model"),
-        on_change=_save,
-        args=("model",),
+        **_bind("model"),
         accept_new_options=True,
         help="Type to search, or enter any model id AnyAPI serves.",
     )
@@ -117,17 +116,13 @@ def draw_controls(models: ModelList) -> None:
         st.caption(models.error)
     st.toggle(
         "Stream replies",
-        key=_seed("stream"),
-        on_change=_save,
-        args=("stream",),
+        **_bind("stream"),
         help="Off: wait for the whole reply (non-stream call).",
     )
     with st.expander("System prompt and sampling", expanded=False):
         st.text_area(
             "System prompt",
-            key=_seed("system_prompt"),
-            on_change=_save,
-            args=("system_prompt",),
+            **_bind("system_prompt"),
             placeholder="You are a helpful assistant.",
         )
         _optional_slider("temperature", 0.0, 2.0, 0.05)
@@ -139,9 +134,7 @@ def draw_controls(models: ModelList) -> None:
                 low,
                 high,
                 step=64,
-                key=_seed("max_tokens"),
-                on_change=_save,
-                args=("max_tokens",),
+                **_bind("max_tokens"),
                 label_visibility="collapsed",
             )
         else:

@@ -187,3 +187,24 @@ def test_history_is_paginated_and_searchable(app_env: Path) -> None:
     at.text_input(key="history_search").set_value("number 1").run()
     titles = [b.label for b in at.button if b.label.startswith("chat number")]
     assert titles == [f"chat number {n}" for n in range(19, 9, -1)]
+
+
+def test_a_long_conversation_draws_its_tail_and_the_rest_on_request(app_env: Path) -> None:
+    services = build_services(load_settings(), prefetch_models=False)
+    try:
+        repo = services.repository
+        chat = repo.create_conversation(services.local_user.id, "long one", "gpt-4o")
+        parent = None
+        for number in range(30):
+            role = "user" if number % 2 == 0 else "assistant"
+            parent = repo.add_message(chat.id, role, f"message {number}", parent_id=parent).id
+    finally:
+        services.close()
+    at = run_app({"c": chat.id})
+    shown = [element.value for element in at.markdown]
+    assert len(at.chat_message) == 20
+    assert "message 10" in shown and "message 9" not in shown
+    next(b for b in at.button if b.label == "Show 10 earlier messages").click().run()
+    shown = [element.value for element in at.markdown]
+    assert len(at.chat_message) == 30
+    assert shown.index("message 0") < shown.index("message 29")

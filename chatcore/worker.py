@@ -69,7 +69,8 @@ class GenerationWorker:
         if live is None:
             return False
         live.request_cancel()
-        if live.snapshot().text == "" and not live.snapshot().done:
+        snapshot = live.snapshot()
+        if not snapshot.text and not snapshot.done:
             # Nothing arrived yet (or a non-streamed call is pending): close it now rather than
             # whenever the upstream answers; the worker's late result is then discarded.
             self._finish(live, ReplyOutcome(content="", status=MessageStatus.STOPPED))

@@ -303,14 +303,6 @@ class ChatRepository:
                 .values(updated_at=utcnow())
             )
 
-    def set_active_leaf(self, conversation_id: str, message_id: int) -> None:
-        with self.db.session() as session:
-            session.execute(
-                update(Conversation)
-                .where(Conversation.id == conversation_id)
-                .values(active_leaf_id=message_id)
-            )
-
     def interrupt_streaming(self, reason: str) -> int:
         """Close replies a previous process was still writing; returns how many there were."""
         with self.db.session() as session:
@@ -320,12 +312,3 @@ class ChatRepository:
                 .values(status=MessageStatus.ERROR, error=reason, updated_at=utcnow())
             )
             return result.rowcount
-
-    def count_messages(self, conversation_id: str) -> int:
-        with self.db.session() as session:
-            return int(
-                session.scalar(
-                    select(func.count(Message.id)).where(Message.conversation_id == conversation_id)
-                )
-                or 0
-            )

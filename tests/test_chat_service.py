@@ -204,7 +204,8 @@ def test_retry_answers_the_same_message_again(services: Services, fake_api: Fake
         ("user", "try me"),
         ("assistant", "better now"),
     ]
-    assert services.repository.count_messages(view.conversation.id) == 3  # failure kept
+    failed_again = services.repository.get_message(failed.id)
+    assert (failed_again.status, failed_again.parent_id) == ("error", thread[0].id)  # kept
     assert fake_api.chat_requests()[-1].body["messages"] == [{"role": "user", "content": "try me"}]
 
 

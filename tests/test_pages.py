@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from chatcore.config import load_settings
 from chatcore.services import build_services
 from fake_openai import Behavior, FakeOpenAI
+from storage import MessageStatus, ReplyOutcome
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SECRET = "sk-page-test-secret"
@@ -208,3 +211,33 @@ def test_a_long_conversation_draws_its_tail_and_the_rest_on_request(app_env: Pat
     shown = [element.value for element in at.markdown]
     assert len(at.chat_message) == 30
     assert shown.index("message 0") < shown.index("message 29")
+
+
+def test_a_reply_written_by_another_process_is_followed_through_its_row(app_env: Path) -> None:
+    at = run_app()  # this page's process starts (and runs its start-up recovery) first
+    services = build_services(load_settings(), prefetch_models=False)
+    try:
+        repo = services.repository
+        chat = repo.create_conversation(services.local_user.id, "elsewhere", "gpt-4o")
+        question = repo.add_message(chat.id, "user", "q", parent_id=None)
+        reply = repo.add_message(
+            chat.id, "assistant", "half", parent_id=question.id, status=MessageStatus.STREAMING
+        )
+
+        def finish_elsewhere() -> None:
+            time.sleep(1.0)  # the page is polling the row by now
+            repo.finish_reply(
+                reply.id, ReplyOutcome(content="whole answer", status=MessageStatus.COMPLETE)
+            )
+
+        writer = threading.Thread(target=finish_elsewhere)
+        writer.start()
+        # This page's process has no live reply for the row, so it follows the database.
+        at.query_params["c"] = chat.id
+        at.run()
+        writer.join()
+    finally:
+        services.close()
+    assert not at.exception
+    assert "whole answer" in markdown_text(at)
+    assert not any(button.label == "Stop" for button in at.button)

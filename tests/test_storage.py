@@ -14,11 +14,13 @@ from sqlalchemy import inspect, text
 
 from storage import (
     ChatRepository,
+    ConversationRecord,
     Database,
     MessageRecord,
     MessageStatus,
     ReplyOutcome,
     Role,
+    UserRecord,
     upgrade_to_head,
 )
 from storage.migrate import HEAD_REVISION, alembic_config
@@ -45,6 +47,14 @@ def sqlite_database(tmp_path: Path) -> Iterator[Database]:
 @pytest.fixture
 def repo(database: Database) -> ChatRepository:
     return ChatRepository(database)
+
+
+def _chat_with_question(
+    repo: ChatRepository,
+) -> tuple[UserRecord, ConversationRecord, MessageRecord]:
+    user = repo.ensure_user("ann")
+    chat = repo.create_conversation(user.id, "t", "m")
+    return user, chat, repo.add_message(chat.id, Role.USER, "q", parent_id=None)
 
 
 def test_sqlite_folder_is_created(sqlite_database: Database, tmp_path: Path) -> None:
@@ -146,20 +156,19 @@ def test_rename_and_delete_cascade(repo: ChatRepository, database: Database) -> 
         assert connection.scalar(text("select count(*) from messages")) == 0
 
 
-def test_thread_follows_the_active_branch(repo: ChatRepository) -> None:
-    user = repo.ensure_user("ann")
-    chat = repo.create_conversation(user.id, "t", "m")
-    question = repo.add_message(chat.id, Role.USER, "q", parent_id=None)
+def test_thread_follows_the_active_branch(repo: ChatRepository, database: Database) -> None:
+    user, chat, question = _chat_with_question(repo)
     failed = repo.add_message(
         chat.id, Role.ASSISTANT, "", parent_id=question.id, status=MessageStatus.ERROR
     )
     retried = repo.add_message(chat.id, Role.ASSISTANT, "answer", parent_id=question.id)
-    thread = repo.thread(repo.get_conversation(user.id, chat.id))
-    assert [m.id for m in thread] == [question.id, retried.id]
-    repo.set_active_leaf(chat.id, failed.id)
-    thread = repo.thread(repo.get_conversation(user.id, chat.id))
-    assert [m.id for m in thread] == [question.id, failed.id]
-    assert repo.count_messages(chat.id) == 3
+    conversation = repo.get_conversation(user.id, chat.id)
+    assert [m.id for m in repo.thread(conversation)] == [question.id, retried.id]
+    # The other branch is still stored and reachable from its own leaf.
+    other = dataclasses.replace(conversation, active_leaf_id=failed.id)
+    assert [m.id for m in repo.thread(other)] == [question.id, failed.id]
+    with database.engine.connect() as connection:
+        assert connection.scalar(text("select count(*) from messages")) == 3
 
 
 def test_records_are_plain_dataclasses(repo: ChatRepository) -> None:
@@ -173,9 +182,7 @@ def test_records_are_plain_dataclasses(repo: ChatRepository) -> None:
 
 
 def test_finish_reply_stores_everything_and_sums_tokens(repo: ChatRepository) -> None:
-    user = repo.ensure_user("ann")
-    chat = repo.create_conversation(user.id, "t", "m")
-    question = repo.add_message(chat.id, Role.USER, "q", parent_id=None)
+    _, chat, question = _chat_with_question(repo)
     reply = repo.add_message(
         chat.id, Role.ASSISTANT, "", parent_id=question.id, status=MessageStatus.STREAMING
     )
@@ -208,9 +215,7 @@ def test_finish_reply_stores_everything_and_sums_tokens(repo: ChatRepository) ->
 
 
 def test_interrupt_streaming_closes_leftover_replies(repo: ChatRepository) -> None:
-    user = repo.ensure_user("ann")
-    chat = repo.create_conversation(user.id, "t", "m")
-    question = repo.add_message(chat.id, Role.USER, "q", parent_id=None)
+    _, chat, question = _chat_with_question(repo)
     reply = repo.add_message(
         chat.id, Role.ASSISTANT, "half", parent_id=question.id, status=MessageStatus.STREAMING
     )

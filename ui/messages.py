@@ -70,8 +70,8 @@ def draw_message(services: Services, message: MessageRecord, *, is_last: bool) -
         _draw_body(services, message, is_last=is_last)
 
 
-def follow_reply(services: Services, message: MessageRecord) -> MessageRecord:
-    """Show a reply as it is generated, then its final form; returns the saved row.
+def follow_reply(services: Services, message: MessageRecord) -> None:
+    """Show a reply as it is generated, then its final form.
 
     Leaving the page (another chat, a reload) only stops this view, never the generation.
     """
@@ -104,7 +104,6 @@ def follow_reply(services: Services, message: MessageRecord) -> MessageRecord:
         footer.empty()
         with body.container():
             _draw_body(services, final, is_last=True)
-    return final
 
 
 def _follow_live(

@@ -706,6 +706,7 @@ def run(args: argparse.Namespace, deadline: float, log: Any) -> dict[str, Any]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
+        "ANYCHAT_SECRET_KEY_FILE": str(workdir / "secret.key"),
         "ANYAPI_API_KEY": "sk-bench",
         "ANYAPI_BASE_URL": fake.base_url,
         "ANYAPI_MAX_RETRIES": "0",

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chatcore.params import InvalidParameter
+
 log = logging.getLogger(__name__)
 
 # A failed listing is retried sooner than a good one expires, but not on every page run.
@@ -19,6 +21,13 @@ LOADING_NOTE = "Loading the model list…"
 class ModelList:
     ids: tuple[str, ...]
     error: str | None = None
+
+    def check(self, model: str) -> None:
+        """Refuse a model AnyAPI does not list, but only when the list is real, not a fallback."""
+        if self.error is None and model not in self.ids:
+            raise InvalidParameter(
+                "model", f"AnyAPI does not offer “{model}”. Choose a model from the list."
+            )
 
 
 class ModelCatalog:

@@ -14,6 +14,7 @@ DEFAULT_SECRETS_PATH = PROJECT_ROOT / ".streamlit" / "secrets.toml"
 DEFAULT_BASE_URL = "https://www.anyapi.vip/v1"
 DEFAULT_DATABASE_URL = "sqlite:///data/anychat.db"
 DEFAULT_MODEL = "gpt-4o"
+DEFAULT_SECRET_KEY_FILE = "data/secret.key"
 
 
 class ConfigError(ValueError):
@@ -31,6 +32,8 @@ class Settings:
     models_cache_seconds: float
     max_message_chars: int
     generation_workers: int
+    secret_key: str | None = None
+    secret_key_file: str = DEFAULT_SECRET_KEY_FILE
 
     @property
     def has_api_key(self) -> bool:
@@ -53,6 +56,16 @@ VARIABLES: dict[str, tuple[str, str | None, str]] = {
     "ANYCHAT_MODELS_CACHE_SECONDS": ("ANYCHAT_MODELS_CACHE_SECONDS", "600", "model list TTL"),
     "ANYCHAT_MAX_MESSAGE_CHARS": ("ANYCHAT_MAX_MESSAGE_CHARS", "100000", "longest message"),
     "ANYCHAT_GENERATION_WORKERS": ("ANYCHAT_GENERATION_WORKERS", "16", "parallel replies"),
+    "ANYCHAT_SECRET_KEY": (
+        "ANYCHAT_SECRET_KEY",
+        None,
+        "server secret keying the pseudonymous `user` id; generated when unset",
+    ),
+    "ANYCHAT_SECRET_KEY_FILE": (
+        "ANYCHAT_SECRET_KEY_FILE",
+        DEFAULT_SECRET_KEY_FILE,
+        "where the generated secret is kept (mode 600)",
+    ),
 }
 
 
@@ -108,4 +121,6 @@ def load_settings(
         generation_workers=_number(
             "ANYCHAT_GENERATION_WORKERS", str(get("ANYCHAT_GENERATION_WORKERS")), int, 1
         ),
+        secret_key=get("ANYCHAT_SECRET_KEY") or None,
+        secret_key_file=str(get("ANYCHAT_SECRET_KEY_FILE")),
     )

@@ -22,139 +22,238 @@ CHECKPOINT_SECONDS = 1.0
 
 @dataclass(frozen=True, slots=True)
 class GenerationJob:
-    """Everything needed to produce one assistant message, fixed when the user pressed Enter."""
+    """Everything needed to produce a turn's replies, fixed when the user pressed Enter.
 
-    message_id: int
+    One message id per choice: a request with n > 1 fills several sibling replies at once.
+    """
+
+    message_ids: tuple[int, ...]
     conversation_id: str
     request: dict[str, Any]
     stream: bool = True
 
 
 @dataclass(slots=True)
-class _Progress:
-    started: float = field(default_factory=time.monotonic)
+class _Choice:
+    """One choice's own part of a response: its text goes to its LiveReply."""
+
+    live: LiveReply
     first_token_ms: int | None = None
     finish_reason: str | None = None
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def add_call_delta(self, delta: Any) -> None:
+        """Tool calls stream in pieces: id and name first, then the arguments in fragments."""
+        call = self.calls.setdefault(
+            delta.index,
+            {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+        )
+        call["id"] = delta.id or call["id"]
+        function = delta.function
+        if function is not None:
+            call["function"]["name"] += function.name or ""
+            call["function"]["arguments"] += function.arguments or ""
+
+    def tool_calls(self) -> list[dict[str, Any]] | None:
+        return [self.calls[index] for index in sorted(self.calls)] or None
+
+    def weight(self) -> int:
+        calls = self.tool_calls() or []
+        return len(self.live.text()) + sum(len(call["function"]["arguments"]) for call in calls)
+
+
+@dataclass(slots=True)
+class _Progress:
+    choices: list[_Choice]
+    started: float = field(default_factory=time.monotonic)
     model: str | None = None
     response_id: str | None = None
     request_id: str | None = None
+    system_fingerprint: str | None = None
     usage: Any = None
+
+    @property
+    def cancel_requested(self) -> bool:
+        return any(choice.live.cancel_requested for choice in self.choices)
 
     def elapsed_ms(self) -> int:
         return round((time.monotonic() - self.started) * 1000)
 
-    def mark_first_token(self) -> None:
-        if self.first_token_ms is None:
-            self.first_token_ms = self.elapsed_ms()
+    def mark_first_token(self, choice: _Choice) -> None:
+        if choice.first_token_ms is None:
+            choice.first_token_ms = self.elapsed_ms()
 
-    def outcome(self, content: str, status: MessageStatus, error: str | None) -> ReplyOutcome:
+    def outcomes(self, status: MessageStatus, error: str | None) -> list[ReplyOutcome]:
+        """One outcome per choice; the request's usage is split so the shares add up exactly."""
         usage = self.usage
-        return ReplyOutcome(
-            content=content,
-            status=status,
-            finish_reason=self.finish_reason,
-            model=self.model,
-            prompt_tokens=getattr(usage, "prompt_tokens", None),
-            completion_tokens=getattr(usage, "completion_tokens", None),
-            total_tokens=getattr(usage, "total_tokens", None),
-            first_token_ms=self.first_token_ms,
-            total_ms=self.elapsed_ms(),
-            response_id=self.response_id,
-            request_id=self.request_id,
-            error=error,
+        count = len(self.choices)
+        prompt = _shares(getattr(usage, "prompt_tokens", None), [1] * count)
+        completion = _shares(
+            getattr(usage, "completion_tokens", None), [c.weight() for c in self.choices]
         )
+        total_ms = self.elapsed_ms()
+        outcomes = []
+        for index, choice in enumerate(self.choices):
+            prompt_share, completion_share = prompt[index], completion[index]
+            total = (
+                prompt_share + completion_share
+                if prompt_share is not None and completion_share is not None
+                else getattr(usage, "total_tokens", None)
+                if count == 1
+                else None
+            )
+            outcomes.append(
+                ReplyOutcome(
+                    content=choice.live.text(),
+                    status=status,
+                    finish_reason=choice.finish_reason,
+                    model=self.model,
+                    prompt_tokens=prompt_share,
+                    completion_tokens=completion_share,
+                    total_tokens=total,
+                    first_token_ms=choice.first_token_ms,
+                    total_ms=total_ms,
+                    response_id=self.response_id,
+                    request_id=self.request_id,
+                    error=error,
+                    tool_calls=choice.tool_calls(),
+                    system_fingerprint=self.system_fingerprint,
+                )
+            )
+        return outcomes
+
+
+def _shares(total: int | None, weights: list[int]) -> list[int | None]:
+    """Split a whole number by weight (largest remainder), so the parts sum to the total."""
+    if total is None:
+        return [None] * len(weights)
+    if sum(weights) <= 0:
+        weights = [1] * len(weights)
+    scale = sum(weights)
+    exact = [total * weight / scale for weight in weights]
+    parts = [int(value) for value in exact]
+    by_remainder = sorted(
+        range(len(weights)), key=lambda index: exact[index] - parts[index], reverse=True
+    )
+    for index in by_remainder[: total - sum(parts)]:
+        parts[index] += 1
+    return list(parts)
 
 
 def _sdk_arguments(request: dict[str, Any]) -> dict[str, Any]:
-    """Arguments for chat.completions.create that send `request` as it is.
+    """Arguments for chat.completions.create that send `request` exactly as it is.
 
-    The SDK re-walks every message against its typed schema before sending (about 80 ms for a
-    500-message conversation on a 2-core machine, on the path to the first token). Our messages
-    are plain JSON already, so they travel in extra_body, which the SDK merges into the body
-    untouched; the body on the wire is the same.
+    Everything but the model travels in extra_body, which the SDK merges into the JSON body
+    untouched. Two reasons: the SDK re-walks every message against its typed schema before
+    sending (about 80 ms for a 500-message conversation on a 2-core machine, on the path to
+    the first token), and fields it no longer types (or would coerce) still go out as set.
     """
-    arguments = dict(request)
-    messages = arguments.pop("messages")
-    return {**arguments, "messages": [], "extra_body": {"messages": messages}}
+    body = dict(request)
+    model = body.pop("model")
+    return {"model": model, "messages": [], "extra_body": body}
 
 
 def _stream(
     client: OpenAI,
     job: GenerationJob,
-    live: LiveReply,
     progress: _Progress,
-    checkpoint: Callable[[str], None],
+    checkpoint: Callable[[int, str], None],
 ) -> None:
     stream = client.chat.completions.create(
         **_sdk_arguments(job.request), stream=True, stream_options={"include_usage": True}
     )
-    live.set_closer(stream.close)
+    for choice in progress.choices:
+        choice.live.set_closer(stream.close)
     progress.request_id = stream.response.headers.get("x-request-id")
+    choices = progress.choices
     last_checkpoint = time.monotonic()
     with stream:
         for chunk in stream:
-            if live.cancel_requested:
+            if progress.cancel_requested:
                 return
             progress.response_id = progress.response_id or chunk.id
             progress.model = chunk.model or progress.model
-            if chunk.usage is not None:
+            progress.system_fingerprint = chunk.system_fingerprint or progress.system_fingerprint
+            if chunk.usage is not None:  # the last chunk, with no choices
                 progress.usage = chunk.usage
-            # The usage chunk has no choices; n>1 choices belong to later work, so take index 0.
-            for choice in chunk.choices:
-                if choice.index != 0:
-                    continue
-                text = choice.delta.content if choice.delta is not None else None
-                if text:
-                    progress.mark_first_token()
-                    live.append(text)
-                if choice.finish_reason:
-                    progress.finish_reason = choice.finish_reason
+            for part in chunk.choices:
+                if not 0 <= part.index < len(choices):
+                    continue  # more choices than asked for: nowhere to put them
+                choice = choices[part.index]
+                delta = part.delta
+                if delta is not None and delta.content:
+                    progress.mark_first_token(choice)
+                    choice.live.append(delta.content)
+                if delta is not None and delta.tool_calls:
+                    progress.mark_first_token(choice)
+                    for call in delta.tool_calls:
+                        choice.add_call_delta(call)
+                if part.finish_reason:
+                    choice.finish_reason = part.finish_reason
             if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
-                checkpoint(live.text())
+                for choice in choices:
+                    checkpoint(choice.live.message_id, choice.live.text())
                 last_checkpoint = time.monotonic()
-    if progress.finish_reason is None and not live.cancel_requested:
+    if not progress.cancel_requested and any(c.finish_reason is None for c in choices):
         raise StreamTruncated
 
 
-def _complete(client: OpenAI, job: GenerationJob, live: LiveReply, progress: _Progress) -> None:
+def _complete(client: OpenAI, job: GenerationJob, progress: _Progress) -> None:
     raw = client.chat.completions.with_raw_response.create(**_sdk_arguments(job.request))
     progress.request_id = raw.headers.get("x-request-id")
     response = raw.parse()
     progress.response_id = response.id
     progress.model = response.model
     progress.usage = response.usage
-    if response.choices:
-        choice = response.choices[0]
-        progress.finish_reason = choice.finish_reason
-        if choice.message.content:
-            progress.mark_first_token()
-            live.append(choice.message.content)
+    progress.system_fingerprint = response.system_fingerprint
+    for part in response.choices:
+        if not 0 <= part.index < len(progress.choices):
+            continue
+        choice = progress.choices[part.index]
+        choice.finish_reason = part.finish_reason
+        message = part.message
+        if message.content:
+            progress.mark_first_token(choice)
+            choice.live.append(message.content)
+        for position, call in enumerate(message.tool_calls or []):
+            function = getattr(call, "function", None)
+            choice.calls[position] = {
+                "id": call.id,
+                "type": "function",
+                "function": {
+                    "name": getattr(function, "name", "") or "",
+                    "arguments": getattr(function, "arguments", "") or "",
+                },
+            }
 
 
 def generate(
     client: OpenAI,
     job: GenerationJob,
-    live: LiveReply,
+    lives: list[LiveReply],
     *,
-    checkpoint: Callable[[str], None],
+    checkpoint: Callable[[int, str], None],
     base_url: str,
     timeout: float,
-) -> ReplyOutcome:
-    """Run the request to the end and describe how it ended; never raises for API failures."""
-    progress = _Progress()
+) -> list[ReplyOutcome]:
+    """Run the request to the end and describe how each choice ended; never raises for
+    API failures."""
+    progress = _Progress([_Choice(live) for live in lives])
     try:
         if job.stream:
-            _stream(client, job, live, progress, checkpoint)
+            _stream(client, job, progress, checkpoint)
         else:
-            _complete(client, job, live, progress)
+            _complete(client, job, progress)
     except Exception as exc:  # every failure becomes a message in the conversation
-        if live.cancel_requested:  # closing the stream on Stop surfaces here as a read error
-            return progress.outcome(live.text(), MessageStatus.STOPPED, None)
+        if progress.cancel_requested:  # closing the stream on Stop surfaces here as an error
+            return progress.outcomes(MessageStatus.STOPPED, None)
         failure = describe_error(
             exc, base_url=base_url, timeout=timeout, mid_reply=progress.request_id is not None
         )
-        log.warning("reply %s failed: %s (%s)", job.message_id, failure.message, type(exc).__name__)
-        return progress.outcome(live.text(), MessageStatus.ERROR, failure.message)
-    if live.cancel_requested:
-        return progress.outcome(live.text(), MessageStatus.STOPPED, None)
-    return progress.outcome(live.text(), MessageStatus.COMPLETE, None)
+        log.warning(
+            "reply %s failed: %s (%s)", job.message_ids, failure.message, type(exc).__name__
+        )
+        return progress.outcomes(MessageStatus.ERROR, failure.message)
+    if progress.cancel_requested:
+        return progress.outcomes(MessageStatus.STOPPED, None)
+    return progress.outcomes(MessageStatus.COMPLETE, None)

@@ -1,13 +1,26 @@
-"""Sampling parameters: validated once, and only the ones a user actually set are sent."""
+"""Request parameters: validated once, and only the ones a user actually set are sent.
+
+Every optional field defaults to "not sent", so the server's own default applies; nothing is
+filled in on the user's behalf. The field names follow the API's, so a stored conversation's
+settings read like the request they produce.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 TEMPERATURE_RANGE = (0.0, 2.0)
 TOP_P_RANGE = (0.0, 1.0)
 MAX_TOKENS_RANGE = (1, 1_000_000)
+PENALTY_RANGE = (-2.0, 2.0)
+CHOICES_RANGE = (1, 8)
+LOGIT_BIAS_RANGE = (-100, 100)
+SEED_RANGE = (-(2**63), 2**63 - 1)
+MAX_STOP_SEQUENCES = 4
+MAX_LOGIT_BIAS_ENTRIES = 300
+JSON_MODE = {"type": "json_object"}
 
 
 class InvalidParameter(ValueError):
@@ -20,7 +33,7 @@ class InvalidParameter(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class GenerationParams:
-    """What a conversation asks the model for. None means "not sent": the server default applies."""
+    """What a conversation asks the model for. None (or empty) means "not sent"."""
 
     model: str
     system_prompt: str = ""
@@ -28,41 +41,211 @@ class GenerationParams:
     top_p: float | None = None
     max_tokens: int | None = None
     stream: bool = True
+    n: int | None = None
+    stop: tuple[str, ...] = ()
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, int] | None = None
+    seed: int | None = None
+    json_mode: bool = False
+    # Custom functions as {"name", "description", "parameters"}; built-ins by name.
+    tools: tuple[dict[str, Any], ...] = ()
+    builtin_tools: tuple[str, ...] = ()
+    # None (not sent), "none", "auto", "required" or "function:<name>".
+    tool_choice: str | None = None
 
     def validate(self) -> None:
+        from chatcore import tools  # tools imports this module for InvalidParameter
+
         if not self.model.strip():
             raise InvalidParameter("model", "Choose a model.")
         _check_range("temperature", self.temperature, TEMPERATURE_RANGE)
         _check_range("top_p", self.top_p, TOP_P_RANGE)
-        _check_range("max_tokens", self.max_tokens, MAX_TOKENS_RANGE)
-        if self.max_tokens is not None and not isinstance(self.max_tokens, int):
-            raise InvalidParameter("max_tokens", "max_tokens must be a whole number.")
+        _check_whole("max_tokens", self.max_tokens, MAX_TOKENS_RANGE)
+        _check_whole("n", self.n, CHOICES_RANGE)
+        check_stop(self.stop)
+        _check_range("presence_penalty", self.presence_penalty, PENALTY_RANGE)
+        _check_range("frequency_penalty", self.frequency_penalty, PENALTY_RANGE)
+        if self.logit_bias is not None:
+            check_logit_bias(self.logit_bias)
+        _check_whole("seed", self.seed, SEED_RANGE)
+        specs = self.function_specs()
+        tools.validate_tools(specs)
+        tools.validate_tool_choice(self.tool_choice, [spec.name for spec in specs])
 
-    def sampling(self) -> dict[str, Any]:
-        """The optional request fields the user set, exactly as set."""
-        values = {
+    def function_specs(self) -> list[Any]:
+        """Built-in tools first, then the user's own, as tools.FunctionSpec values."""
+        from chatcore import tools
+
+        custom = [tools.FunctionSpec.from_json(entry) for entry in self.tools]
+        return [*tools.builtin_specs(self.builtin_tools), *custom]
+
+    def request_fields(self) -> dict[str, Any]:
+        """The optional request fields the user set, exactly as set, in the spec's order."""
+        from chatcore import tools
+
+        specs = self.function_specs()
+        values: dict[str, Any] = {
             "temperature": self.temperature,
             "top_p": self.top_p,
+            "n": self.n,
+            "stop": list(self.stop) if self.stop else None,
             "max_tokens": self.max_tokens,
+            "presence_penalty": self.presence_penalty,
+            "frequency_penalty": self.frequency_penalty,
+            "logit_bias": dict(self.logit_bias) if self.logit_bias is not None else None,
+            "response_format": dict(JSON_MODE) if self.json_mode else None,
+            "seed": self.seed,
+            "tools": [spec.to_api() for spec in specs] or None,
+            "tool_choice": tools.validate_tool_choice(
+                self.tool_choice, [spec.name for spec in specs]
+            ),
         }
         return {name: value for name, value in values.items() if value is not None}
 
+    @property
+    def choices(self) -> int:
+        return self.n or 1
+
     def to_settings(self) -> dict[str, Any]:
-        """The JSON stored on a conversation so it reopens with its own settings."""
-        return asdict(self)
+        """The JSON stored on a conversation (or a preset) so it reopens with its settings."""
+        settings = asdict(self)
+        for name in ("stop", "tools", "builtin_tools"):
+            settings[name] = list(settings[name])
+        return settings
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any], default_model: str) -> GenerationParams:
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in settings.items() if key in known}
+        for name in ("stop", "tools", "builtin_tools"):
+            if isinstance(values.get(name), list):
+                values[name] = tuple(values[name])
         values.setdefault("model", default_model)
-        params = cls(**values)
         try:
+            params = cls(**values)
             params.validate()
-        except InvalidParameter:
+        except (InvalidParameter, TypeError):
             # Stored settings from an older release must never stop a conversation opening.
-            return cls(model=params.model or default_model, system_prompt=params.system_prompt)
+            model = values.get("model") if isinstance(values.get("model"), str) else None
+            prompt = values.get("system_prompt")
+            return cls(
+                model=model or default_model,
+                system_prompt=prompt if isinstance(prompt, str) else "",
+            )
         return params
+
+
+def check_stop(stop: tuple[str, ...]) -> None:
+    if len(stop) > MAX_STOP_SEQUENCES:
+        raise InvalidParameter(
+            "stop",
+            f"At most {MAX_STOP_SEQUENCES} stop sequences are allowed; there are {len(stop)}.",
+        )
+    for position, sequence in enumerate(stop, start=1):
+        if not isinstance(sequence, str) or sequence == "":
+            raise InvalidParameter("stop", f"Stop sequence {position} is empty.")
+
+
+def parse_stop(text: str) -> tuple[str, ...]:
+    r"""Stop sequences typed one per line; `\n` and `\t` stand for a newline and a tab.
+
+    Trailing blank lines are ignored; a blank line between sequences is an empty sequence,
+    which check_stop refuses rather than dropping silently.
+    """
+    lines = text.split("\n")
+    while lines and lines[-1].strip() == "":
+        lines.pop()
+    sequences = tuple(_unescape(line) for line in lines)
+    check_stop(sequences)
+    return sequences
+
+
+def format_stop(stop: tuple[str, ...]) -> str:
+    return "\n".join(
+        sequence.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+        for sequence in stop
+    )
+
+
+def _unescape(line: str) -> str:
+    out: list[str] = []
+    chars = iter(line)
+    for char in chars:
+        if char != "\\":
+            out.append(char)
+            continue
+        following = next(chars, "")
+        out.append({"n": "\n", "t": "\t", "\\": "\\"}.get(following, "\\" + following))
+    return "".join(out)
+
+
+def check_logit_bias(bias: dict[str, int]) -> None:
+    if len(bias) > MAX_LOGIT_BIAS_ENTRIES:
+        raise InvalidParameter(
+            "logit_bias", f"At most {MAX_LOGIT_BIAS_ENTRIES} token biases; there are {len(bias)}."
+        )
+    low, high = LOGIT_BIAS_RANGE
+    for token, value in bias.items():
+        if not isinstance(token, str) or not token.isascii() or not token.isdigit():
+            raise InvalidParameter(
+                "logit_bias", f'{token!r} is not a token id; keys are whole numbers like "1734".'
+            )
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidParameter(
+                "logit_bias", f"The bias for token {token} must be a whole number; got {value!r}."
+            )
+        if not low <= value <= high:
+            raise InvalidParameter(
+                "logit_bias",
+                f"The bias for token {token} must be between {low} and {high}; got {value}.",
+            )
+
+
+def parse_logit_bias(text: str) -> dict[str, int] | None:
+    """The logit_bias editor's JSON: an object of token id to bias. Blank means not sent."""
+    if not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidParameter(
+            "logit_bias",
+            f"Logit bias is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). "
+            'Write an object such as {"1734": -100, "42": 5}.',
+        ) from None
+    if not isinstance(value, dict):
+        raise InvalidParameter(
+            "logit_bias", 'Logit bias must be a JSON object such as {"1734": -100}.'
+        )
+    # Integral floats (5.0) are accepted as whole numbers; anything else is refused.
+    value = {
+        key: int(bias) if isinstance(bias, float) and bias.is_integer() else bias
+        for key, bias in value.items()
+    }
+    check_logit_bias(value)
+    return value
+
+
+def parse_seed(text: str) -> int | None:
+    if not text.strip():
+        return None
+    try:
+        seed = int(text.strip())
+    except ValueError:
+        raise InvalidParameter("seed", f"The seed must be a whole number; got {text!r}.") from None
+    _check_whole("seed", seed, SEED_RANGE)
+    return seed
+
+
+def _check_whole(name: str, value: int | None, bounds: tuple[int, int]) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameter(name, f"{name} must be a whole number; got {value!r}.")
+    low, high = bounds
+    if not low <= value <= high:
+        raise InvalidParameter(name, f"{name} must be between {low} and {high}; got {value}.")
 
 
 def _check_range(name: str, value: float | None, bounds: tuple[float, float]) -> None:
@@ -71,3 +254,8 @@ def _check_range(name: str, value: float | None, bounds: tuple[float, float]) ->
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise InvalidParameter(name, f"{name} must be between {low:g} and {high:g}; got {value!r}.")
+
+
+def mentions_json(texts: list[str]) -> bool:
+    """JSON mode needs the word in the conversation, or the model may pad with whitespace."""
+    return any("json" in text.lower() for text in texts)

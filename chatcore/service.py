@@ -1,14 +1,19 @@
-"""Use cases the pages call: send, retry, stop, open. No Streamlit here, so tests call them."""
+"""Use cases the pages call: send, regenerate, edit, switch branch, answer tools, stop, open.
+
+No Streamlit here, so tests call them directly.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chatcore import tools
 from chatcore.config import Settings
 from chatcore.generation import GenerationJob
-from chatcore.params import GenerationParams
+from chatcore.params import GenerationParams, mentions_json
+from chatcore.server_secret import pseudonym
 from chatcore.worker import GenerationWorker
 from storage import (
     ChatRepository,
@@ -22,10 +27,19 @@ TITLE_LENGTH = 60
 RESTART_NOTE = (
     "The server restarted while this reply was being written; the part that arrived is kept."
 )
+JSON_MODE_WARNING = (
+    "JSON mode is on, but neither the system prompt nor any message mentions JSON. The API "
+    "requires that: without it the model may emit whitespace until it reaches max_tokens. "
+    "Add an instruction such as “Reply in JSON.”, or send anyway."
+)
 
 
 class ChatInputError(ValueError):
     """Something the user can fix before sending; nothing was saved or sent."""
+
+
+class JsonModeUnmentioned(ChatInputError):
+    """JSON mode without the word JSON anywhere: sent only once the user confirms."""
 
 
 class ConversationNotFound(LookupError):
@@ -36,6 +50,16 @@ class ConversationNotFound(LookupError):
 class ConversationView:
     conversation: ConversationRecord
     thread: list[MessageRecord]
+    # For each message on the thread that has siblings: all of them, oldest first.
+    alternatives: dict[int, list[MessageRecord]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCalls:
+    """Tool calls at the end of the thread still waiting for their results."""
+
+    message: MessageRecord
+    calls: list[dict[str, Any]]
 
 
 def title_from(text: str) -> str:
@@ -48,33 +72,76 @@ def title_from(text: str) -> str:
     return cut[:TITLE_LENGTH].rstrip(" ,.;:") + "…"
 
 
+def _answered_call_ids(thread: list[MessageRecord]) -> set[str]:
+    return {m.tool_call_id for m in thread if m.role == Role.TOOL and m.tool_call_id}
+
+
 def api_messages(thread: list[MessageRecord], system_prompt: str) -> list[dict[str, Any]]:
-    """The conversation as the API sees it: failed replies and empty placeholders left out."""
+    """The conversation as the API sees it.
+
+    Failed replies and empty placeholders are left out, and so are tool calls nobody answered
+    (the user moved on): the API refuses a tool call without its result.
+    """
+    answered = _answered_call_ids(thread)
     messages: list[dict[str, Any]] = []
     if system_prompt.strip():
         messages.append({"role": Role.SYSTEM.value, "content": system_prompt})
     for message in thread:
-        if message.role == Role.ASSISTANT and (
-            message.status in (MessageStatus.ERROR, MessageStatus.STREAMING) or not message.content
-        ):
+        if message.role == Role.TOOL:
+            messages.append(
+                {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+            )
             continue
-        messages.append({"role": message.role, "content": message.content})
+        if message.role != Role.ASSISTANT:
+            messages.append({"role": message.role, "content": message.content})
+            continue
+        if message.status in (MessageStatus.ERROR, MessageStatus.STREAMING):
+            continue
+        calls = [
+            call
+            for call in (message.tool_calls or [])
+            if message.status == MessageStatus.COMPLETE and call.get("id") in answered
+        ]
+        if not message.content and not calls:
+            continue
+        entry: dict[str, Any] = {"role": "assistant", "content": message.content or None}
+        if calls:
+            entry["tool_calls"] = calls
+        messages.append(entry)
     return messages
+
+
+def pending_calls(thread: list[MessageRecord]) -> PendingCalls | None:
+    """The last reply's tool calls that have no result yet, if the thread ends with them."""
+    answered: set[str] = set()
+    for message in reversed(thread):
+        if message.role == Role.TOOL and message.tool_call_id:
+            answered.add(message.tool_call_id)
+            continue
+        if message.role != Role.ASSISTANT or message.status != MessageStatus.COMPLETE:
+            return None
+        waiting = [call for call in message.tool_calls or [] if call.get("id") not in answered]
+        return PendingCalls(message, waiting) if waiting else None
+    return None
 
 
 class ChatService:
     def __init__(
-        self, settings: Settings, repository: ChatRepository, worker: GenerationWorker
+        self,
+        settings: Settings,
+        repository: ChatRepository,
+        worker: GenerationWorker,
+        secret: bytes,
     ) -> None:
         self.settings = settings
         self.repository = repository
         self.worker = worker
+        self._secret = secret
 
     def open(self, user_id: int, conversation_id: str) -> ConversationView:
-        conversation = self.repository.get_conversation(user_id, conversation_id)
-        if conversation is None:
-            raise ConversationNotFound(conversation_id)
-        return ConversationView(conversation, self.repository.thread(conversation))
+        conversation = self._conversation(user_id, conversation_id)
+        thread = self.repository.load_thread(conversation)
+        return ConversationView(conversation, thread.messages, thread.alternatives)
 
     def check_message(self, text: str) -> str:
         if not text.strip():
@@ -87,65 +154,168 @@ class ChatService:
         return text
 
     def send(
-        self, user_id: int, conversation_id: str | None, text: str, params: GenerationParams
+        self,
+        user_id: int,
+        conversation_id: str | None,
+        text: str,
+        params: GenerationParams,
+        *,
+        confirmed_json: bool = False,
     ) -> ConversationView:
         """Save the user's message first, then start the reply in the background."""
-        if not self.settings.has_api_key:
-            raise ChatInputError("No API key is configured, so nothing can be sent.")
-        self.check_message(text)
-        params.validate()
-        if conversation_id is None:
+        self._check_ready(text, params)
+        conversation = (
+            self._conversation(user_id, conversation_id) if conversation_id is not None else None
+        )
+        thread = self.repository.thread(conversation) if conversation else []
+        if params.json_mode and not confirmed_json:
+            texts = [params.system_prompt, text, *(m.content for m in thread)]
+            if not mentions_json(texts):
+                raise JsonModeUnmentioned(JSON_MODE_WARNING)
+        if conversation is None:
             conversation = self.repository.create_conversation(
                 user_id, title_from(text), params.model, params.to_settings()
             )
-        else:
-            found = self.repository.get_conversation(user_id, conversation_id)
-            if found is None:
-                raise ConversationNotFound(conversation_id)
-            conversation = found
-        return self._start_reply(conversation, self.repository.thread(conversation), params, text)
+        return self._start_reply(user_id, conversation, thread, params, text)
 
-    def retry(self, user_id: int, failed_message_id: int) -> ConversationView:
-        """Answer the same user message again; the failed reply stays stored as a sibling."""
-        failed = self.repository.get_message(failed_message_id)
-        conversation = (
-            self.repository.get_conversation(user_id, failed.conversation_id) if failed else None
-        )
-        if failed is None or conversation is None or failed.parent_id is None:
-            raise ConversationNotFound(str(failed_message_id))
+    def regenerate(self, user_id: int, reply_id: int) -> ConversationView:
+        """Answer the same question again: a new alternative beside the earlier reply (or, after
+        a failure, a retry; the failed reply stays stored as a sibling)."""
+        reply, conversation = self._message(user_id, reply_id)
+        if reply.role != Role.ASSISTANT or reply.parent_id is None:
+            raise ConversationNotFound(str(reply_id))
         params = GenerationParams.from_settings(conversation.settings, conversation.model)
-        branch_point = replace(conversation, active_leaf_id=failed.parent_id)
-        return self._start_reply(conversation, self.repository.thread(branch_point), params)
+        thread = self._thread_until(conversation, reply.parent_id)
+        return self._start_reply(user_id, conversation, thread, params)
+
+    retry = regenerate
+
+    def edit(
+        self, user_id: int, message_id: int, text: str, params: GenerationParams
+    ) -> ConversationView:
+        """Send an edited question as a new branch; the original and its replies stay."""
+        original, conversation = self._message(user_id, message_id)
+        if original.role != Role.USER:
+            raise ConversationNotFound(str(message_id))
+        self._check_ready(text, params)
+        thread = self._thread_until(conversation, original.parent_id) if original.parent_id else []
+        return self._start_reply(user_id, conversation, thread, params, text)
+
+    def switch_branch(self, user_id: int, message_id: int) -> bool:
+        """Show another alternative (a choice, an earlier reply, the unedited question)."""
+        return self.repository.select_branch(user_id, message_id) is not None
+
+    def submit_tool_result(
+        self, user_id: int, conversation_id: str, call_id: str, result: str
+    ) -> ConversationView:
+        """Store one call's result; once every call has one, the model continues."""
+        conversation = self._conversation(user_id, conversation_id)
+        thread = self.repository.thread(conversation)
+        pending = pending_calls(thread)
+        if pending is None or call_id not in {call.get("id") for call in pending.calls}:
+            raise ChatInputError("That tool call has already been answered.")
+        if len(result) > self.settings.max_message_chars:
+            raise ChatInputError(
+                f"The result has {len(result):,} characters; the limit is "
+                f"{self.settings.max_message_chars:,}."
+            )
+        answer = self.repository.add_message(
+            conversation.id, Role.TOOL, result, parent_id=thread[-1].id, tool_call_id=call_id
+        )
+        thread = [*thread, answer]
+        conversation = replace(conversation, active_leaf_id=answer.id)
+        if len(pending.calls) > 1:
+            return ConversationView(conversation, thread)
+        params = GenerationParams.from_settings(conversation.settings, conversation.model)
+        return self._start_reply(user_id, conversation, thread, params)
+
+    def run_builtin_tool(
+        self, user_id: int, conversation_id: str, call_id: str
+    ) -> ConversationView:
+        """Run a built-in tool the model called (they are pure: no code, files or network)."""
+        conversation = self._conversation(user_id, conversation_id)
+        pending = pending_calls(self.repository.thread(conversation))
+        call = next((c for c in pending.calls if c.get("id") == call_id), None) if pending else None
+        if call is None:
+            raise ChatInputError("That tool call has already been answered.")
+        name = call.get("function", {}).get("name", "")
+        if name not in tools.BUILTIN_TOOLS:
+            raise ChatInputError(f"{name!r} is not a built-in tool; enter its result yourself.")
+        result = tools.run_builtin(name, call.get("function", {}).get("arguments", ""))
+        return self.submit_tool_result(user_id, conversation_id, call_id, result)
 
     def stop(self, message_id: int) -> bool:
         return self.worker.cancel(message_id)
 
+    def request_user(self, user_id: int) -> str:
+        return pseudonym(self._secret, user_id)
+
+    def _check_ready(self, text: str, params: GenerationParams) -> None:
+        if not self.settings.has_api_key:
+            raise ChatInputError("No API key is configured, so nothing can be sent.")
+        self.check_message(text)
+        params.validate()
+
+    def _conversation(self, user_id: int, conversation_id: str) -> ConversationRecord:
+        conversation = self.repository.get_conversation(user_id, conversation_id)
+        if conversation is None:
+            raise ConversationNotFound(conversation_id)
+        return conversation
+
+    def _message(self, user_id: int, message_id: int) -> tuple[MessageRecord, ConversationRecord]:
+        message = self.repository.get_message(message_id)
+        conversation = (
+            self.repository.get_conversation(user_id, message.conversation_id) if message else None
+        )
+        if message is None or conversation is None:
+            raise ConversationNotFound(str(message_id))
+        return message, conversation
+
+    def _thread_until(
+        self, conversation: ConversationRecord, message_id: int
+    ) -> list[MessageRecord]:
+        return self.repository.thread(replace(conversation, active_leaf_id=message_id))
+
     def _start_reply(
         self,
+        user_id: int,
         conversation: ConversationRecord,
         thread: list[MessageRecord],
         params: GenerationParams,
         user_text: str | None = None,
     ) -> ConversationView:
-        """Save the user's message (if new) and the empty reply together, then generate."""
+        """Save the user's message (if new) and the empty replies together, then generate."""
         messages = api_messages(thread, params.system_prompt)
         if user_text is not None:
             messages.append({"role": Role.USER.value, "content": user_text})
+        fields = params.request_fields()
         added = self.repository.start_reply(
             conversation.id,
             parent_id=thread[-1].id if thread else None,
             user_text=user_text,
             model=params.model,
-            request_params={**params.sampling(), "stream": params.stream},
+            request_params={**fields, "stream": params.stream},
             settings=params.to_settings(),
+            choices=params.choices,
         )
-        reply = added[-1]
-        request: dict[str, Any] = {"model": params.model, "messages": messages, **params.sampling()}
-        self.worker.submit(GenerationJob(reply.id, conversation.id, request, params.stream))
+        replies = [message for message in added if message.role == Role.ASSISTANT]
+        request: dict[str, Any] = {
+            "model": params.model,
+            "messages": messages,
+            **fields,
+            "user": self.request_user(user_id),
+        }
+        job = GenerationJob(
+            tuple(reply.id for reply in replies), conversation.id, request, params.stream
+        )
+        self.worker.submit(job)
+        # Read back only once the request is on its way: the page needs every branch's
+        # alternatives, and this costs nothing on the path to the first token.
         opened = replace(
             conversation,
             model=params.model,
             settings=params.to_settings(),
-            active_leaf_id=reply.id,
+            active_leaf_id=replies[0].id,
         )
-        return ConversationView(opened, [*thread, *added])
+        loaded = self.repository.load_thread(opened)
+        return ConversationView(opened, loaded.messages, loaded.alternatives)

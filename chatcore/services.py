@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from chatcore.catalog import ModelCatalog, ModelList
 from chatcore.client import list_model_ids, make_client
 from chatcore.config import Settings
+from chatcore.presets import PresetBook
+from chatcore.server_secret import server_secret
 from chatcore.service import RESTART_NOTE, ChatService
 from chatcore.worker import GenerationWorker
 from storage import LOCAL_USERNAME, ChatRepository, Database, UserRecord, upgrade_to_head
@@ -32,6 +34,7 @@ class Services:
     worker: GenerationWorker
     catalog: ModelCatalog
     chat: ChatService
+    presets: PresetBook
 
     @cached_property
     def local_user(self) -> UserRecord:
@@ -78,9 +81,9 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
         ttl=settings.models_cache_seconds,
         default_model=settings.default_model,
     )
-    services = Services(
-        settings, database, repository, worker, catalog, ChatService(settings, repository, worker)
-    )
+    chat = ChatService(settings, repository, worker, server_secret(settings))
+    presets = PresetBook(repository, settings.default_model)
+    services = Services(settings, database, repository, worker, catalog, chat, presets)
     if prefetch_models and settings.has_api_key:
         # Warm the picker (and the openai import) in the background, so the first page load
         # never waits on either.

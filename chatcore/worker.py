@@ -45,15 +45,19 @@ class GenerationWorker:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="anychat-gen")
         self._lock = threading.Lock()
         self._live: dict[int, LiveReply] = {}
+        # Every choice of one request, by each of its message ids: Stop ends them together.
+        self._batches: dict[int, tuple[int, ...]] = {}
         self._finished_at: dict[int, float] = {}
 
-    def submit(self, job: GenerationJob) -> LiveReply:
-        live = LiveReply(job.message_id)
+    def submit(self, job: GenerationJob) -> list[LiveReply]:
+        lives = [LiveReply(message_id) for message_id in job.message_ids]
         with self._lock:
             self._forget_old_replies()
-            self._live[job.message_id] = live
-        self._pool.submit(self._run, job, live)
-        return live
+            for live in lives:
+                self._live[live.message_id] = live
+                self._batches[live.message_id] = job.message_ids
+        self._pool.submit(self._run, job, lives)
+        return lives
 
     def live(self, message_id: int) -> LiveReply | None:
         with self._lock:
@@ -64,16 +68,20 @@ class GenerationWorker:
             return sum(1 for message_id in self._live if message_id not in self._finished_at)
 
     def cancel(self, message_id: int) -> bool:
-        """Stop a reply. A streamed one ends with its partial text; a waiting one ends at once."""
-        live = self.live(message_id)
-        if live is None:
+        """Stop a request's replies. Streamed text is kept; a reply with none ends at once."""
+        with self._lock:
+            batch = self._batches.get(message_id, ())
+            lives = [self._live[other] for other in batch if other in self._live]
+        if not lives:
             return False
-        live.request_cancel()
-        snapshot = live.snapshot()
-        if not snapshot.text and not snapshot.done:
-            # Nothing arrived yet (or a non-streamed call is pending): close it now rather than
-            # whenever the upstream answers; the worker's late result is then discarded.
-            self._finish(live, ReplyOutcome(content="", status=MessageStatus.STOPPED))
+        for live in lives:
+            live.request_cancel()
+        for live in lives:
+            snapshot = live.snapshot()
+            if not snapshot.text and not snapshot.done:
+                # Nothing arrived yet (or a non-streamed call is pending): close it now rather
+                # than whenever the upstream answers; the worker's late result is discarded.
+                self._finish(live, ReplyOutcome(content="", status=MessageStatus.STOPPED))
         return True
 
     def wait_idle(self, timeout: float) -> bool:
@@ -92,24 +100,28 @@ class GenerationWorker:
             live.request_cancel()
         self._pool.shutdown(wait=True, cancel_futures=False)
 
-    def _run(self, job: GenerationJob, live: LiveReply) -> None:
+    def _run(self, job: GenerationJob, lives: list[LiveReply]) -> None:
         try:
-            outcome = generate(
+            outcomes = generate(
                 self._client(),
                 job,
-                live,
-                checkpoint=lambda text: self._repository.save_progress(job.message_id, text),
+                lives,
+                checkpoint=self._repository.save_progress,
                 base_url=self._base_url,
                 timeout=self._timeout,
             )
-        except Exception as exc:  # a worker thread must always close its row
-            log.exception("reply %s crashed", job.message_id)
-            outcome = ReplyOutcome(
-                content=live.text(),
-                status=MessageStatus.ERROR,
-                error=f"Internal error while generating ({type(exc).__name__}).",
-            )
-        self._finish(live, outcome)
+        except Exception as exc:  # a worker thread must always close its rows
+            log.exception("replies %s crashed", job.message_ids)
+            outcomes = [
+                ReplyOutcome(
+                    content=live.text(),
+                    status=MessageStatus.ERROR,
+                    error=f"Internal error while generating ({type(exc).__name__}).",
+                )
+                for live in lives
+            ]
+        for live, outcome in zip(lives, outcomes, strict=True):
+            self._finish(live, outcome)
 
     def _finish(self, live: LiveReply, outcome: ReplyOutcome) -> None:
         # Write before announcing, so a page that wakes on the finish reads the final row.
@@ -129,3 +141,4 @@ class GenerationWorker:
             if finished < cutoff:
                 del self._finished_at[message_id]
                 self._live.pop(message_id, None)
+                self._batches.pop(message_id, None)

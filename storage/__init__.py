@@ -7,8 +7,10 @@ from storage.records import (
     ConversationRecord,
     MessageRecord,
     MessageStatus,
+    PresetRecord,
     ReplyOutcome,
     Role,
+    Thread,
     UserRecord,
 )
 from storage.repository import LOCAL_USERNAME, ChatRepository
@@ -21,8 +23,10 @@ __all__ = [
     "Database",
     "MessageRecord",
     "MessageStatus",
+    "PresetRecord",
     "ReplyOutcome",
     "Role",
+    "Thread",
     "UserRecord",
     "upgrade_to_head",
 ]

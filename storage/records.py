@@ -63,6 +63,34 @@ class MessageRecord:
     response_id: str | None = None
     request_id: str | None = None
     error: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    system_fingerprint: str | None = None
+    choice_group: int | None = None
+    choice_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """The visible path through a conversation's tree, and the other branches at each step.
+
+    `alternatives` maps a message on the path to all its siblings (itself included, oldest
+    first) when it has any: earlier answers, regenerated replies, edited questions, choices.
+    """
+
+    messages: list[MessageRecord]
+    alternatives: dict[int, list[MessageRecord]]
+
+
+@dataclass(frozen=True, slots=True)
+class PresetRecord:
+    id: int
+    user_id: int
+    owner: str
+    name: str
+    shared: bool
+    settings: dict[str, Any]
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +118,5 @@ class ReplyOutcome:
     response_id: str | None = None
     request_id: str | None = None
     error: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    system_fingerprint: str | None = None

@@ -10,14 +10,16 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from storage.db import Database
-from storage.models import Conversation, Message, User, utcnow
+from storage.models import Conversation, Message, Preset, User, utcnow
 from storage.records import (
     ConversationPage,
     ConversationRecord,
     MessageRecord,
     MessageStatus,
+    PresetRecord,
     ReplyOutcome,
     Role,
+    Thread,
     UserRecord,
 )
 
@@ -68,7 +70,40 @@ def _message(row: Message) -> MessageRecord:
         response_id=row.response_id,
         request_id=row.request_id,
         error=row.error,
+        tool_calls=row.tool_calls,
+        tool_call_id=row.tool_call_id,
+        system_fingerprint=row.system_fingerprint,
+        choice_group=row.choice_group,
+        choice_index=row.choice_index,
     )
+
+
+def _preset(row: Preset, owner: str) -> PresetRecord:
+    return PresetRecord(
+        id=row.id,
+        user_id=row.user_id,
+        owner=owner,
+        name=row.name,
+        shared=row.shared,
+        settings=dict(row.settings or {}),
+        updated_at=_aware(row.updated_at),
+    )
+
+
+def _newest_leaf(start: int, children: dict[int | None, list[int]]) -> int:
+    """The end of the most recently extended branch below `start`.
+
+    At each step it follows the child whose subtree holds the newest message, so switching
+    back to an earlier branch lands where the user last left it.
+    """
+    # A child is always created after its parent, so descending ids visit children first.
+    newest: dict[int, int] = {}
+    for node in sorted((n for n in children if n is not None), reverse=True):
+        newest[node] = max([node, *(newest.get(child, child) for child in children[node])])
+    current = start
+    while children.get(current):
+        current = max(children[current], key=lambda child: newest.get(child, child))
+    return current
 
 
 def _like_pattern(text: str) -> str:
@@ -187,6 +222,7 @@ class ChatRepository:
         status: MessageStatus = MessageStatus.COMPLETE,
         model: str | None = None,
         request_params: dict[str, Any] | None = None,
+        tool_call_id: str | None = None,
     ) -> MessageRecord:
         """Append a message and make it the end of the visible thread."""
         with self.db.session() as session:
@@ -198,6 +234,7 @@ class ChatRepository:
                 status=status,
                 model=model,
                 request_params=request_params,
+                tool_call_id=tool_call_id,
             )
             session.add(row)
             session.flush()
@@ -217,9 +254,11 @@ class ChatRepository:
         model: str,
         request_params: dict[str, Any],
         settings: dict[str, Any],
+        choices: int = 1,
     ) -> list[MessageRecord]:
-        """One transaction for a turn's start: the user's message (if any), the empty reply,
-        and the conversation's settings and leaf. Returns the messages added."""
+        """One transaction for a turn's start: the user's message (if any), one empty reply
+        per choice, and the conversation's settings and leaf (the first choice).
+        Returns the messages added."""
         with self.db.session() as session:
             added: list[Message] = []
             if user_text is not None:
@@ -234,25 +273,36 @@ class ChatRepository:
                 session.flush()
                 parent_id = question.id
                 added.append(question)
-            reply = Message(
-                conversation_id=conversation_id,
-                parent_id=parent_id,
-                role=Role.ASSISTANT,
-                content="",
-                status=MessageStatus.STREAMING,
-                model=model,
-                request_params=request_params,
-            )
-            session.add(reply)
+            replies = [
+                Message(
+                    conversation_id=conversation_id,
+                    parent_id=parent_id,
+                    role=Role.ASSISTANT,
+                    content="",
+                    status=MessageStatus.STREAMING,
+                    model=model,
+                    request_params=request_params,
+                    choice_index=index if choices > 1 else None,
+                )
+                for index in range(choices)
+            ]
+            session.add_all(replies)
             session.flush()
-            added.append(reply)
+            if choices > 1:
+                for reply in replies:
+                    reply.choice_group = replies[0].id
+            added.extend(replies)
             session.execute(
                 update(Conversation)
                 .where(Conversation.id == conversation_id)
                 .values(
-                    active_leaf_id=reply.id, model=model, settings=settings, updated_at=utcnow()
+                    active_leaf_id=replies[0].id,
+                    model=model,
+                    settings=settings,
+                    updated_at=utcnow(),
                 )
             )
+            session.flush()
             return [_message(row) for row in added]
 
     def get_message(self, message_id: int) -> MessageRecord | None:
@@ -262,20 +312,65 @@ class ChatRepository:
 
     def thread(self, conversation: ConversationRecord) -> list[MessageRecord]:
         """The visible thread: from the root down to the conversation's active leaf."""
+        return self.load_thread(conversation).messages
+
+    def load_thread(self, conversation: ConversationRecord) -> Thread:
+        """The visible thread plus, for each step that has them, its sibling branches."""
         if conversation.active_leaf_id is None:
-            return []
+            return Thread([], {})
         with self.db.session() as session:
-            rows = session.scalars(
-                select(Message).where(Message.conversation_id == conversation.id)
+            rows = list(
+                session.scalars(
+                    select(Message)
+                    .where(Message.conversation_id == conversation.id)
+                    .order_by(Message.id)
+                )
             )
-            by_id = {row.id: row for row in rows}
-            path: list[MessageRecord] = []
-            current = by_id.get(conversation.active_leaf_id)
-            while current is not None:
-                path.append(_message(current))
-                current = by_id.get(current.parent_id) if current.parent_id else None
+        by_id = {row.id: row for row in rows}
+        siblings: dict[int | None, list[Message]] = {}
+        for row in rows:
+            siblings.setdefault(row.parent_id, []).append(row)
+        path: list[MessageRecord] = []
+        alternatives: dict[int, list[MessageRecord]] = {}
+        current = by_id.get(conversation.active_leaf_id)
+        while current is not None:
+            path.append(_message(current))
+            # Tool results under one call are a sequence, not alternatives.
+            same_kind = [
+                row
+                for row in siblings[current.parent_id]
+                if row.role == current.role and row.role != Role.TOOL
+            ]
+            if len(same_kind) > 1:
+                alternatives[current.id] = [_message(row) for row in same_kind]
+            current = by_id.get(current.parent_id) if current.parent_id else None
         path.reverse()
-        return path
+        return Thread(path, alternatives)
+
+    def select_branch(self, user_id: int, message_id: int) -> ConversationRecord | None:
+        """Show the branch through `message_id`, continuing where it was last extended."""
+        with self.db.session() as session:
+            target = session.scalar(
+                select(Message)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(Message.id == message_id, Conversation.user_id == user_id)
+            )
+            if target is None:
+                return None
+            links = session.execute(
+                select(Message.id, Message.parent_id).where(
+                    Message.conversation_id == target.conversation_id
+                )
+            ).all()
+            children: dict[int | None, list[int]] = {}
+            for child, parent in links:
+                children.setdefault(parent, []).append(child)
+            leaf = _newest_leaf(target.id, children)
+            conversation = session.get(Conversation, target.conversation_id)
+            assert conversation is not None  # the join above found it
+            conversation.active_leaf_id = leaf
+            session.flush()
+            return _conversation(conversation)
 
     def save_progress(self, message_id: int, content: str) -> None:
         """Checkpoint a streaming reply so a crash or restart keeps what had arrived."""
@@ -312,3 +407,52 @@ class ChatRepository:
                 .values(status=MessageStatus.ERROR, error=reason, updated_at=utcnow())
             )
             return result.rowcount
+
+    # Presets -----------------------------------------------------------------------------
+
+    def list_presets(self, user_id: int) -> list[PresetRecord]:
+        """The user's own presets and the ones teammates shared, by name."""
+        query = (
+            select(Preset, User.username)
+            .join(User, User.id == Preset.user_id)
+            .where((Preset.user_id == user_id) | Preset.shared.is_(True))
+            .order_by(func.lower(Preset.name), Preset.id)
+        )
+        with self.db.session() as session:
+            return [_preset(row, owner) for row, owner in session.execute(query).all()]
+
+    def get_preset(self, user_id: int, preset_id: int) -> PresetRecord | None:
+        query = (
+            select(Preset, User.username)
+            .join(User, User.id == Preset.user_id)
+            .where(Preset.id == preset_id, (Preset.user_id == user_id) | Preset.shared.is_(True))
+        )
+        with self.db.session() as session:
+            found = session.execute(query).first()
+            return _preset(found[0], found[1]) if found else None
+
+    def save_preset(
+        self, user_id: int, name: str, settings: dict[str, Any], *, shared: bool
+    ) -> PresetRecord:
+        """Create, or overwrite the user's preset of the same name."""
+        with self.db.session() as session:
+            row = session.scalar(
+                select(Preset).where(Preset.user_id == user_id, Preset.name == name)
+            )
+            if row is None:
+                row = Preset(user_id=user_id, name=name)
+                session.add(row)
+            row.settings = settings
+            row.shared = shared
+            row.updated_at = utcnow()
+            session.flush()
+            owner = session.scalar(select(User.username).where(User.id == user_id)) or ""
+            return _preset(row, owner)
+
+    def delete_preset(self, user_id: int, preset_id: int) -> bool:
+        """Only the owner deletes a preset, shared or not."""
+        with self.db.session() as session:
+            result = session.execute(
+                delete(Preset).where(Preset.id == preset_id, Preset.user_id == user_id)
+            )
+            return result.rowcount == 1

@@ -41,6 +41,7 @@ def settings(fake_api: FakeOpenAI, tmp_path: Path) -> Settings:
     return replace(
         base,
         api_key="sk-test-secret-key",
+        secret_key="test-server-secret",
         base_url=fake_api.base_url,
         database_url=f"sqlite:///{tmp_path / 'anychat.db'}",
         request_timeout=5.0,

@@ -4,7 +4,12 @@ Tests need an upstream that is deterministic, needs no network or API key, and c
 made to misbehave on purpose (HTTP errors, slow first tokens, streams that break in
 the middle).  Unit tests drive it through ``enqueue``; browser tests cannot reach the
 test process from the Streamlit subprocess, so they steer it by typing directives such
-as ``[[status:429 retry:7]]`` into the chat box.
+as ``[[status:429 retry:7]]`` into the chat box (see ``parse_directives``).
+
+Without a queued behavior the server also follows a few request fields the way a real
+upstream would: ``n``, ``stop``, ``response_format`` (JSON mode echoes valid JSON) and
+``stream_options.include_usage``; and a request whose last message is a tool result is
+answered in text, so an app's tool loop ends after one round.
 
 Run standalone for benchmarks and demos::
 
@@ -57,6 +62,9 @@ class Behavior:
     usage: dict[str, Any] | None = None
     tool_calls: list[dict[str, Any]] | None = None
     system_fingerprint: str = "fp_fake"
+    # Per-choice finish reasons for n>1 (choice i gets item i); choices beyond the list,
+    # or with an empty item, fall back to ``finish_reason``.
+    finish_reasons: list[str] | None = None
 
 
 @dataclass
@@ -109,6 +117,56 @@ def _last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
+def _tool_results(body: dict[str, Any]) -> list[str] | None:
+    """Contents of the trailing run of tool messages, or None when the turn is not one.
+
+    A request ending in tool results is the app finishing a tool loop; answering it with
+    tool calls again (because the last *user* message still holds a tool directive)
+    would make that loop endless.
+    """
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return None
+    results: list[str] = []
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") != "tool":
+            break
+        results.append(_content_text(message.get("content")))
+    return results[::-1] or None
+
+
+def _stop_sequences(body: dict[str, Any]) -> list[str]:
+    """The request's ``stop`` (a string or a list of strings) as a list of non-empty strings."""
+    stop = body.get("stop")
+    items = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
+    return [item for item in items if isinstance(item, str) and item]
+
+
+def _apply_stop(text: str, stops: list[str]) -> str:
+    """Cut just before the earliest stop sequence, which itself is not returned."""
+    hits = [pos for pos in (text.find(stop) for stop in stops) if pos >= 0]
+    return text[: min(hits)] if hits else text
+
+
+def _parse_tool_directive(value: str, position: int) -> dict[str, Any]:
+    """``NAME [ARGS]`` into the compact tool-call form that ``_tool_call`` understands.
+
+    Invalid ARGS JSON is passed through as the raw string on purpose: real models do
+    produce broken arguments, and the app has to cope with them.
+    """
+    name, _, raw_args = value.partition(" ")
+    name, raw_args = name.strip(), raw_args.strip()
+    if not name:
+        raise ValueError("tool directive needs a function name")
+    arguments: Any = raw_args
+    if not raw_args:
+        arguments = {}
+    else:
+        with contextlib.suppress(ValueError):
+            arguments = json.loads(raw_args)
+    return {"id": f"call_{position}", "name": name, "arguments": arguments}
+
+
 def _count_words(text: str) -> int:
     """Word count used as a cheap, predictable stand-in for token counts."""
     return len(text.split())
@@ -124,10 +182,17 @@ def _split_chunks(text: str, size: int) -> list[str]:
 def parse_directives(message: str) -> dict[str, Any]:
     """Turn ``[[name:value]]`` directives into Behavior field overrides.
 
+    Besides the pacing and failure knobs, ``[[tool:NAME {"json": "args"}]]`` asks for a
+    tool call (repeat it for several, ids ``call_0``, ``call_1``, ...),
+    ``[[finishes:stop,length]]`` sets per-choice finish reasons for n>1 and
+    ``[[fingerprint:VALUE]]`` the ``system_fingerprint``.  The pattern ends at the first
+    ``]]``, so tool arguments must not contain one.
+
     Unknown names and unparsable values are ignored so a typo in a browser test shows
     up as a plain echo reply instead of a server crash.
     """
     overrides: dict[str, Any] = {}
+    tool_calls: list[dict[str, Any]] = []
     for name, raw in _DIRECTIVE.findall(message):
         value = raw.strip()
         try:
@@ -152,8 +217,16 @@ def parse_directives(message: str) -> dict[str, Any]:
                 overrides["finish_reason"] = value
             elif name in ("disconnect", "truncate", "malformed"):
                 overrides[f"{name}_after"] = int(value)
+            elif name == "tool":
+                tool_calls.append(_parse_tool_directive(value, len(tool_calls)))
+            elif name == "finishes":
+                overrides["finish_reasons"] = [item.strip() for item in value.split(",")]
+            elif name == "fingerprint" and value:
+                overrides["system_fingerprint"] = value
         except ValueError:
             continue
+    if tool_calls:
+        overrides["tool_calls"] = tool_calls
     return overrides
 
 
@@ -396,7 +469,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._cut(cut[1])
             return
         for index in range(reply.n):
-            self._event(reply.chunk([_delta_choice(index, {}, reply.finish_reason)]))
+            self._event(reply.chunk([_delta_choice(index, {}, reply.choice_finish(index))]))
         options = reply.body.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage") is True:
             self._event(reply.chunk([], usage=reply.usage()))
@@ -445,14 +518,34 @@ class _Reply:
         n = body.get("n")
         self.n = n if isinstance(n, int) and n > 0 else 1
         text = behavior.text
-        self.text = text if text is not None else f"Echo: {_last_user_text(body)}"
+        # JSON mode only changes the echo; an explicit text is the test's exact wish.
+        self.json_echo = text is None and body.get("response_format") == {"type": "json_object"}
+        self.last_user = _last_user_text(body)
+        self.text = text if text is not None else f"Echo: {self.last_user}"
+        self.stops = _stop_sequences(body)
         self.tool_calls = [_tool_call(i, tc) for i, tc in enumerate(behavior.tool_calls or [])]
         self.finish_reason = "tool_calls" if self.tool_calls else behavior.finish_reason
         self._events: list[tuple[int, dict[str, Any]]] | None = None
 
     def choice_text(self, index: int) -> str:
-        """Distinct text per choice so n>1 tests can tell choices apart."""
-        return self.text if index == 0 else f"[{index}] {self.text}"
+        """Distinct text per choice so n>1 tests can tell choices apart, cut at ``stop``.
+
+        In JSON mode the choices differ by a ``choice`` key rather than a ``[i]`` prefix,
+        which would make them invalid JSON.
+        """
+        if self.json_echo:
+            payload: dict[str, Any] = {"echo": self.last_user}
+            if index:
+                payload["choice"] = index
+            text = json.dumps(payload, ensure_ascii=False)
+        else:
+            text = self.text if index == 0 else f"[{index}] {self.text}"
+        return _apply_stop(text, self.stops)
+
+    def choice_finish(self, index: int) -> str:
+        """Behavior.finish_reasons[index] when given (and non-empty), else finish_reason."""
+        reasons = self.behavior.finish_reasons or []
+        return reasons[index] if index < len(reasons) and reasons[index] else self.finish_reason
 
     def usage(self) -> dict[str, Any]:
         """Behavior.usage, or word counts standing in for token counts."""
@@ -471,7 +564,7 @@ class _Reply:
         if self.tool_calls:
             completion = sum(_count_words(tc["function"]["arguments"]) for tc in self.tool_calls)
         else:
-            completion = _count_words(self.text)
+            completion = _count_words(self.choice_text(0))
         return {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
@@ -490,7 +583,7 @@ class _Reply:
                 {
                     "index": index,
                     "message": message,
-                    "finish_reason": self.finish_reason,
+                    "finish_reason": self.choice_finish(index),
                     "logprobs": None,
                 }
             )
@@ -693,12 +786,21 @@ class FakeOpenAI:
                 self._connections.discard(conn)
 
     def _select(self, body: dict[str, Any]) -> Behavior:
-        """Queued behavior, else directives in the last user message, else the default."""
+        """Queued behavior, else directives in the last user message, else the default.
+
+        A tool-result turn keeps the directives' other knobs but always answers in text
+        (``Tool results: ...``), so a tool directive cannot loop forever; queued
+        behaviors still win because unit tests need full control.
+        """
         with self._cond:
             if self._queue:
                 return self._queue.popleft()
             default = self.default
         overrides = parse_directives(_last_user_text(body))
+        results = _tool_results(body)
+        if results is not None:
+            overrides["tool_calls"] = None
+            overrides["text"] = "Tool results: " + "; ".join(results)
         return dataclasses.replace(default, **overrides) if overrides else default
 
 

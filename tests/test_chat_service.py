@@ -64,6 +64,7 @@ def test_request_carries_only_what_was_set(services: Services, fake_api: FakeOpe
         "messages": [{"role": "user", "content": "plain"}],
         "stream": True,
         "stream_options": {"include_usage": True},
+        "user": services.chat.request_user(services.local_user.id),
     }
     assert fake_api.chat_requests()[-1].headers["authorization"] == "Bearer sk-test-secret-key"
 
@@ -88,6 +89,7 @@ def test_set_values_are_sent_exactly(services: Services, fake_api: FakeOpenAI) -
         "temperature": 0.3,
         "top_p": 0.9,
         "max_tokens": 55,
+        "user": services.chat.request_user(services.local_user.id),
     }
 
 

@@ -27,6 +27,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, fake_api: FakeOpenAI, tmp_path: Pat
     monkeypatch.setenv("ANYAPI_MAX_RETRIES", "0")
     database = tmp_path / "pages.db"
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
+    monkeypatch.setenv("ANYCHAT_SECRET_KEY_FILE", str(tmp_path / "secret.key"))
     return database
 
 
@@ -44,7 +45,16 @@ def run_app(query: dict[str, str] | None = None) -> AppTest:
 
 
 def markdown_text(at: AppTest) -> str:
-    return "\n".join(element.value for element in at.markdown)
+    """Everything shown as text: replies (Markdown) and the user's own messages (plain)."""
+    return "\n".join(element.value for element in [*at.markdown, *at.text])
+
+
+def message_texts(at: AppTest) -> list[str]:
+    """Each chat message's text, in page order."""
+    return [
+        "\n".join(element.value for element in [*message.markdown, *message.text])
+        for message in at.chat_message
+    ]
 
 
 def test_without_a_key_the_page_says_what_to_set(
@@ -204,13 +214,9 @@ def test_a_long_conversation_draws_its_tail_and_the_rest_on_request(app_env: Pat
     finally:
         services.close()
     at = run_app({"c": chat.id})
-    shown = [element.value for element in at.markdown]
-    assert len(at.chat_message) == 20
-    assert "message 10" in shown and "message 9" not in shown
+    assert message_texts(at) == [f"message {number}" for number in range(10, 30)]
     next(b for b in at.button if b.label == "Show 10 earlier messages").click().run()
-    shown = [element.value for element in at.markdown]
-    assert len(at.chat_message) == 30
-    assert shown.index("message 0") < shown.index("message 29")
+    assert message_texts(at) == [f"message {number}" for number in range(30)]
 
 
 def test_a_reply_written_by_another_process_is_followed_through_its_row(app_env: Path) -> None:

@@ -8,12 +8,12 @@ from chatcore.params import GenerationParams, InvalidParameter
 
 
 def test_defaults_send_nothing_optional() -> None:
-    assert GenerationParams(model="gpt-4o").sampling() == {}
+    assert GenerationParams(model="gpt-4o").request_fields() == {}
 
 
 def test_set_values_are_sent_exactly() -> None:
     params = GenerationParams(model="m", temperature=0.0, top_p=0.35, max_tokens=77)
-    assert params.sampling() == {"temperature": 0.0, "top_p": 0.35, "max_tokens": 77}
+    assert params.request_fields() == {"temperature": 0.0, "top_p": 0.35, "max_tokens": 77}
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,21 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from chatcore.params import GenerationParams, InvalidParameter
-from chatcore.service import ChatInputError, ConversationNotFound, ConversationView
+from chatcore.service import (
+    JSON_MODE_WARNING,
+    ChatInputError,
+    ConversationNotFound,
+    ConversationView,
+    JsonModeUnmentioned,
+)
 from chatcore.services import Services
-from storage import ConversationRecord, MessageStatus
+from storage import ConversationRecord, MessageStatus, Role
 from ui import controls
+from ui.advanced import draw_advanced
 from ui.history import draw_history, open_conversation
-from ui.messages import draw_message, follow_reply
+from ui.messages import ACTION_NOTICE, draw_message
+from ui.presets import draw_presets
+from ui.replies import choice_group, draw_choices, draw_generating
 from ui.text import plain
 
 # A long chat shows its tail; the rest is one click away. Every message drawn is re-sent to the
@@ -19,6 +28,7 @@ from ui.text import plain
 RECENT_MESSAGES = 20
 SHOW_ALL = "show_all_for"
 CONFIRM_DELETE = "confirm_delete_for"
+JSON_CONFIRM = "json_confirm"
 
 
 def _sync_controls(services: Services, view: ConversationView | None) -> None:
@@ -40,19 +50,60 @@ def _open(services: Services, user_id: int, conversation_id: str | None) -> Conv
 
 
 def _send(
-    services: Services, user_id: int, conversation_id: str | None, text: str
+    services: Services,
+    user_id: int,
+    conversation_id: str | None,
+    text: str,
+    *,
+    confirmed_json: bool = False,
 ) -> tuple[ConversationView | None, str | None]:
     """Returns the view to draw, or None and the reason nothing was sent."""
-    params = controls.current_params(services.settings.default_model)
     try:
-        sent = services.chat.send(user_id, conversation_id, text, params)
-    except (ChatInputError, InvalidParameter) as exc:
+        params = controls.current_params(services.settings.default_model)
+        services.model_list().check(params.model)
+        sent = services.chat.send(
+            user_id, conversation_id, text, params, confirmed_json=confirmed_json
+        )
+    except InvalidParameter as exc:
+        controls.flag_error(exc)
+        return None, f"Not sent: {exc}"
+    except JsonModeUnmentioned as exc:
+        # Kept until the user decides, so the question survives the reruns in between.
+        st.session_state[JSON_CONFIRM] = {"text": text, "conversation": conversation_id}
+        return None, str(exc)
+    except ChatInputError as exc:
         return None, str(exc)
     except ConversationNotFound:
         return None, "That conversation no longer exists."
+    st.session_state.pop(JSON_CONFIRM, None)
     st.session_state[controls.LOADED_FOR] = sent.conversation.id
     open_conversation(sent.conversation.id)
     return sent, None
+
+
+def _send_anyway(services: Services, user_id: int) -> None:
+    pending = st.session_state.pop(JSON_CONFIRM, None)
+    if pending:
+        _, notice = _send(
+            services, user_id, pending["conversation"], pending["text"], confirmed_json=True
+        )
+        if notice:
+            st.session_state[ACTION_NOTICE] = notice
+
+
+def _draw_json_confirm(services: Services, user_id: int) -> None:
+    st.warning(JSON_MODE_WARNING, icon=":material/data_object:")
+    with st.expander("Your message (not sent yet)"):
+        st.code(st.session_state[JSON_CONFIRM]["text"], language=None, wrap_lines=True)
+    with st.container(horizontal=True):
+        st.button(
+            "Send anyway",
+            icon=":material/send:",
+            type="primary",
+            on_click=_send_anyway,
+            args=(services, user_id),
+        )
+        st.button("Cancel", on_click=lambda: st.session_state.pop(JSON_CONFIRM, None))
 
 
 def _draw_unsent(notice: str, text: str) -> None:
@@ -132,7 +183,7 @@ def _draw_totals(services: Services, view: ConversationView, slot: DeltaGenerato
     slot.caption(f"{view.conversation.model} · {total:,} tokens in this conversation")
 
 
-def _draw_thread(services: Services, view: ConversationView) -> None:
+def _draw_thread(services: Services, user_id: int, view: ConversationView) -> None:
     thread = view.thread
     hidden = 0
     if len(thread) > RECENT_MESSAGES and st.session_state.get(SHOW_ALL) != view.conversation.id:
@@ -145,10 +196,14 @@ def _draw_thread(services: Services, view: ConversationView) -> None:
         )
     for index, message in enumerate(thread):
         is_last = index == len(thread) - 1
-        if message.status == MessageStatus.STREAMING:
-            follow_reply(services, message)
+        alternatives = view.alternatives.get(message.id)
+        group = choice_group(message, alternatives) if is_last else []
+        if group:
+            draw_choices(services, user_id, message, group, alternatives or [])
+        elif message.status == MessageStatus.STREAMING and message.role == Role.ASSISTANT:
+            draw_generating(services, user_id, message, alternatives)
         else:
-            draw_message(services, message, is_last=is_last)
+            draw_message(services, user_id, message, is_last=is_last, alternatives=alternatives)
 
 
 def render(services: Services) -> None:
@@ -169,6 +224,8 @@ def render(services: Services) -> None:
 
     with st.sidebar:
         controls.draw_controls(services.model_list())
+        draw_advanced()
+        draw_presets(services, user.id)
         st.divider()
         draw_history(services, user.id, view.conversation.id if view else None)
 
@@ -179,8 +236,13 @@ def render(services: Services) -> None:
             "Past conversations stay readable meanwhile.",
             icon=":material/key:",
         )
-    if notice and text:
+    if JSON_CONFIRM in st.session_state:
+        _draw_json_confirm(services, user.id)
+    elif notice and text:
         _draw_unsent(notice, text)
+    action_notice = st.session_state.pop(ACTION_NOTICE, None)
+    if action_notice:
+        st.warning(action_notice, icon=":material/block:")
     if requested and view is None and not text:
         st.warning(
             "Conversation not found. It may have been deleted.", icon=":material/search_off:"
@@ -191,5 +253,5 @@ def render(services: Services) -> None:
         return
     _draw_header(services, user.id, view)
     totals = st.empty()
-    _draw_thread(services, view)
+    _draw_thread(services, user.id, view)
     _draw_totals(services, view, totals)

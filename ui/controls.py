@@ -1,4 +1,4 @@
-"""Model and sampling controls.
+"""Model and parameter controls.
 
 Values live in one plain dict in session state; widgets are seeded from it and write back on
 change. Streamlit forgets a widget's own state on any page that does not draw it, so the dict,
@@ -12,63 +12,115 @@ from typing import Any
 import streamlit as st
 
 from chatcore.catalog import ModelList
-from chatcore.params import MAX_TOKENS_RANGE, GenerationParams
+from chatcore.params import (
+    MAX_TOKENS_RANGE,
+    GenerationParams,
+    InvalidParameter,
+    format_stop,
+    parse_logit_bias,
+    parse_seed,
+    parse_stop,
+)
 
 STORE = "params"
 LOADED_FOR = "params_loaded_for"
-OPTIONAL_DEFAULTS = {"temperature": 1.0, "top_p": 1.0, "max_tokens": 1024}
-LABELS = {"temperature": "Temperature", "top_p": "Top P", "max_tokens": "Max tokens"}
+ERRORS = "param_errors"
+# Optional numbers: a switch says whether they are sent; the value is kept while switched off.
+OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "max_tokens": 1024,
+    "n": 2,
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+}
+LABELS = {
+    "temperature": "Temperature",
+    "top_p": "Top P",
+    "max_tokens": "Max tokens",
+    "n": "Choices (n)",
+    "presence_penalty": "Presence penalty",
+    "frequency_penalty": "Frequency penalty",
+}
 
 
 def widget_key(field: str) -> str:
     return f"p_{field}"
 
 
-def _store() -> dict[str, Any]:
+def store() -> dict[str, Any]:
     return st.session_state[STORE]
 
 
 def _seed(field: str) -> str:
     key = widget_key(field)
     if key not in st.session_state:
-        st.session_state[key] = _store()[field]
+        st.session_state[key] = store()[field]
     return key
 
 
 def _save(field: str) -> None:
-    _store()[field] = st.session_state[widget_key(field)]
+    store()[field] = st.session_state[widget_key(field)]
+    st.session_state.get(ERRORS, {}).pop(_error_field(field), None)
 
 
-def _bind(field: str) -> dict[str, Any]:
+def _error_field(field: str) -> str:
+    return field.removesuffix("_on").removesuffix("_text")
+
+
+def bind(field: str) -> dict[str, Any]:
     """Widget arguments that seed it from the store and write changes back."""
     return {"key": _seed(field), "on_change": _save, "args": (field,)}
 
 
+def refresh(field: str) -> None:
+    """After code changed the store (not the widget), re-seed the widget on its next draw."""
+    st.session_state.pop(widget_key(field), None)
+
+
 def load_params(params: GenerationParams, owner: str | None) -> None:
-    """Show a conversation's stored settings in the controls (before they are drawn)."""
+    """Show a conversation's (or a preset's) settings in the controls, before they are drawn."""
     values: dict[str, Any] = {
         "model": params.model,
         "system_prompt": params.system_prompt,
         "stream": params.stream,
+        "stop_text": format_stop(params.stop),
+        "logit_bias_text": "" if params.logit_bias is None else _json(params.logit_bias),
+        "seed_text": "" if params.seed is None else str(params.seed),
+        "json_mode": params.json_mode,
+        "tools": [dict(tool) for tool in params.tools],
+        "builtin_tools": list(params.builtin_tools),
+        "tool_choice": params.tool_choice,
     }
     for field, default in OPTIONAL_DEFAULTS.items():
         value = getattr(params, field)
         values[f"{field}_on"] = value is not None
         values[field] = value if value is not None else default
     st.session_state[STORE] = values
+    st.session_state[ERRORS] = {}
     for field in values:
-        st.session_state.pop(widget_key(field), None)  # re-seeded from the store when drawn
+        refresh(field)
     st.session_state[LOADED_FOR] = owner
 
 
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
 def current_params(default_model: str) -> GenerationParams:
-    """The controls' values without drawing them, so a send can start before the sidebar."""
+    """The controls' values without drawing them, so a send can start before the sidebar.
+
+    Raises InvalidParameter for text a control holds that cannot be sent (stop sequences,
+    logit bias, seed); range checks happen in GenerationParams.validate.
+    """
     values = st.session_state.get(STORE, {})
 
     def optional(field: str) -> Any:
         return values.get(field, OPTIONAL_DEFAULTS[field]) if values.get(f"{field}_on") else None
 
-    max_tokens = optional("max_tokens")
+    max_tokens, n = optional("max_tokens"), optional("n")
     return GenerationParams(
         model=(values.get("model") or default_model).strip(),
         system_prompt=values.get("system_prompt", ""),
@@ -76,66 +128,79 @@ def current_params(default_model: str) -> GenerationParams:
         top_p=optional("top_p"),
         max_tokens=int(max_tokens) if max_tokens is not None else None,
         stream=values.get("stream", True),
+        n=int(n) if n is not None else None,
+        stop=parse_stop(values.get("stop_text", "")),
+        presence_penalty=optional("presence_penalty"),
+        frequency_penalty=optional("frequency_penalty"),
+        logit_bias=parse_logit_bias(values.get("logit_bias_text", "")),
+        seed=parse_seed(values.get("seed_text", "")),
+        json_mode=values.get("json_mode", False),
+        tools=tuple(values.get("tools", ())),
+        builtin_tools=tuple(values.get("builtin_tools", ())),
+        tool_choice=values.get("tool_choice"),
     )
 
 
-def _switch(field: str, help_text: str) -> bool:
-    return st.toggle(
-        LABELS[field],
-        **_bind(f"{field}_on"),
-        help=help_text,
-    )
+def flag_error(error: InvalidParameter) -> None:
+    """Remember a refused value so its control shows why, next to it."""
+    st.session_state.setdefault(ERRORS, {})[error.field] = str(error)
 
 
-def _optional_slider(field: str, low: float, high: float, step: float) -> None:
-    if _switch(field, f"Off: {LABELS[field].lower()} is not sent."):
-        st.slider(
-            LABELS[field],
-            low,
-            high,
-            step=step,
-            **_bind(field),
-            label_visibility="collapsed",
+def show_error(field: str) -> None:
+    message = st.session_state.get(ERRORS, {}).get(field)
+    if message:
+        st.error(message, icon=":material/error:")
+
+
+def switch(field: str, help_text: str) -> bool:
+    return st.toggle(LABELS[field], **bind(f"{field}_on"), help=help_text)
+
+
+def optional_slider(field: str, low: float, high: float, step: float) -> None:
+    if switch(field, f"Off: {field} is not sent."):
+        st.slider(LABELS[field], low, high, step=step, **bind(field), label_visibility="collapsed")
+    else:
+        st.caption(f"{LABELS[field]}: default (not sent)")
+    show_error(field)
+
+
+def optional_number(field: str, low: int, high: int, step: int) -> None:
+    if switch(field, f"Off: {field} is not sent."):
+        st.number_input(
+            LABELS[field], low, high, step=step, **bind(field), label_visibility="collapsed"
         )
     else:
         st.caption(f"{LABELS[field]}: default (not sent)")
+    show_error(field)
 
 
-def draw_controls(models: ModelList) -> None:
-    """Sidebar controls: model picker, streaming switch, system prompt and sampling."""
-    chosen = _store()["model"]
+def draw_model_picker(models: ModelList) -> None:
+    chosen = store()["model"]
     options = list(models.ids) if chosen in models.ids else [chosen, *models.ids]
     st.selectbox(
         "Model",
         options,
-        **_bind("model"),
+        **bind("model"),
         accept_new_options=True,
         help="Type to search, or enter any model id AnyAPI serves.",
     )
     if models.error:
         st.caption(models.error)
-    st.toggle(
-        "Stream replies",
-        **_bind("stream"),
-        help="Off: wait for the whole reply (non-stream call).",
+    elif chosen not in models.ids:
+        st.warning(f"AnyAPI does not list “{chosen}”; choose a model from the list.")
+    show_error("model")
+
+
+def draw_controls(models: ModelList) -> None:
+    """Sidebar: the everyday controls in view; everything else in draw_advanced."""
+    draw_model_picker(models)
+    st.toggle("Stream replies", **bind("stream"), help="Off: wait for the whole reply.")
+    st.text_area(
+        "System prompt",
+        **bind("system_prompt"),
+        placeholder="You are a helpful assistant.",
+        height=80,
     )
-    with st.expander("System prompt and sampling", expanded=False):
-        st.text_area(
-            "System prompt",
-            **_bind("system_prompt"),
-            placeholder="You are a helpful assistant.",
-        )
-        _optional_slider("temperature", 0.0, 2.0, 0.05)
-        _optional_slider("top_p", 0.0, 1.0, 0.01)
-        if _switch("max_tokens", "Off: max_tokens is not sent."):
-            low, high = MAX_TOKENS_RANGE
-            st.number_input(
-                "Max tokens",
-                low,
-                high,
-                step=64,
-                **_bind("max_tokens"),
-                label_visibility="collapsed",
-            )
-        else:
-            st.caption("Max tokens: default (not sent)")
+    optional_slider("temperature", 0.0, 2.0, 0.05)
+    optional_slider("top_p", 0.0, 1.0, 0.01)
+    optional_number("max_tokens", MAX_TOKENS_RANGE[0], MAX_TOKENS_RANGE[1], 64)

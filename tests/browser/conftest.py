@@ -78,6 +78,7 @@ def _app_env(fake: FakeOpenAI, db_path: Path) -> dict[str, str]:
             "ANYAPI_MAX_RETRIES": "0",
             "ANYAPI_TIMEOUT": "20",
             "DATABASE_URL": f"sqlite:///{db_path}",
+            "ANYCHAT_SECRET_KEY_FILE": str(db_path.parent / "secret.key"),
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -90,7 +90,9 @@ def observe_partial(page: Page, timeout: float = REPLY_TIMEOUT / 1000) -> str:
 
 
 def reply_caption(page: Page) -> Locator:
-    return assistant_messages(page).last.get_by_test_id("stCaptionContainer")
+    """The facts under the newest reply (model, tokens, timings)."""
+    captions = assistant_messages(page).last.get_by_test_id("stCaptionContainer")
+    return captions.filter(has_text=" tokens")
 
 
 def button(page: Page, name: str) -> Locator:

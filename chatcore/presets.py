@@ -1,0 +1,41 @@
+"""Named settings (system prompt plus parameters) a teammate reuses, or shares with the team."""
+
+from __future__ import annotations
+
+from chatcore.params import GenerationParams, InvalidParameter
+from storage import ChatRepository, PresetRecord
+
+MAX_NAME_CHARS = 100
+
+
+class PresetBook:
+    def __init__(self, repository: ChatRepository, default_model: str) -> None:
+        self._repository = repository
+        self._default_model = default_model
+
+    def available(self, user_id: int) -> list[PresetRecord]:
+        """The user's own presets and the team's shared ones."""
+        return self._repository.list_presets(user_id)
+
+    def save(
+        self, user_id: int, name: str, params: GenerationParams, *, shared: bool
+    ) -> PresetRecord:
+        """Save (or overwrite the same-named) preset; only valid settings are kept."""
+        name = " ".join(name.split())
+        if not name:
+            raise InvalidParameter("preset", "Give the preset a name.")
+        if len(name) > MAX_NAME_CHARS:
+            raise InvalidParameter(
+                "preset", f"Preset names are at most {MAX_NAME_CHARS} characters."
+            )
+        params.validate()
+        return self._repository.save_preset(user_id, name, params.to_settings(), shared=shared)
+
+    def params(self, user_id: int, preset_id: int) -> GenerationParams | None:
+        preset = self._repository.get_preset(user_id, preset_id)
+        if preset is None:
+            return None
+        return GenerationParams.from_settings(preset.settings, self._default_model)
+
+    def delete(self, user_id: int, preset_id: int) -> bool:
+        return self._repository.delete_preset(user_id, preset_id)

@@ -1,0 +1,174 @@
+"""The collapsed "Advanced" controls: every other request field the API defines.
+
+Text fields (stop, logit bias, seed) are checked as they are typed, and the reason shows under
+the field; sending refuses them too, so a bad value is never sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from chatcore import tools
+from chatcore.params import (
+    CHOICES_RANGE,
+    InvalidParameter,
+    parse_logit_bias,
+    parse_seed,
+    parse_stop,
+)
+from ui.controls import (
+    bind,
+    optional_number,
+    optional_slider,
+    refresh,
+    show_error,
+    store,
+)
+
+NOT_SENT = "default (not sent)"
+FUNCTION_PREFIX = "function:"
+NEW_TOOL_ERROR = "new_tool_error"
+
+
+def _check_live(field: str, parse: Callable[[str], Any]) -> None:
+    try:
+        parse(store()[f"{field}_text"])
+    except InvalidParameter as exc:
+        st.error(str(exc), icon=":material/error:")
+    else:
+        show_error(field)
+
+
+def _draw_sampling() -> None:
+    optional_number("n", CHOICES_RANGE[0], CHOICES_RANGE[1], 1)
+    st.text_area(
+        "Stop sequences",
+        **bind("stop_text"),
+        height=68,
+        placeholder="One per line, up to 4. Write \\n for a newline.",
+        help="Generation ends before any of these. Empty: not sent.",
+    )
+    _check_live("stop", parse_stop)
+    optional_slider("presence_penalty", -2.0, 2.0, 0.1)
+    optional_slider("frequency_penalty", -2.0, 2.0, 0.1)
+    st.text_area(
+        "Logit bias",
+        **bind("logit_bias_text"),
+        height=68,
+        placeholder='{"1734": -100, "42": 5}',
+        help="JSON object: token id → bias from -100 (ban) to 100 (force). Empty: not sent.",
+    )
+    _check_live("logit_bias", parse_logit_bias)
+    st.text_input(
+        "Seed",
+        **bind("seed_text"),
+        placeholder="Empty: not sent",
+        help="Best-effort repeatable sampling; each reply shows the system_fingerprint it "
+        "came with, so you can tell when the backend changed.",
+    )
+    _check_live("seed", parse_seed)
+    st.toggle(
+        "JSON mode",
+        **bind("json_mode"),
+        help='Sends response_format {"type": "json_object"}. Ask for JSON in the system '
+        "prompt or your message too.",
+    )
+
+
+def _add_tool() -> None:
+    try:
+        spec = tools.validate_function(
+            st.session_state.get("new_tool_name", ""),
+            st.session_state.get("new_tool_description", ""),
+            st.session_state.get("new_tool_parameters", ""),
+        )
+        existing = [tools.FunctionSpec.from_json(entry) for entry in store()["tools"]]
+        tools.validate_tools([*tools.builtin_specs(store()["builtin_tools"]), *existing, spec])
+    except InvalidParameter as exc:
+        st.session_state[NEW_TOOL_ERROR] = str(exc)
+        return
+    store()["tools"] = [*store()["tools"], spec.to_json()]
+    st.session_state[NEW_TOOL_ERROR] = None
+    for key in ("new_tool_name", "new_tool_description", "new_tool_parameters"):
+        st.session_state[key] = ""
+
+
+def _remove_tool(name: str) -> None:
+    store()["tools"] = [entry for entry in store()["tools"] if entry["name"] != name]
+    if store()["tool_choice"] == FUNCTION_PREFIX + name:
+        store()["tool_choice"] = None
+        refresh("tool_choice")
+
+
+def _draw_tool_editor() -> None:
+    st.pills(
+        "Built-in tools",
+        list(tools.BUILTIN_TOOLS),
+        selection_mode="multi",
+        format_func=lambda name: tools.BUILTIN_TOOLS[name].label,
+        **bind("builtin_tools"),
+        help="Safe tools AnyChat runs itself when the model calls them, on your click.",
+    )
+    for entry in store()["tools"]:
+        name_col, remove_col = st.columns([0.8, 0.2], vertical_alignment="center")
+        name_col.markdown(f"`{entry['name']}`")
+        remove_col.button(
+            "",
+            icon=":material/delete:",
+            key=f"remove-tool-{entry['name']}",
+            help=f"Remove {entry['name']}",
+            on_click=_remove_tool,
+            args=(entry["name"],),
+        )
+    with st.form("new_tool", clear_on_submit=False, border=True):
+        st.text_input("Function name", key="new_tool_name", placeholder="get_weather")
+        st.text_input("Description", key="new_tool_description")
+        st.text_area(
+            "Parameters (JSON Schema)",
+            key="new_tool_parameters",
+            height=100,
+            placeholder='{"type": "object", "properties": {"city": {"type": "string"}}}',
+        )
+        st.form_submit_button("Add function", icon=":material/add:", on_click=_add_tool)
+    error = st.session_state.get(NEW_TOOL_ERROR)
+    if error:
+        st.error(error, icon=":material/error:")
+    show_error("tools")
+
+
+def _tool_choice_options() -> list[str | None]:
+    names = [*store()["builtin_tools"], *(entry["name"] for entry in store()["tools"])]
+    options: list[str | None] = [None, "none", "auto", "required"]
+    options += [FUNCTION_PREFIX + name for name in names]
+    chosen = store()["tool_choice"]
+    if chosen not in options:  # a function since removed: shown, and refused on send
+        options.append(chosen)
+    return options
+
+
+def _choice_label(option: str | None) -> str:
+    if option is None:
+        return NOT_SENT
+    if option.startswith(FUNCTION_PREFIX):
+        return f"call {option.removeprefix(FUNCTION_PREFIX)}"
+    return option
+
+
+def draw_advanced() -> None:
+    with st.expander("Advanced", icon=":material/tune:"):
+        _draw_sampling()
+        st.divider()
+        st.markdown("**Tools**")
+        _draw_tool_editor()
+        st.selectbox(
+            "Tool choice",
+            _tool_choice_options(),
+            format_func=_choice_label,
+            **bind("tool_choice"),
+            help="none: never call; auto: the model decides; required: must call one; "
+            "or force one function.",
+        )
+        show_error("tool_choice")

@@ -1,0 +1,112 @@
+"""The newest turn's replies: one being generated, or the n choices of one request side by side."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from chatcore.service import pending_calls
+from chatcore.services import Services
+from storage import MessageRecord, MessageStatus, Role
+from ui.live_view import draw_stop, follow
+from ui.messages import draw_body, draw_content, draw_navigator, draw_outcome, regenerate, switch_to
+from ui.tool_calls import draw_pending
+
+SIDE_BY_SIDE_MAX = 3  # more choices than this go in tabs: columns would be too narrow
+
+
+def draw_generating(
+    services: Services,
+    user_id: int,
+    message: MessageRecord,
+    alternatives: list[MessageRecord] | None,
+) -> None:
+    """Show a reply as it is generated, then its final form."""
+    with st.chat_message(Role.ASSISTANT):
+        body = st.empty()
+        footer = st.empty()
+        with footer.container():
+            ticker = draw_stop(services, message)
+        follow(services, [message], [body], ticker)
+        final = services.repository.get_message(message.id) or message
+        footer.empty()
+        with body.container():
+            draw_body(services, user_id, final, is_last=True, alternatives=alternatives)
+
+
+def choice_group(
+    message: MessageRecord, alternatives: list[MessageRecord] | None
+) -> list[MessageRecord]:
+    """The choices generated together with `message` (empty unless n > 1)."""
+    if message.choice_group is None or not alternatives:
+        return []
+    group = [alt for alt in alternatives if alt.choice_group == message.choice_group]
+    return group if len(group) > 1 else []
+
+
+def draw_choices(
+    services: Services,
+    user_id: int,
+    shown: MessageRecord,
+    group: list[MessageRecord],
+    alternatives: list[MessageRecord],
+) -> None:
+    """All choices of the last turn at once; the picked one continues the thread."""
+    with st.chat_message(Role.ASSISTANT):
+        st.caption(
+            f"{len(group)} choices. The selected one continues the conversation; the others "
+            "stay available with ‹ ›."
+        )
+        if len(group) <= SIDE_BY_SIDE_MAX:
+            places = st.columns(len(group), border=True)
+        else:
+            places = st.tabs([f"Choice {index + 1}" for index in range(len(group))])
+        bodies = []
+        for place in places:
+            with place:
+                bodies.append(st.empty())
+        if any(choice.status == MessageStatus.STREAMING for choice in group):
+            footer = st.empty()
+            with footer.container():
+                ticker = draw_stop(services, group[0])
+            follow(services, group, bodies, ticker)
+            footer.empty()
+            group = [services.repository.get_message(c.id) or c for c in group]
+        for index, (body, choice) in enumerate(zip(bodies, group, strict=True)):
+            with body.container():
+                _draw_choice(
+                    services, user_id, index, choice, picked=choice.id == shown.id, of=len(group)
+                )
+        with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+            if len(alternatives) > len(group):
+                draw_navigator(services, user_id, shown, alternatives)
+            if all(choice.status != MessageStatus.STREAMING for choice in group):
+                st.button(
+                    "Regenerate all",
+                    key=f"regen-{shown.id}",
+                    icon=":material/refresh:",
+                    type="tertiary",
+                    help="Ask again for a new set of choices",
+                    on_click=regenerate,
+                    args=(services, user_id, shown.id),
+                )
+
+
+def _draw_choice(
+    services: Services, user_id: int, index: int, choice: MessageRecord, *, picked: bool, of: int
+) -> None:
+    st.markdown(f"**Choice {index + 1}**" + (" · selected" if picked else ""))
+    draw_content(choice)
+    pending = pending_calls([choice]) if picked else None
+    if pending is not None:
+        draw_pending(services, user_id, pending)
+    st.caption(f"finish: {choice.finish_reason or choice.status}")
+    draw_outcome(choice, shared_by=of)
+    st.button(
+        "Continue with this" if not picked else "Selected",
+        key=f"pick-{choice.id}",
+        icon=":material/check_circle:" if picked else ":material/arrow_forward:",
+        type="primary" if picked else "secondary",
+        disabled=picked,
+        on_click=switch_to,
+        args=(services, user_id, choice.id),
+    )

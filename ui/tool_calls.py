@@ -1,0 +1,82 @@
+"""Tool calls in a reply, their results, and the inputs that answer calls still waiting."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import streamlit as st
+
+from chatcore import tools
+from chatcore.service import ChatInputError, ConversationNotFound, PendingCalls
+from chatcore.services import Services
+from storage import MessageRecord
+
+TOOL_NOTICE = "tool_notice"
+
+
+def _function(call: dict[str, Any]) -> tuple[str, str]:
+    function = call.get("function") or {}
+    return str(function.get("name", "")), str(function.get("arguments", ""))
+
+
+def draw_calls(message: MessageRecord) -> None:
+    """Each call the model asked for: the function's name and its arguments, formatted."""
+    for call in message.tool_calls or []:
+        name, arguments = _function(call)
+        st.markdown(f":material/build: Calls **`{name}`**")
+        st.code(tools.format_arguments(arguments) or "{}", language="json", wrap_lines=True)
+
+
+def draw_result(message: MessageRecord) -> None:
+    """A tool message: what went back to the model for one call."""
+    with st.chat_message("tool", avatar=":material/output:"):
+        st.caption(f"Tool result for `{message.tool_call_id}`")
+        st.code(message.content, language=None, wrap_lines=True)
+
+
+def _run(services: Services, user_id: int, conversation_id: str, call_id: str) -> None:
+    with contextlib.suppress(ConversationNotFound):
+        try:
+            services.chat.run_builtin_tool(user_id, conversation_id, call_id)
+        except ChatInputError as exc:
+            st.session_state[TOOL_NOTICE] = str(exc)
+
+
+def _submit(services: Services, user_id: int, conversation_id: str, call_id: str) -> None:
+    result = st.session_state.get(f"tool-result-{call_id}", "")
+    with contextlib.suppress(ConversationNotFound):
+        try:
+            services.chat.submit_tool_result(user_id, conversation_id, call_id, result)
+        except ChatInputError as exc:
+            st.session_state[TOOL_NOTICE] = str(exc)
+
+
+def draw_pending(services: Services, user_id: int, pending: PendingCalls) -> None:
+    """Inputs for calls without a result. Built-in tools run on a click; for the user's own
+    functions, the user types the result. The model continues once every call has one."""
+    conversation_id = pending.message.conversation_id
+    notice = st.session_state.pop(TOOL_NOTICE, None)
+    if notice:
+        st.warning(notice)
+    for call in pending.calls:
+        call_id = str(call.get("id", ""))
+        name, _ = _function(call)
+        if name in tools.BUILTIN_TOOLS:
+            st.button(
+                f"Run {tools.BUILTIN_TOOLS[name].label.lower()}",
+                key=f"run-tool-{call_id}",
+                icon=":material/play_arrow:",
+                type="primary",
+                on_click=_run,
+                args=(services, user_id, conversation_id, call_id),
+            )
+            continue
+        with st.form(f"tool-form-{call_id}", border=True):
+            st.text_area(f"Result of {name}", key=f"tool-result-{call_id}", height=80)
+            st.form_submit_button(
+                "Send result",
+                icon=":material/send:",
+                on_click=_submit,
+                args=(services, user_id, conversation_id, call_id),
+            )

@@ -178,13 +178,21 @@ class ChatService:
             )
         return self._start_reply(user_id, conversation, thread, params, text)
 
-    def regenerate(self, user_id: int, reply_id: int) -> ConversationView:
+    def regenerate(
+        self, user_id: int, reply_id: int, params: GenerationParams | None = None
+    ) -> ConversationView:
         """Answer the same question again: a new alternative beside the earlier reply (or, after
-        a failure, a retry; the failed reply stays stored as a sibling)."""
+        a failure, a retry; the failed reply stays stored as a sibling).
+
+        With `params`, the page's current settings apply (raise the temperature, regenerate);
+        without, the conversation's stored ones.
+        """
         reply, conversation = self._message(user_id, reply_id)
         if reply.role != Role.ASSISTANT or reply.parent_id is None:
             raise ConversationNotFound(str(reply_id))
-        params = GenerationParams.from_settings(conversation.settings, conversation.model)
+        if params is None:
+            params = GenerationParams.from_settings(conversation.settings, conversation.model)
+        params.validate()
         thread = self._thread_until(conversation, reply.parent_id)
         return self._start_reply(user_id, conversation, thread, params)
 

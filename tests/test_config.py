@@ -9,10 +9,15 @@ import pytest
 from chatcore.config import (
     DEFAULT_BASE_URL,
     DEFAULT_DATABASE_URL,
+    PROJECT_ROOT,
+    VARIABLES,
     ConfigError,
     load_settings,
     read_secrets,
 )
+from chatcore.server_secret import load_or_create, pseudonym, server_secret
+
+ROOT = PROJECT_ROOT
 
 
 def test_defaults_apply_when_nothing_is_set() -> None:
@@ -70,3 +75,34 @@ def test_the_key_never_appears_in_repr() -> None:
     settings = load_settings(env={"ANYAPI_API_KEY": "sk-very-secret"}, secrets={})
     assert "sk-very-secret" not in repr(settings)
     assert "sk-very-secret" not in str(settings)
+
+
+def test_every_variable_is_documented_in_the_readme_and_the_example() -> None:
+    readme = (ROOT / "README.md").read_text()
+    example = (ROOT / ".streamlit" / "secrets.toml.example").read_text()
+    for name in VARIABLES:
+        assert f"| `{name}` |" in readme, name
+        assert name in example, name
+
+
+def test_the_secret_key_is_not_in_the_settings_repr() -> None:
+    settings = load_settings(env={"ANYCHAT_SECRET_KEY": "very-secret-value"}, secrets={})
+    assert settings.secret_key == "very-secret-value"
+    assert "very-secret-value" not in repr(settings)
+
+
+def test_a_generated_secret_is_private_and_stable(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "secret.key"
+    first = load_or_create(path)
+    assert len(first) == 64
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_or_create(path) == first
+    assert list(path.parent.iterdir()) == [path]  # no draft left behind
+    settings = load_settings(env={"ANYCHAT_SECRET_KEY_FILE": str(path)}, secrets={})
+    assert server_secret(settings) == first
+
+
+def test_pseudonyms_depend_on_the_secret_and_the_user() -> None:
+    assert pseudonym(b"one", 1) == pseudonym(b"one", 1)
+    assert pseudonym(b"one", 1) != pseudonym(b"two", 1)
+    assert pseudonym(b"one", 1) != pseudonym(b"one", 2)

@@ -3,7 +3,6 @@ actions (branches, copy, edit, regenerate)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
@@ -91,8 +90,15 @@ def _notice(text: str) -> None:
 
 
 def regenerate(services: Services, user_id: int, message_id: int) -> None:
-    with contextlib.suppress(ConversationNotFound):  # deleted in another tab: nothing to do
-        services.chat.regenerate(user_id, message_id)
+    """With the settings in the sidebar now, so a changed temperature applies."""
+    try:
+        params = controls.current_params(services.settings.default_model)
+        services.chat.regenerate(user_id, message_id, params)
+    except InvalidParameter as exc:
+        controls.flag_error(exc)
+        _notice(f"Not sent: {exc}")
+    except ConversationNotFound:  # deleted in another tab: nothing to do
+        pass
 
 
 def _edit(services: Services, user_id: int, message_id: int) -> None:

@@ -8,6 +8,7 @@ settings read like the request they produce.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -121,11 +122,13 @@ class GenerationParams:
         for name in ("stop", "tools", "builtin_tools"):
             if isinstance(values.get(name), list):
                 values[name] = tuple(values[name])
+        if isinstance(values.get("stop"), str):  # the API's single-string form
+            values["stop"] = (values["stop"],)
         values.setdefault("model", default_model)
         try:
             params = cls(**values)
             params.validate()
-        except (InvalidParameter, TypeError):
+        except (InvalidParameter, TypeError, AttributeError, KeyError, ValueError):
             # Stored settings from an older release must never stop a conversation opening.
             model = values.get("model") if isinstance(values.get("model"), str) else None
             prompt = values.get("system_prompt")
@@ -230,10 +233,9 @@ def parse_logit_bias(text: str) -> dict[str, int] | None:
 def parse_seed(text: str) -> int | None:
     if not text.strip():
         return None
-    try:
-        seed = int(text.strip())
-    except ValueError:
-        raise InvalidParameter("seed", f"The seed must be a whole number; got {text!r}.") from None
+    if not re.fullmatch(r"-?[0-9]+", text.strip()):
+        raise InvalidParameter("seed", f"The seed must be a whole number; got {text!r}.")
+    seed = int(text.strip())
     _check_whole("seed", seed, SEED_RANGE)
     return seed
 

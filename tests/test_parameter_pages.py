@@ -167,8 +167,8 @@ def test_a_preset_starts_a_new_chat_with_its_settings(fake_api: FakeOpenAI) -> N
     at.text_area(key="p_system_prompt").input("").run()
     at.toggle(key="p_temperature_on").set_value(False).run()
     presets = at.selectbox(key="preset_chosen")
-    assert presets.options == ["Choose a preset…", "Pirate (shared)"]
-    presets.select_index(1).run()
+    assert presets.options == ["Pirate (shared)"]
+    presets.select_index(0).run()
     next(b for b in at.button if b.label == "Start chat").click().run()
     assert at.text_area(key="p_system_prompt").value == "Answer like a pirate."
     assert at.toggle(key="p_temperature_on").value is True

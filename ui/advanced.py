@@ -99,7 +99,7 @@ def _add_tool() -> None:
 def _remove_tool(name: str) -> None:
     store()["tools"] = [entry for entry in store()["tools"] if entry["name"] != name]
     if store()["tool_choice"] == FUNCTION_PREFIX + name:
-        store()["tool_choice"] = None
+        store()["tool_choice"] = ""
         refresh("tool_choice")
 
 
@@ -139,9 +139,10 @@ def _draw_tool_editor() -> None:
     show_error("tools")
 
 
-def _tool_choice_options() -> list[str | None]:
+def _tool_choice_options() -> list[str]:
     names = [*store()["builtin_tools"], *(entry["name"] for entry in store()["tools"])]
-    options: list[str | None] = [None, "none", "auto", "required"]
+    # "" stands for "not sent": Streamlit reads a None value as "nothing selected yet".
+    options = ["", "none", "auto", "required"]
     options += [FUNCTION_PREFIX + name for name in names]
     chosen = store()["tool_choice"]
     if chosen not in options:  # a function since removed: shown, and refused on send
@@ -149,8 +150,8 @@ def _tool_choice_options() -> list[str | None]:
     return options
 
 
-def _choice_label(option: str | None) -> str:
-    if option is None:
+def _choice_label(option: str) -> str:
+    if not option:
         return NOT_SENT
     if option.startswith(FUNCTION_PREFIX):
         return f"call {option.removeprefix(FUNCTION_PREFIX)}"
@@ -158,7 +159,8 @@ def _choice_label(option: str | None) -> str:
 
 
 def draw_advanced() -> None:
-    with st.expander("Advanced", icon=":material/tune:"):
+    # Keyed, so it stays open when something drawn above it (a status caption) comes or goes.
+    with st.expander("Advanced", icon=":material/tune:", key="advanced_panel"):
         _draw_sampling()
         st.divider()
         st.markdown("**Tools**")

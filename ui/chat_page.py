@@ -22,6 +22,7 @@ from ui.messages import ACTION_NOTICE, draw_message
 from ui.presets import draw_presets
 from ui.replies import choice_group, draw_choices, draw_generating
 from ui.text import plain
+from ui.tool_calls import call_names
 
 # A long chat shows its tail; the rest is one click away. Every message drawn is re-sent to the
 # browser on each run, so this bounds the time from Enter to the first token in long chats.
@@ -194,6 +195,7 @@ def _draw_thread(services: Services, user_id: int, view: ConversationView) -> No
             icon=":material/expand_less:",
             on_click=lambda: st.session_state.update({SHOW_ALL: view.conversation.id}),
         )
+    names = call_names(view.thread)
     for index, message in enumerate(thread):
         is_last = index == len(thread) - 1
         alternatives = view.alternatives.get(message.id)
@@ -203,7 +205,14 @@ def _draw_thread(services: Services, user_id: int, view: ConversationView) -> No
         elif message.status == MessageStatus.STREAMING and message.role == Role.ASSISTANT:
             draw_generating(services, user_id, message, alternatives)
         else:
-            draw_message(services, user_id, message, is_last=is_last, alternatives=alternatives)
+            draw_message(
+                services,
+                user_id,
+                message,
+                is_last=is_last,
+                alternatives=alternatives,
+                function_name=names.get(message.tool_call_id or ""),
+            )
 
 
 def render(services: Services) -> None:

@@ -90,7 +90,7 @@ def load_params(params: GenerationParams, owner: str | None) -> None:
         "json_mode": params.json_mode,
         "tools": [dict(tool) for tool in params.tools],
         "builtin_tools": list(params.builtin_tools),
-        "tool_choice": params.tool_choice,
+        "tool_choice": params.tool_choice or "",
     }
     for field, default in OPTIONAL_DEFAULTS.items():
         value = getattr(params, field)
@@ -137,7 +137,7 @@ def current_params(default_model: str) -> GenerationParams:
         json_mode=values.get("json_mode", False),
         tools=tuple(values.get("tools", ())),
         builtin_tools=tuple(values.get("builtin_tools", ())),
-        tool_choice=values.get("tool_choice"),
+        tool_choice=values.get("tool_choice") or None,
     )
 
 

@@ -135,7 +135,7 @@ def draw_navigator(
         args=(services, user_id, ids[max(position - 1, 0)]),
         help="Previous version",
     )
-    st.caption(f"{position + 1} / {len(ids)}")
+    st.caption(f"{position + 1} / {len(ids)}", width="content")
     st.button(
         "",
         key=f"next-{message.id}",
@@ -207,9 +207,10 @@ def draw_message(
     *,
     is_last: bool,
     alternatives: list[MessageRecord] | None = None,
+    function_name: str | None = None,
 ) -> None:
     if message.role == Role.TOOL:
-        draw_result(message)
+        draw_result(message, function_name)
         return
     with st.chat_message(message.role):
         draw_body(services, user_id, message, is_last=is_last, alternatives=alternatives)

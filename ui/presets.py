@@ -58,17 +58,16 @@ def _delete(services: Services, user_id: int) -> None:
 
 
 def draw_presets(services: Services, user_id: int) -> None:
-    with st.expander("Presets", icon=":material/bookmarks:"):
+    with st.expander("Presets", icon=":material/bookmarks:", key="presets_panel"):
         presets = {preset.id: preset for preset in services.presets.available(user_id)}
         if st.session_state.get(CHOSEN) not in presets:
             st.session_state[CHOSEN] = None
         st.selectbox(
             "Preset",
-            [None, *presets],
+            list(presets),
             key=CHOSEN,
-            format_func=lambda pid: (
-                "Choose a preset…" if pid is None else _label(presets[pid], user_id)
-            ),
+            format_func=lambda preset_id: _label(presets[preset_id], user_id),
+            placeholder="Choose a preset…" if presets else "No presets yet",
         )
         chosen = presets.get(st.session_state[CHOSEN])
         new_col, apply_col, delete_col = st.columns([0.45, 0.35, 0.2])

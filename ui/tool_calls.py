@@ -20,6 +20,15 @@ def _function(call: dict[str, Any]) -> tuple[str, str]:
     return str(function.get("name", "")), str(function.get("arguments", ""))
 
 
+def call_names(thread: list[MessageRecord]) -> dict[str, str]:
+    """Which function each call id invoked, so a result can say what it answers."""
+    return {
+        str(call.get("id")): _function(call)[0]
+        for message in thread
+        for call in message.tool_calls or []
+    }
+
+
 def draw_calls(message: MessageRecord) -> None:
     """Each call the model asked for: the function's name and its arguments, formatted."""
     for call in message.tool_calls or []:
@@ -28,10 +37,11 @@ def draw_calls(message: MessageRecord) -> None:
         st.code(tools.format_arguments(arguments) or "{}", language="json", wrap_lines=True)
 
 
-def draw_result(message: MessageRecord) -> None:
+def draw_result(message: MessageRecord, function_name: str | None = None) -> None:
     """A tool message: what went back to the model for one call."""
     with st.chat_message("tool", avatar=":material/output:"):
-        st.caption(f"Tool result for `{message.tool_call_id}`")
+        source = f"`{function_name}` returned" if function_name else "Tool result"
+        st.caption(f"{source} (call `{message.tool_call_id}`)")
         st.code(message.content, language=None, wrap_lines=True)
 
 

@@ -181,7 +181,10 @@ def _draw_header(services: Services, user_id: int, view: ConversationView) -> No
 def _draw_totals(services: Services, view: ConversationView, slot: DeltaGenerator) -> None:
     # Drawn after the thread, so a reply that just finished is counted.
     total = services.repository.token_total(view.conversation.id)
-    slot.caption(f"{view.conversation.model} · {total:,} tokens in this conversation")
+    slot.caption(
+        f"{view.conversation.model} · {total:,} tokens in this conversation "
+        "(every branch and choice counted)"
+    )
 
 
 def _draw_thread(services: Services, user_id: int, view: ConversationView) -> None:

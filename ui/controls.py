@@ -109,12 +109,29 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def absorb_widgets() -> None:
+    """Copy every drawn widget's latest value into the store.
+
+    on_change callbacks normally do this, but a click that lands while a previous run is being
+    interrupted (a control changed, then Enter at once) can skip its callback; the widget's own
+    state is still current, so read it before anything is sent.
+    """
+    values = st.session_state.get(STORE)
+    if values is None:
+        return
+    for field in values:
+        key = widget_key(field)
+        if key in st.session_state:
+            values[field] = st.session_state[key]
+
+
 def current_params(default_model: str) -> GenerationParams:
     """The controls' values without drawing them, so a send can start before the sidebar.
 
     Raises InvalidParameter for text a control holds that cannot be sent (stop sequences,
     logit bias, seed); range checks happen in GenerationParams.validate.
     """
+    absorb_widgets()
     values = st.session_state.get(STORE, {})
 
     def optional(field: str) -> Any:

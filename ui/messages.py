@@ -18,11 +18,12 @@ from ui.tool_calls import draw_calls, draw_pending, draw_result
 ACTION_NOTICE = "action_notice"
 
 
-def reply_facts(message: MessageRecord, *, shared_by: int = 1) -> str:
+def reply_facts(message: MessageRecord) -> str:
     """The caption under a reply: model, tokens, latencies, fingerprint."""
     facts = [message.model or ""]
     if message.total_tokens is not None:
-        share = "≈ " if shared_by > 1 else ""
+        # One of n choices: the request's usage was shared out, so this is an estimate.
+        share = "≈ " if message.choice_group is not None else ""
         facts.append(
             f"{share}{message.prompt_tokens or 0:,} prompt + {message.completion_tokens or 0:,} "
             f"completion = {message.total_tokens:,} tokens"
@@ -61,7 +62,7 @@ def draw_content(message: MessageRecord) -> None:
         draw_calls(message)
 
 
-def draw_outcome(message: MessageRecord, *, shared_by: int = 1) -> None:
+def draw_outcome(message: MessageRecord) -> None:
     """Captions and alerts that say how a reply ended."""
     if message.status == MessageStatus.STOPPED:
         st.caption(":material/stop_circle: Stopped — the reply above is partial.")
@@ -80,7 +81,7 @@ def draw_outcome(message: MessageRecord, *, shared_by: int = 1) -> None:
         and json_reply(message) is None
     ):
         st.caption(":material/warning: JSON mode was on, but this reply is not valid JSON.")
-    facts = reply_facts(message, shared_by=shared_by)
+    facts = reply_facts(message)
     if facts:
         st.caption(facts)
 

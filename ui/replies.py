@@ -73,9 +73,7 @@ def draw_choices(
             group = [services.repository.get_message(c.id) or c for c in group]
         for index, (body, choice) in enumerate(zip(bodies, group, strict=True)):
             with body.container():
-                _draw_choice(
-                    services, user_id, index, choice, picked=choice.id == shown.id, of=len(group)
-                )
+                _draw_choice(services, user_id, index, choice, picked=choice.id == shown.id)
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
             if len(alternatives) > len(group):
                 draw_navigator(services, user_id, shown, alternatives)
@@ -92,7 +90,7 @@ def draw_choices(
 
 
 def _draw_choice(
-    services: Services, user_id: int, index: int, choice: MessageRecord, *, picked: bool, of: int
+    services: Services, user_id: int, index: int, choice: MessageRecord, *, picked: bool
 ) -> None:
     st.markdown(f"**Choice {index + 1}**" + (" · selected" if picked else ""))
     draw_content(choice)
@@ -100,7 +98,7 @@ def _draw_choice(
     if pending is not None:
         draw_pending(services, user_id, pending)
     st.caption(f"finish: {choice.finish_reason or choice.status}")
-    draw_outcome(choice, shared_by=of)
+    draw_outcome(choice)
     st.button(
         "Continue with this" if not picked else "Selected",
         key=f"pick-{choice.id}",

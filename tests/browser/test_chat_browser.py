@@ -14,6 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from browser_helpers import (
+    LOAD_TIMEOUT,
+    REPLY_TIMEOUT,
+    assistant_messages,
+    chat_messages,
+    open_app,
+    send,
+    user_messages,
+)
 from playwright.sync_api import Locator, Page, expect
 
 from fake_openai import Behavior, FakeOpenAI
@@ -21,8 +30,6 @@ from fake_openai import Behavior, FakeOpenAI
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-LOAD_TIMEOUT = 20_000  # ms; the first page of a fresh server imports a lot
-REPLY_TIMEOUT = 15_000  # ms
 CURSOR = "▌"
 CONVERSATION_URL = re.compile(r"\?c=([0-9a-f]{32})$")
 BARE_URL = re.compile(r"^[^?]*$")
@@ -40,29 +47,6 @@ def unique(prefix: str) -> str:
 def words(count: int) -> str:
     """The fake server's reply to [[words:N]]."""
     return " ".join(f"w{i}" for i in range(1, count + 1))
-
-
-def open_app(page: Page, url: str) -> None:
-    page.goto(url)
-    expect(page.get_by_test_id("stChatInputTextArea")).to_be_editable(timeout=LOAD_TIMEOUT)
-
-
-def send(page: Page, text: str) -> None:
-    box = page.get_by_test_id("stChatInputTextArea")
-    box.fill(text)
-    box.press("Enter")
-
-
-def chat_messages(page: Page) -> Locator:
-    return page.get_by_test_id("stChatMessage")
-
-
-def user_messages(page: Page) -> Locator:
-    return chat_messages(page).filter(has=page.get_by_test_id("stChatMessageAvatarUser"))
-
-
-def assistant_messages(page: Page) -> Locator:
-    return chat_messages(page).filter(has=page.get_by_test_id("stChatMessageAvatarAssistant"))
 
 
 def reply_body(page: Page) -> Locator:

@@ -1,0 +1,33 @@
+"""Locators and actions the browser tests share."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Locator, Page, expect
+
+LOAD_TIMEOUT = 20_000  # ms; the first page of a fresh server imports a lot
+REPLY_TIMEOUT = 15_000  # ms
+
+
+def open_app(page: Page, url: str) -> None:
+    """Load `url` and wait until the chat box takes input."""
+    page.goto(url)
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_editable(timeout=LOAD_TIMEOUT)
+
+
+def send(page: Page, text: str) -> None:
+    """Type `text` in the chat box and press Enter."""
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def chat_messages(page: Page) -> Locator:
+    return page.get_by_test_id("stChatMessage")
+
+
+def user_messages(page: Page) -> Locator:
+    return chat_messages(page).filter(has=page.get_by_test_id("stChatMessageAvatarUser"))
+
+
+def assistant_messages(page: Page) -> Locator:
+    return chat_messages(page).filter(has=page.get_by_test_id("stChatMessageAvatarAssistant"))

@@ -21,6 +21,7 @@ from storage import (
     MessageRecord,
     MessageStatus,
     Role,
+    Thread,
 )
 
 TITLE_LENGTH = 60
@@ -167,7 +168,8 @@ class ChatService:
         conversation = (
             self._conversation(user_id, conversation_id) if conversation_id is not None else None
         )
-        thread = self.repository.thread(conversation) if conversation else []
+        loaded = self.repository.load_thread(conversation) if conversation else Thread([], {})
+        thread = loaded.messages
         if params.json_mode and not confirmed_json:
             texts = [params.system_prompt, text, *(m.content for m in thread)]
             if not mentions_json(texts):
@@ -176,7 +178,7 @@ class ChatService:
             conversation = self.repository.create_conversation(
                 user_id, title_from(text), params.model, params.to_settings()
             )
-        return self._start_reply(user_id, conversation, thread, params, text)
+        return self._start_reply(user_id, conversation, thread, params, text, appended_to=loaded)
 
     def regenerate(
         self, user_id: int, reply_id: int, params: GenerationParams | None = None
@@ -291,8 +293,15 @@ class ChatService:
         thread: list[MessageRecord],
         params: GenerationParams,
         user_text: str | None = None,
+        *,
+        appended_to: Thread | None = None,
     ) -> ConversationView:
-        """Save the user's message (if new) and the empty replies together, then generate."""
+        """Save the user's message (if new) and the empty replies together, then generate.
+
+        `appended_to` is the loaded thread when the turn simply extends it: the view is then
+        built from it instead of read back, which would compete for the interpreter with the
+        request just started (tens of ms in a 500-message conversation).
+        """
         messages = api_messages(thread, params.system_prompt)
         if user_text is not None:
             messages.append({"role": Role.USER.value, "content": user_text})
@@ -317,13 +326,18 @@ class ChatService:
             tuple(reply.id for reply in replies), conversation.id, request, params.stream
         )
         self.worker.submit(job)
-        # Read back only once the request is on its way: the page needs every branch's
-        # alternatives, and this costs nothing on the path to the first token.
         opened = replace(
             conversation,
             model=params.model,
             settings=params.to_settings(),
             active_leaf_id=replies[0].id,
         )
+        if appended_to is not None:
+            alternatives = dict(appended_to.alternatives)
+            if len(replies) > 1:
+                alternatives[replies[0].id] = replies
+            questions = [message for message in added if message.role == Role.USER]
+            return ConversationView(opened, [*thread, *questions, replies[0]], alternatives)
+        # A new branch: its siblings are not in `thread`, so read the tree back.
         loaded = self.repository.load_thread(opened)
         return ConversationView(opened, loaded.messages, loaded.alternatives)

@@ -247,3 +247,24 @@ def test_a_reply_written_by_another_process_is_followed_through_its_row(app_env:
     assert not at.exception
     assert "whole answer" in markdown_text(at)
     assert not any(button.label == "Stop" for button in at.button)
+
+
+def test_older_questions_open_their_actions_on_request(app_env: Path) -> None:
+    services = build_services(load_settings(), prefetch_models=False)
+    try:
+        repo = services.repository
+        chat = repo.create_conversation(services.local_user.id, "four", "gpt-4o")
+        ids, parent = [], None
+        for number in range(4):
+            role = "user" if number % 2 == 0 else "assistant"
+            parent = repo.add_message(chat.id, role, f"message {number}", parent_id=parent).id
+            ids.append(parent)
+    finally:
+        services.close()
+    at = run_app({"c": chat.id})
+    keys = {button.key for button in at.button}
+    # The newest question and reply carry their full rows; the older question a "more" button.
+    assert f"more-{ids[0]}" in keys and f"regen-{ids[3]}" in keys
+    assert f"regen-{ids[1]}" not in keys and f"more-{ids[2]}" not in keys
+    at.button(key=f"more-{ids[0]}").click().run()
+    assert f"more-{ids[0]}" not in {button.key for button in at.button}

@@ -30,7 +30,11 @@ def app_env(
 
 
 def run_app() -> AppTest:
-    return AppTest.from_file(APP, default_timeout=20).run()
+    """The chat page with the Advanced and Presets panels open (they draw nothing when shut)."""
+    at = AppTest.from_file(APP, default_timeout=20)
+    at.session_state["advanced_panel"] = True
+    at.session_state["presets_panel"] = True
+    return at.run()
 
 
 def errors(at: AppTest) -> str:
@@ -97,6 +101,7 @@ def test_an_unknown_model_is_refused_once_the_list_is_loaded(fake_api: FakeOpenA
     # A model id typed into the picker (accept_new_options) ends up in the settings store;
     # AppTest cannot type into a selectbox, so the store starts with it.
     at = AppTest.from_file(APP, default_timeout=20)
+    at.session_state["advanced_panel"] = True
     at.session_state["params"] = {**warm.session_state["params"], "model": "no-such-model"}
     at.session_state["params_loaded_for"] = None
     at.run()
@@ -177,3 +182,14 @@ def test_a_preset_starts_a_new_chat_with_its_settings(fake_api: FakeOpenAI) -> N
     body = fake_api.chat_requests()[-1].body
     assert body["messages"][0] == {"role": "system", "content": "Answer like a pirate."}
     assert body["temperature"] == 1.0
+
+
+def test_a_closed_advanced_panel_draws_nothing_and_keeps_its_values(fake_api: FakeOpenAI) -> None:
+    at = run_app()
+    at.text_input(key="p_seed_text").input("7").run()
+    at.session_state["advanced_panel"] = False
+    at.run()
+    assert not [w for w in at.text_input if w.key == "p_seed_text"]
+    send(at, "hello")
+    fake_api.wait_for_requests(1)
+    assert fake_api.chat_requests()[-1].body["seed"] == 7

@@ -159,8 +159,14 @@ def _choice_label(option: str) -> str:
 
 
 def draw_advanced() -> None:
-    # Keyed, so it stays open when something drawn above it (a status caption) comes or goes.
-    with st.expander("Advanced", icon=":material/tune:", key="advanced_panel"):
+    # Drawn only while open: a dozen controls and a form would otherwise be sent to the browser
+    # on every run, in front of the reply the user is waiting for. Keyed, so it stays open when
+    # something drawn above it comes or goes.
+    with st.expander(
+        "Advanced", icon=":material/tune:", key="advanced_panel", on_change="rerun"
+    ) as panel:
+        if not panel.open:
+            return
         _draw_sampling()
         st.divider()
         st.markdown("**Tools**")

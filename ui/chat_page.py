@@ -18,7 +18,7 @@ from storage import ConversationRecord, MessageStatus, Role
 from ui import controls
 from ui.advanced import draw_advanced
 from ui.history import draw_history, open_conversation
-from ui.messages import ACTION_NOTICE, draw_message
+from ui.messages import ACTION_NOTICE, ACTIONS_FOR, draw_message
 from ui.presets import draw_presets
 from ui.replies import choice_group, draw_choices, draw_generating
 from ui.text import plain
@@ -199,6 +199,8 @@ def _draw_thread(services: Services, user_id: int, view: ConversationView) -> No
             on_click=lambda: st.session_state.update({SHOW_ALL: view.conversation.id}),
         )
     names = call_names(view.thread)
+    newest = {message.role: message.id for message in thread}  # last of each role
+    opened = st.session_state.get(ACTIONS_FOR)
     for index, message in enumerate(thread):
         is_last = index == len(thread) - 1
         alternatives = view.alternatives.get(message.id)
@@ -215,6 +217,7 @@ def _draw_thread(services: Services, user_id: int, view: ConversationView) -> No
                 is_last=is_last,
                 alternatives=alternatives,
                 function_name=names.get(message.tool_call_id or ""),
+                full_actions=message.id in (newest.get(message.role), opened),
             )
 
 

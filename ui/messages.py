@@ -16,6 +16,7 @@ from ui import controls
 from ui.tool_calls import draw_calls, draw_pending, draw_result
 
 ACTION_NOTICE = "action_notice"
+ACTIONS_FOR = "actions_for"  # an older message whose full action row the user opened
 
 
 def reply_facts(message: MessageRecord) -> str:
@@ -149,19 +150,55 @@ def draw_navigator(
     )
 
 
+def _open_actions(message_id: int) -> None:
+    st.session_state[ACTIONS_FOR] = message_id
+
+
+def _more_button(message: MessageRecord) -> None:
+    # No tooltip: on every message one would add a component to each rerun's rendering.
+    st.button(
+        "",
+        key=f"more-{message.id}",
+        icon=":material/more_horiz:",
+        type="tertiary",
+        on_click=_open_actions,
+        args=(message.id,),
+    )
+
+
 def draw_actions(
     services: Services,
     user_id: int,
     message: MessageRecord,
     alternatives: list[MessageRecord] | None,
+    *,
+    full: bool,
 ) -> None:
+    """Branch navigation, and copy / edit / regenerate.
+
+    Every widget in the thread costs browser rendering time on each run, in front of the reply
+    being waited for: a button on each of 20 messages added ~60 ms to Enter → first token on the
+    2-core test machine. So only the newest question and reply carry the full row; older
+    questions show one "more" button that opens theirs, and older replies only their branch
+    navigator when they have siblings.
+    """
+    # Older questions get a "more" button (edit is where branches start); older replies none.
+    more = not full and message.role == Role.USER
+    if not full and not alternatives:
+        if more:
+            _more_button(message)  # no row container: the common case stays one element
+        return
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         if alternatives:
             draw_navigator(services, user_id, message, alternatives)
+        if not full:
+            if more:
+                _more_button(message)
+            return
+        # Labelled, not tooltipped: a tooltip per button measurably slows every rerun.
         with st.popover(
-            "",
+            "Copy",
             icon=":material/content_copy:",
-            help="Copy",
             key=f"copy-{message.id}",
             type="tertiary",
             on_change="rerun",
@@ -171,9 +208,8 @@ def draw_actions(
                 st.caption("Copy with the button at the top right of the box.")
         if message.role == Role.USER:
             with st.popover(
-                "",
+                "Edit",
                 icon=":material/edit:",
-                help="Edit and resend",
                 key=f"edit-pop-{message.id}",
                 type="tertiary",
                 on_change="rerun",
@@ -191,11 +227,10 @@ def draw_actions(
                     st.caption("The original and its replies stay reachable with ‹ ›.")
         elif message.role == Role.ASSISTANT:
             st.button(
-                "Retry" if message.status == MessageStatus.ERROR else "",
+                "Retry" if message.status == MessageStatus.ERROR else "Regenerate",
                 key=f"regen-{message.id}",
                 icon=":material/refresh:",
                 type="tertiary",
-                help="Generate another reply to the same message",
                 on_click=regenerate,
                 args=(services, user_id, message.id),
             )
@@ -209,12 +244,20 @@ def draw_message(
     is_last: bool,
     alternatives: list[MessageRecord] | None = None,
     function_name: str | None = None,
+    full_actions: bool = True,
 ) -> None:
     if message.role == Role.TOOL:
         draw_result(message, function_name)
         return
     with st.chat_message(message.role):
-        draw_body(services, user_id, message, is_last=is_last, alternatives=alternatives)
+        draw_body(
+            services,
+            user_id,
+            message,
+            is_last=is_last,
+            alternatives=alternatives,
+            full_actions=full_actions,
+        )
 
 
 def draw_body(
@@ -224,6 +267,7 @@ def draw_body(
     *,
     is_last: bool,
     alternatives: list[MessageRecord] | None = None,
+    full_actions: bool = True,
 ) -> None:
     draw_content(message)
     if message.role == Role.ASSISTANT:
@@ -232,4 +276,4 @@ def draw_body(
             if pending is not None:
                 draw_pending(services, user_id, pending)
         draw_outcome(message)
-    draw_actions(services, user_id, message, alternatives)
+    draw_actions(services, user_id, message, alternatives, full=full_actions)

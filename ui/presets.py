@@ -58,7 +58,11 @@ def _delete(services: Services, user_id: int) -> None:
 
 
 def draw_presets(services: Services, user_id: int) -> None:
-    with st.expander("Presets", icon=":material/bookmarks:", key="presets_panel"):
+    with st.expander(
+        "Presets", icon=":material/bookmarks:", key="presets_panel", on_change="rerun"
+    ) as panel:
+        if not panel.open:
+            return  # drawn only while open, like Advanced
         presets = {preset.id: preset for preset in services.presets.available(user_id)}
         if st.session_state.get(CHOSEN) not in presets:
             st.session_state[CHOSEN] = None

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from chatcore.config import Settings, load_settings  # noqa: E402
 from chatcore.services import Services, build_services  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
+from storage import ChatRepository, Database, upgrade_to_head  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -81,3 +82,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         return request.getfixturevalue("postgres_url")
     return f"sqlite:///{tmp_path / 'nested' / 'folder' / 'test.db'}"
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    """A migrated database: each test using it runs on SQLite and on PostgreSQL."""
+    db = Database(database_url)
+    upgrade_to_head(db.engine)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def repo(database: Database) -> ChatRepository:
+    return ChatRepository(database)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,20 +26,6 @@ from storage.models import User
 
 NEW_MESSAGE_COLUMNS = ("tool_calls", "tool_call_id", "system_fingerprint")
 NEW_CHOICE_COLUMNS = ("choice_group", "choice_index")
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    """Runs each test on SQLite and on PostgreSQL (see database_url in conftest.py)."""
-    db = Database(database_url)
-    upgrade_to_head(db.engine)
-    yield db
-    db.dispose()
-
-
-@pytest.fixture
-def repo(database: Database) -> ChatRepository:
-    return ChatRepository(database)
 
 
 @pytest.fixture

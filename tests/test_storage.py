@@ -28,25 +28,11 @@ from storage.models import Base
 
 
 @pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    """Runs each test on SQLite and on PostgreSQL (see database_url in conftest.py)."""
-    db = Database(database_url)
-    upgrade_to_head(db.engine)
-    yield db
-    db.dispose()
-
-
-@pytest.fixture
 def sqlite_database(tmp_path: Path) -> Iterator[Database]:
     db = Database(f"sqlite:///{tmp_path / 'nested' / 'folder' / 'test.db'}")
     upgrade_to_head(db.engine)
     yield db
     db.dispose()
-
-
-@pytest.fixture
-def repo(database: Database) -> ChatRepository:
-    return ChatRepository(database)
 
 
 def _chat_with_question(

@@ -2,13 +2,23 @@
 
 import streamlit as st
 
+from ui.auth import draw_sign_out, signed_in_user
+from ui.context import remember_user, services
+
 st.set_page_config(page_title="AnyChat", page_icon="💬", layout="wide")
 
-navigation = st.navigation(
-    [
-        st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
+user = remember_user(signed_in_user(services()))
+pages = [
+    st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
+    st.Page("pages/usage.py", title="Usage", icon=":material/bar_chart:"),
+    st.Page("pages/account.py", title="Account", icon=":material/person:"),
+]
+if user.is_admin:
+    pages += [
+        st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:"),
         st.Page("pages/status.py", title="Status", icon=":material/monitor_heart:"),
-    ],
-    position="top",
-)
+    ]
+navigation = st.navigation(pages, position="top")
+with st.sidebar:
+    draw_sign_out(services(), user)
 navigation.run()

@@ -15,6 +15,8 @@ DEFAULT_BASE_URL = "https://www.anyapi.vip/v1"
 DEFAULT_DATABASE_URL = "sqlite:///data/anychat.db"
 DEFAULT_MODEL = "gpt-4o"
 DEFAULT_SECRET_KEY_FILE = "data/secret.key"
+AUTH_MODES = ("local", "oidc", "proxy", "none")
+DEFAULT_PROXY_HEADER = "X-Forwarded-User"
 
 
 class ConfigError(ValueError):
@@ -34,6 +36,15 @@ class Settings:
     generation_workers: int
     secret_key: str | None = None
     secret_key_file: str = DEFAULT_SECRET_KEY_FILE
+    # Who may use the app: "local" accounts with passwords, "oidc" single sign-on, a trusted
+    # reverse "proxy" naming the user in a header, or "none" (one implicit user, no sign-in).
+    auth_mode: str = "local"
+    admin_user: str | None = None
+    admin_password: str | None = None
+    proxy_header: str = DEFAULT_PROXY_HEADER
+    session_days: float = 30.0
+    login_lock_after: int = 5
+    login_lock_minutes: float = 15.0
 
     @property
     def has_api_key(self) -> bool:
@@ -41,8 +52,12 @@ class Settings:
 
     def __repr__(self) -> str:
         # Settings end up in logs and tracebacks; the key must not.
+        # The same goes for the bootstrap admin password and the server secret.
         shown = "set" if self.api_key else "missing"
-        return f"Settings(api_key=<{shown}>, base_url={self.base_url!r}, db={self.database_url!r})"
+        return (
+            f"Settings(api_key=<{shown}>, base_url={self.base_url!r}, "
+            f"db={self.database_url!r}, auth={self.auth_mode!r})"
+        )
 
 
 # name -> (secrets.toml key, default, description). The README table mirrors this list.
@@ -66,6 +81,33 @@ VARIABLES: dict[str, tuple[str, str | None, str]] = {
         DEFAULT_SECRET_KEY_FILE,
         "where the generated secret is kept (mode 600)",
     ),
+    "ANYCHAT_AUTH": ("ANYCHAT_AUTH", "local", "sign-in: local, oidc, proxy or none"),
+    "ANYCHAT_ADMIN_USER": (
+        "ANYCHAT_ADMIN_USER",
+        None,
+        "administrator created on first start (with ANYCHAT_ADMIN_PASSWORD)",
+    ),
+    "ANYCHAT_ADMIN_PASSWORD": (
+        "ANYCHAT_ADMIN_PASSWORD",
+        None,
+        "that administrator's first password; never overwrites a changed one",
+    ),
+    "ANYCHAT_PROXY_HEADER": (
+        "ANYCHAT_PROXY_HEADER",
+        DEFAULT_PROXY_HEADER,
+        "header naming the user when ANYCHAT_AUTH=proxy",
+    ),
+    "ANYCHAT_SESSION_DAYS": ("ANYCHAT_SESSION_DAYS", "30", "days a sign-in lasts"),
+    "ANYCHAT_LOGIN_LOCK_AFTER": (
+        "ANYCHAT_LOGIN_LOCK_AFTER",
+        "5",
+        "wrong passwords in a row before the account is locked",
+    ),
+    "ANYCHAT_LOGIN_LOCK_MINUTES": (
+        "ANYCHAT_LOGIN_LOCK_MINUTES",
+        "15",
+        "how long such a lock lasts",
+    ),
 }
 
 
@@ -87,6 +129,13 @@ def _number(name: str, raw: str, kind: type[int] | type[float], minimum: float) 
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
     return value
+
+
+def _auth_mode(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in AUTH_MODES:
+        raise ConfigError(f"ANYCHAT_AUTH must be one of {', '.join(AUTH_MODES)}, got {raw!r}")
+    return mode
 
 
 def load_settings(
@@ -123,4 +172,15 @@ def load_settings(
         ),
         secret_key=get("ANYCHAT_SECRET_KEY") or None,
         secret_key_file=str(get("ANYCHAT_SECRET_KEY_FILE")),
+        auth_mode=_auth_mode(str(get("ANYCHAT_AUTH"))),
+        admin_user=get("ANYCHAT_ADMIN_USER") or None,
+        admin_password=get("ANYCHAT_ADMIN_PASSWORD") or None,
+        proxy_header=str(get("ANYCHAT_PROXY_HEADER")),
+        session_days=_number("ANYCHAT_SESSION_DAYS", str(get("ANYCHAT_SESSION_DAYS")), float, 0.01),
+        login_lock_after=_number(
+            "ANYCHAT_LOGIN_LOCK_AFTER", str(get("ANYCHAT_LOGIN_LOCK_AFTER")), int, 1
+        ),
+        login_lock_minutes=_number(
+            "ANYCHAT_LOGIN_LOCK_MINUTES", str(get("ANYCHAT_LOGIN_LOCK_MINUTES")), float, 0
+        ),
     )

@@ -31,6 +31,8 @@ class GenerationJob:
     conversation_id: str
     request: dict[str, Any]
     stream: bool = True
+    # A teammate's personal key, or None for the team's. Kept out of repr, so out of logs.
+    api_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from chatcore import tools
 from chatcore.config import Settings
@@ -35,12 +35,34 @@ JSON_MODE_WARNING = (
 )
 
 
+_ADMIT = object()  # _start_reply's "ask the policy" marker, when the caller has not already
+
+
 class ChatInputError(ValueError):
     """Something the user can fix before sending; nothing was saved or sent."""
 
 
 class JsonModeUnmentioned(ChatInputError):
     """JSON mode without the word JSON anywhere: sent only once the user confirms."""
+
+
+class RequestPolicy(Protocol):
+    """Decides, before anything is saved or sent, whether a teammate may send now, and with
+    which key: their personal one, or None for the team's."""
+
+    def admit(self, user_id: int) -> str | None: ...
+
+
+class TeamKeyPolicy:
+    """Everyone may send, with the team's key (single-user and test setups)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def admit(self, user_id: int) -> str | None:
+        if not self._settings.has_api_key:
+            raise ChatInputError("No API key is configured, so nothing can be sent.")
+        return None
 
 
 class ConversationNotFound(LookupError):
@@ -133,11 +155,13 @@ class ChatService:
         repository: ChatRepository,
         worker: GenerationWorker,
         secret: bytes,
+        policy: RequestPolicy | None = None,
     ) -> None:
         self.settings = settings
         self.repository = repository
         self.worker = worker
         self._secret = secret
+        self.policy = policy or TeamKeyPolicy(settings)
 
     def open(self, user_id: int, conversation_id: str) -> ConversationView:
         conversation = self._conversation(user_id, conversation_id)
@@ -168,6 +192,7 @@ class ChatService:
         conversation = (
             self._conversation(user_id, conversation_id) if conversation_id is not None else None
         )
+        api_key = self.policy.admit(user_id)  # before a new conversation row is created
         loaded = self.repository.load_thread(conversation) if conversation else Thread([], {})
         thread = loaded.messages
         if params.json_mode and not confirmed_json:
@@ -178,7 +203,9 @@ class ChatService:
             conversation = self.repository.create_conversation(
                 user_id, title_from(text), params.model, params.to_settings()
             )
-        return self._start_reply(user_id, conversation, thread, params, text, appended_to=loaded)
+        return self._start_reply(
+            user_id, conversation, thread, params, text, appended_to=loaded, api_key=api_key
+        )
 
     def regenerate(
         self, user_id: int, reply_id: int, params: GenerationParams | None = None
@@ -261,8 +288,6 @@ class ChatService:
         return pseudonym(self._secret, user_id)
 
     def _check_ready(self, text: str, params: GenerationParams) -> None:
-        if not self.settings.has_api_key:
-            raise ChatInputError("No API key is configured, so nothing can be sent.")
         self.check_message(text)
         params.validate()
 
@@ -295,13 +320,17 @@ class ChatService:
         user_text: str | None = None,
         *,
         appended_to: Thread | None = None,
+        api_key: str | object | None = _ADMIT,
     ) -> ConversationView:
-        """Save the user's message (if new) and the empty replies together, then generate.
+        """Admit the request, save the user's message (if new) and the empty replies together,
+        then generate.
 
         `appended_to` is the loaded thread when the turn simply extends it: the view is then
         built from it instead of read back, which would compete for the interpreter with the
         request just started (tens of ms in a 500-message conversation).
         """
+        if api_key is _ADMIT:  # over quota or no key: nothing saved or sent
+            api_key = self.policy.admit(user_id)
         messages = api_messages(thread, params.system_prompt)
         if user_text is not None:
             messages.append({"role": Role.USER.value, "content": user_text})
@@ -323,7 +352,11 @@ class ChatService:
             "user": self.request_user(user_id),
         }
         job = GenerationJob(
-            tuple(reply.id for reply in replies), conversation.id, request, params.stream
+            tuple(reply.id for reply in replies),
+            conversation.id,
+            request,
+            params.stream,
+            api_key=api_key if isinstance(api_key, str) else None,
         )
         self.worker.submit(job)
         opened = replace(

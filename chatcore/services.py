@@ -5,23 +5,30 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from chatcore.accounts import AccountService
 from chatcore.catalog import ModelCatalog, ModelList
 from chatcore.client import list_model_ids, make_client
 from chatcore.config import Settings
+from chatcore.keys import KeyVault, PersonalKeys
+from chatcore.policy import AccountPolicy
 from chatcore.presets import PresetBook
 from chatcore.server_secret import server_secret
 from chatcore.service import RESTART_NOTE, ChatService
+from chatcore.sharing import Sharing
 from chatcore.worker import GenerationWorker
 from storage import LOCAL_USERNAME, ChatRepository, Database, UserRecord, upgrade_to_head
+from storage.accounts import AccountRepository
 
 if TYPE_CHECKING:  # openai takes ~0.5 s to import; only the generation thread needs it
     from openai import OpenAI
 
 log = logging.getLogger(__name__)
+
+MAX_CLIENTS = 64  # the team's client plus personal keys' clients kept warm
 
 
 @dataclass
@@ -35,11 +42,25 @@ class Services:
     catalog: ModelCatalog
     chat: ChatService
     presets: PresetBook
+    account_repository: AccountRepository
+    accounts: AccountService
+    keys: PersonalKeys
+    sharing: Sharing
 
     @cached_property
     def local_user(self) -> UserRecord:
-        """Until accounts exist every conversation belongs to this one local user."""
-        return self.repository.ensure_user(LOCAL_USERNAME, "Local user")
+        """The one account of single-user mode (ANYCHAT_AUTH=none); it administers itself."""
+        user = self.account_repository.ensure_user(
+            LOCAL_USERNAME, display_name="Local user", auth_source="none", role="admin"
+        )
+        if not user.is_admin:  # a "local" user carried over from before accounts existed
+            self.account_repository.set_role(user.id, "admin")
+            user = self.account_repository.get_user(user.id) or user
+        return user
+
+    def can_send(self, user: UserRecord) -> bool:
+        """Whether a key exists for this teammate's requests: the team's or their own."""
+        return self.settings.has_api_key or self.keys.has(user.id)
 
     def model_list(self) -> ModelList:
         """For pages: never waits behind a listing already in flight."""
@@ -60,14 +81,20 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
         log.info("closed %d reply(s) left open by a previous process", recovered)
 
     client_lock = threading.Lock()
-    client_holder: list[OpenAI] = []
+    clients: dict[str | None, OpenAI] = {}
 
-    def client() -> OpenAI:
-        # Built lazily and once: with no key configured the app must still start.
+    def client(api_key: str | None = None) -> OpenAI:
+        """The team's client (None), or one per personal key; built lazily, then reused.
+
+        Lazily: with no key configured the app must still start.
+        """
         with client_lock:
-            if not client_holder:
-                client_holder.append(make_client(settings))
-            return client_holder[0]
+            if api_key not in clients:
+                if len(clients) > MAX_CLIENTS:  # keys replaced over time: drop the oldest
+                    clients.pop(next(key for key in clients if key is not None))
+                keyed = settings if api_key is None else replace(settings, api_key=api_key)
+                clients[api_key] = make_client(keyed)
+            return clients[api_key]
 
     worker = GenerationWorker(
         repository,
@@ -81,9 +108,27 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
         ttl=settings.models_cache_seconds,
         default_model=settings.default_model,
     )
-    chat = ChatService(settings, repository, worker, server_secret(settings))
-    presets = PresetBook(repository, settings.default_model)
-    services = Services(settings, database, repository, worker, catalog, chat, presets)
+    secret = server_secret(settings)
+    account_repository = AccountRepository(database)
+    accounts = AccountService(account_repository, settings)
+    if accounts.bootstrap_from_settings():
+        log.info("created the administrator named by ANYCHAT_ADMIN_USER")
+    keys = PersonalKeys(account_repository, KeyVault(secret))
+    policy = AccountPolicy(settings, account_repository, keys)
+    chat = ChatService(settings, repository, worker, secret, policy)
+    services = Services(
+        settings,
+        database,
+        repository,
+        worker,
+        catalog,
+        chat,
+        PresetBook(repository, settings.default_model),
+        account_repository,
+        accounts,
+        keys,
+        Sharing(repository, account_repository),
+    )
     if prefetch_models and settings.has_api_key:
         # Warm the picker (and the openai import) in the background, so the first page load
         # never waits on either.
@@ -103,3 +148,16 @@ def freeze_long_lived_objects() -> None:
     every imported module (~85 ms with the GIL held, stalling every user's stream).
     """
     gc.freeze()
+
+
+_shared: dict[Settings, Services] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_services(settings: Settings) -> Services:
+    """The process's services for `settings`, shared by the pages and the sign-in routes, so
+    both use one engine, one worker and one client."""
+    with _shared_lock:
+        if settings not in _shared:
+            _shared[settings] = build_services(settings)
+        return _shared[settings]

@@ -32,7 +32,7 @@ class GenerationWorker:
     def __init__(
         self,
         repository: ChatRepository,
-        client: Callable[[], OpenAI],
+        client: Callable[[str | None], OpenAI],
         *,
         base_url: str,
         timeout: float,
@@ -103,7 +103,7 @@ class GenerationWorker:
     def _run(self, job: GenerationJob, lives: list[LiveReply]) -> None:
         try:
             outcomes = generate(
-                self._client(),
+                self._client(job.api_key),
                 job,
                 lives,
                 checkpoint=self._repository.save_progress,

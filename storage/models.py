@@ -16,6 +16,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -49,6 +51,88 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(150), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # None for accounts that sign in elsewhere (OIDC, a proxy header) and so have no password.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    # Server defaults too: migration 0003 adds these NOT NULL columns to existing users.
+    role: Mapped[str] = mapped_column(  # "admin" or "member"
+        String(20), default="member", server_default="member"
+    )
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Where the account came from: "local", "oidc", "proxy" or "none" (single-user mode).
+    auth_source: Mapped[str] = mapped_column(String(20), default="local", server_default="local")
+    email: Mapped[str | None] = mapped_column(String(320))
+    # Consecutive wrong passwords; reaching the limit sets locked_until to slow guessing.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    locked_until: Mapped[datetime | None] = mapped_column()
+    # Token budget per period ("day" or "month"); None means unlimited.
+    quota_tokens: Mapped[int | None] = mapped_column(Integer)
+    quota_period: Mapped[str | None] = mapped_column(String(10))
+    last_login_at: Mapped[datetime | None] = mapped_column()
+
+
+class AuthSession(Base):
+    """A signed-in browser. Only a hash of the cookie's token is stored, so a leaked
+    database cannot be replayed as a login."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_auth_sessions_user", "user_id"),)
+
+
+class Share(Base):
+    """A read-only link to one conversation; revoking keeps the row as a record of it."""
+
+    __tablename__ = "shares"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    # The owner who shared it: only they may list or revoke the link.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (Index("ix_shares_conversation", "conversation_id"),)
+
+
+class PersonalKey(Base):
+    """A user's own API key, encrypted by the app before it reaches the database."""
+
+    __tablename__ = "personal_keys"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UsageEvent(Base):
+    """One reply's token counts, the ledger quotas and usage reports read.
+
+    message_id has no foreign key on purpose: the ledger must outlive deleted conversations,
+    or deleting a conversation would hand its tokens back to the user's quota.
+    """
+
+    __tablename__ = "usage_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    message_id: Mapped[int | None] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    total_tokens: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_usage_events_user_created", "user_id", "created_at"),)
 
 
 class Conversation(Base):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -24,9 +24,59 @@ class Role(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:
+    """A user as pages see one. The password hash is deliberately absent: see Credentials."""
+
     id: int
     username: str
     display_name: str
+    role: str = "member"
+    disabled: bool = False
+    auth_source: str = "local"
+    email: str | None = None
+    quota_tokens: int | None = None
+    quota_period: str | None = None
+    last_login_at: datetime | None = None
+    created_at: datetime | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a password check needs, kept apart from UserRecord so the hash never travels
+    beyond the sign-in code."""
+
+    user: UserRecord
+    password_hash: str | None
+    failed_logins: int
+    locked_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ShareRecord:
+    """A read-only link; the token itself is never stored, only its hash."""
+
+    id: int
+    conversation_id: str
+    user_id: int
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """Tokens one user spent on one model on one UTC day, and how many replies that was."""
+
+    day: date
+    model: str
+    user_id: int
+    username: str
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    replies: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from storage.db import Database
-from storage.models import Conversation, Message, Preset, User, utcnow
+from storage.models import Conversation, Message, Preset, UsageEvent, User, utcnow
 from storage.records import (
     ConversationPage,
     ConversationRecord,
@@ -153,6 +153,12 @@ class ChatRepository:
                     Conversation.id == conversation_id, Conversation.user_id == user_id
                 )
             )
+            return _conversation(row) if row else None
+
+    def shared_conversation(self, conversation_id: str) -> ConversationRecord | None:
+        """Unscoped: only for a conversation a valid share link has already resolved to."""
+        with self.db.session() as session:
+            row = session.get(Conversation, conversation_id)
             return _conversation(row) if row else None
 
     def list_conversations(
@@ -392,6 +398,22 @@ class ChatRepository:
                 setattr(row, name, value)
             row.model = outcome.model or requested_model  # an error reply names no model
             row.updated_at = utcnow()
+            if outcome.total_tokens is not None:
+                # The quota ledger: kept apart from the message so deleting it refunds nothing.
+                owner = session.scalar(
+                    select(Conversation.user_id).where(Conversation.id == row.conversation_id)
+                )
+                if owner is not None:
+                    session.add(
+                        UsageEvent(
+                            user_id=owner,
+                            message_id=row.id,
+                            model=row.model or "",
+                            prompt_tokens=outcome.prompt_tokens or 0,
+                            completion_tokens=outcome.completion_tokens or 0,
+                            total_tokens=outcome.total_tokens,
+                        )
+                    )
             session.execute(
                 update(Conversation)
                 .where(Conversation.id == row.conversation_id)

@@ -28,6 +28,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, fake_api: FakeOpenAI, tmp_path: Pat
     database = tmp_path / "pages.db"
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
     monkeypatch.setenv("ANYCHAT_SECRET_KEY_FILE", str(tmp_path / "secret.key"))
+    monkeypatch.setenv("ANYCHAT_AUTH", "none")  # sign-in has its own tests
     return database
 
 

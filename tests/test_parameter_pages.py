@@ -25,6 +25,7 @@ def app_env(
     monkeypatch.setenv("ANYAPI_MAX_RETRIES", "0")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'pages.db'}")
     monkeypatch.setenv("ANYCHAT_SECRET_KEY_FILE", str(tmp_path / "secret.key"))
+    monkeypatch.setenv("ANYCHAT_AUTH", "none")  # sign-in has its own tests
     yield
     st.cache_resource.clear()
 

@@ -51,7 +51,7 @@ def test_migrations_reach_head(database: Database) -> None:
     tables = set(inspect(database.engine).get_table_names())
     assert {"users", "conversations", "messages", "alembic_version"} <= tables
     with database.engine.connect() as connection:
-        assert connection.scalar(text("select version_num from alembic_version")) == "0002"
+        assert connection.scalar(text("select version_num from alembic_version")) == "0003"
 
 
 def test_head_revision_constant_matches_the_migration_scripts() -> None:

@@ -14,13 +14,14 @@ from chatcore.service import (
     JsonModeUnmentioned,
 )
 from chatcore.services import Services
-from storage import ConversationRecord, MessageStatus, Role
+from storage import ConversationRecord, MessageStatus, Role, UserRecord
 from ui import controls
 from ui.advanced import draw_advanced
 from ui.history import draw_history, open_conversation
 from ui.messages import ACTION_NOTICE, ACTIONS_FOR, draw_message
 from ui.presets import draw_presets
 from ui.replies import choice_group, draw_choices, draw_generating
+from ui.sharing import draw_share_controls, render_shared
 from ui.text import plain
 from ui.tool_calls import call_names
 
@@ -169,6 +170,7 @@ def _draw_header(services: Services, user_id: int, view: ConversationView) -> No
             on_click=services.repository.set_pinned,
             args=(user_id, conversation.id, not conversation.pinned),
         )
+        draw_share_controls(services, user_id, conversation.id)
         st.button(
             "Delete conversation",
             icon=":material/delete:",
@@ -221,10 +223,13 @@ def _draw_thread(services: Services, user_id: int, view: ConversationView) -> No
             )
 
 
-def render(services: Services) -> None:
-    user = services.local_user
+def render(services: Services, user: UserRecord) -> None:
+    shared = st.query_params.get("share")
+    if shared:
+        render_shared(services, user, shared)
+        return
     requested = st.query_params.get("c")
-    has_key = services.settings.has_api_key
+    has_key = services.can_send(user)
     text = st.chat_input(
         "Message AnyChat" if has_key else "Set ANYAPI_API_KEY to chat",
         disabled=not has_key,

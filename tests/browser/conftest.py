@@ -79,6 +79,7 @@ def _app_env(fake: FakeOpenAI, db_path: Path) -> dict[str, str]:
             "ANYAPI_TIMEOUT": "20",
             "DATABASE_URL": f"sqlite:///{db_path}",
             "ANYCHAT_SECRET_KEY_FILE": str(db_path.parent / "secret.key"),
+            "ANYCHAT_AUTH": "none",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -95,10 +96,18 @@ class AppServer:
 
 
 @pytest.fixture(scope="module")
+def app_env_overrides() -> dict[str, str]:
+    """Extra environment for the module's app (a test module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def app_server(
-    fake_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+    fake_server: FakeOpenAI,
+    tmp_path_factory: pytest.TempPathFactory,
+    app_env_overrides: dict[str, str],
 ) -> Iterator[AppServer]:
-    """Start `streamlit run app.py` on a free port; stop it when the module is done."""
+    """Start `streamlit run server.py` on a free port; stop it when the module is done."""
     workdir = tmp_path_factory.mktemp("anychat-browser")
     log_path = workdir / "streamlit.log"
     port = _free_port()
@@ -108,7 +117,7 @@ def app_server(
         "-m",
         "streamlit",
         "run",
-        "app.py",
+        "server.py",
         "--server.port",
         str(port),
         "--server.address",
@@ -120,7 +129,7 @@ def app_server(
         process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=_app_env(fake_server, workdir / "anychat.db"),
+            env={**_app_env(fake_server, workdir / "anychat.db"), **app_env_overrides},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -1,0 +1,64 @@
+"""Read-only links to a conversation for the team, and copies a teammate can continue.
+
+A link holds a random token; only its hash is stored, so the database alone cannot open a
+shared conversation, and the raw link is shown once, when it is made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from chatcore.service import ConversationNotFound, ConversationView
+from storage import ChatRepository, ConversationRecord, ShareRecord
+from storage.accounts import AccountRepository
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NewShare:
+    share: ShareRecord
+    token: str  # shown once; only its hash is stored
+
+
+class Sharing:
+    def __init__(self, chats: ChatRepository, accounts: AccountRepository) -> None:
+        self._chats = chats
+        self._accounts = accounts
+
+    def create(self, user_id: int, conversation_id: str) -> NewShare:
+        token = secrets.token_urlsafe(24)
+        share = self._accounts.create_share(user_id, conversation_id, _digest(token))
+        if share is None:  # not this user's conversation: same as missing
+            raise ConversationNotFound(conversation_id)
+        return NewShare(share, token)
+
+    def revoke(self, user_id: int, share_id: int) -> bool:
+        return self._accounts.revoke_share(user_id, share_id)
+
+    def active(self, user_id: int, conversation_id: str) -> list[ShareRecord]:
+        return self._accounts.active_shares(user_id, conversation_id)
+
+    def open(self, token: str) -> ConversationView:
+        """The shared conversation's visible thread, for any signed-in teammate."""
+        conversation = self._shared(token)
+        thread = self._chats.load_thread(conversation)
+        return ConversationView(conversation, thread.messages, {})
+
+    def copy(self, user_id: int, token: str) -> ConversationRecord:
+        """Continue as my own copy: the visible thread becomes a new conversation of mine."""
+        conversation = self._shared(token)
+        return self._accounts.copy_conversation(
+            conversation.id, user_id, f"{conversation.title} (copy)"[:200]
+        )
+
+    def _shared(self, token: str) -> ConversationRecord:
+        conversation_id = self._accounts.shared_conversation(_digest(token)) if token else None
+        conversation = self._chats.shared_conversation(conversation_id) if conversation_id else None
+        if conversation is None:
+            raise ConversationNotFound("shared link")
+        return conversation

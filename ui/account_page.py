@@ -1,0 +1,80 @@
+"""Account: my password (local sign-in) and my personal API key."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from chatcore.accounts import AccountError
+from chatcore.services import Services
+from storage import UserRecord
+from ui.text import plain
+from web.context import SESSION_COOKIE
+
+NOTICE = "account_notice"
+
+
+def _change_password(services: Services, user: UserRecord) -> None:
+    state = st.session_state
+    if state.get("pw_new") != state.get("pw_repeat"):
+        state[NOTICE] = ("error", "The new passwords differ.")
+        return
+    try:
+        services.accounts.change_own_password(
+            user,
+            state.get("pw_current", ""),
+            state["pw_new"],
+            keep_token=st.context.cookies.get(SESSION_COOKIE),
+        )
+    except AccountError as exc:
+        state[NOTICE] = ("error", str(exc))
+        return
+    state[NOTICE] = ("success", "Password changed. Other sessions were signed out.")
+
+
+def _save_key(services: Services, user: UserRecord) -> None:
+    try:
+        services.keys.save(user.id, st.session_state.get("personal_key", ""))
+    except AccountError as exc:
+        st.session_state[NOTICE] = ("error", str(exc))
+        return
+    st.session_state["personal_key"] = ""  # never shown again, not even in the form
+    st.session_state[NOTICE] = ("success", "Personal key saved. Your requests now use it.")
+
+
+def _remove_key(services: Services, user: UserRecord) -> None:
+    services.keys.remove(user.id)
+    st.session_state[NOTICE] = ("success", "Personal key removed; the team's key applies again.")
+
+
+def render(services: Services, user: UserRecord) -> None:
+    st.title("Account", anchor=False)
+    notice = st.session_state.pop(NOTICE, None)
+    if notice:
+        (st.error if notice[0] == "error" else st.success)(notice[1])
+    st.markdown(
+        f"**{plain(user.display_name or user.username)}** · `{plain(user.username)}` · "
+        f"{'administrator' if user.is_admin else 'member'}"
+    )
+
+    st.subheader("Personal API key", anchor=False)
+    if services.keys.has(user.id):
+        st.write("A personal key is saved (encrypted). Your requests use it instead of the team's.")
+        st.button("Remove my key", on_click=_remove_key, args=(services, user))
+    else:
+        st.write(
+            "Your requests use the team's key. Add your own AnyAPI key to be billed "
+            "separately; it is stored encrypted and never shown again."
+        )
+    with st.form("personal_key_form", clear_on_submit=True):
+        st.text_input("AnyAPI key", type="password", key="personal_key")
+        st.form_submit_button("Save key", on_click=_save_key, args=(services, user))
+
+    if services.settings.auth_mode == "local" and user.auth_source == "local":
+        st.subheader("Password", anchor=False)
+        with st.form("password_form", clear_on_submit=True):
+            st.text_input("Current password", type="password", key="pw_current")
+            st.text_input("New password", type="password", key="pw_new")
+            st.text_input("Repeat the new password", type="password", key="pw_repeat")
+            st.form_submit_button(
+                "Change password", on_click=_change_password, args=(services, user)
+            )

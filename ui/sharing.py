@@ -1,0 +1,86 @@
+"""Sharing a conversation read-only with the team, and opening a shared link."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import streamlit as st
+
+from chatcore.service import ConversationNotFound
+from chatcore.services import Services
+from storage import MessageRecord, Role, UserRecord
+from ui.history import open_conversation
+from ui.messages import draw_content, draw_outcome
+from ui.text import plain
+
+NEW_LINK = "share_new_link"  # the raw link, shown once, right after it is made
+
+
+def share_url(token: str) -> str:
+    """The page's own address with ?share=…, so the link works behind any proxy or sub-path."""
+    here = urlsplit(st.context.url or "")
+    return urlunsplit((here.scheme, here.netloc, here.path or "/", f"share={token}", ""))
+
+
+def _create(services: Services, user_id: int, conversation_id: str) -> None:
+    made = services.sharing.create(user_id, conversation_id)
+    st.session_state[NEW_LINK] = (conversation_id, share_url(made.token))
+
+
+def draw_share_controls(services: Services, user_id: int, conversation_id: str) -> None:
+    """Inside the conversation's menu: make a link, see it once, revoke links."""
+    st.button(
+        "Share read-only with the team",
+        icon=":material/share:",
+        on_click=_create,
+        args=(services, user_id, conversation_id),
+    )
+    fresh = st.session_state.get(NEW_LINK)
+    if fresh and fresh[0] == conversation_id:
+        st.caption("Copy this link now; it is not shown again.")
+        st.code(fresh[1], language=None, wrap_lines=True)
+    for share in services.sharing.active(user_id, conversation_id):
+        st.button(
+            f"Revoke the link made {share.created_at:%Y-%m-%d %H:%M} UTC",
+            key=f"revoke-{share.id}",
+            icon=":material/link_off:",
+            on_click=services.sharing.revoke,
+            args=(user_id, share.id),
+        )
+
+
+def _copy(services: Services, user_id: int, token: str) -> None:
+    copy = services.sharing.copy(user_id, token)
+    st.query_params.pop("share", None)
+    open_conversation(copy.id)
+
+
+def _draw_read_only(message: MessageRecord) -> None:
+    if message.role == Role.TOOL:
+        return
+    with st.chat_message(message.role):
+        draw_content(message)
+        if message.role == Role.ASSISTANT:
+            draw_outcome(message)
+
+
+def render_shared(services: Services, user: UserRecord, token: str) -> None:
+    try:
+        view = services.sharing.open(token)
+    except ConversationNotFound:
+        st.warning(
+            "This shared link does not exist, or its owner revoked it.",
+            icon=":material/link_off:",
+        )
+        return
+    st.info("Shared read-only by a teammate.", icon=":material/group:")
+    st.subheader(plain(view.conversation.title), anchor=False)
+    for message in view.thread:
+        _draw_read_only(message)
+    st.button(
+        "Continue as my own copy",
+        type="primary",
+        icon=":material/content_copy:",
+        on_click=_copy,
+        args=(services, user.id, token),
+    )

@@ -1,0 +1,30 @@
+"""What the HTTP layer shares with the Streamlit pages: the same settings and services."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chatcore.config import Settings, load_settings
+from chatcore.services import shared_services
+
+if TYPE_CHECKING:
+    from chatcore.accounts import AccountService
+
+SESSION_COOKIE = "anychat_session"
+
+
+def settings() -> Settings:
+    return load_settings()
+
+
+def accounts() -> AccountService:
+    """The process's account service: the one the pages use, so one engine serves both."""
+    return shared_services(settings()).accounts
+
+
+def base_path() -> str:
+    """Streamlit's server.baseUrlPath as a prefix ("" or "/anychat")."""
+    from streamlit import config
+
+    path = (config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{path}" if path else ""

@@ -42,7 +42,7 @@ def render(services: Services, user: UserRecord) -> None:
     table = pd.DataFrame(
         [
             {
-                "day": row.day,
+                "day": row.day.isoformat(),  # a category per day, not a time axis
                 "user": row.username,
                 "model": row.model,
                 "replies": row.replies,

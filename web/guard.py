@@ -79,13 +79,16 @@ class SignInGuard:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        await self._refuse(scope, send, path)
+        await self._refuse(scope, send, path, headers)
 
-    async def _refuse(self, scope: Scope, send: Send, path: str) -> None:
-        if settings().auth_mode == "proxy":
+    async def _refuse(self, scope: Scope, send: Send, path: str, headers: dict[str, str]) -> None:
+        navigation = scope.get("method") == "GET" and "text/html" in headers.get("accept", "")
+        if settings().auth_mode == "proxy" or not navigation:
             body = (
                 f"AnyChat expects the reverse proxy to name the user in the "
                 f"{settings().proxy_header} header."
+                if settings().auth_mode == "proxy"
+                else "Sign in first."
             ).encode()
             await _respond(send, 401, body, [(b"content-type", b"text/plain; charset=utf-8")])
             return

@@ -59,7 +59,9 @@ def _safe_next(target: str | None) -> str:
 
 
 def _form(request: Request, *, setup: bool, error: str | None, username: str = "") -> Response:
-    token = secrets.token_urlsafe(24)
+    # Reused while it lasts: a second page load (another tab, a favicon's redirect) must not
+    # invalidate a form already on screen.
+    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
     next_path = html.escape(_safe_next(request.query_params.get("next")), quote=True)
     alert = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
     confirm = (

@@ -1,0 +1,124 @@
+"""Several teammates on one server: isolation, sharing, quotas and personal keys, end to end
+through the services the pages use, against the fake OpenAI server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from chatcore.params import GenerationParams
+from chatcore.service import ChatInputError, ConversationNotFound
+from chatcore.services import Services
+from chatcore.usage import QuotaExceeded
+from fake_openai import Behavior, FakeOpenAI
+from storage import UserRecord
+
+PARAMS = GenerationParams(model="gpt-4o")
+
+
+@pytest.fixture
+def ann(services: Services) -> UserRecord:
+    return services.account_repository.create_user("ann")
+
+
+@pytest.fixture
+def bob(services: Services) -> UserRecord:
+    return services.account_repository.create_user("bob")
+
+
+def chat(services: Services, user: UserRecord, text: str, conversation: str | None = None) -> str:
+    view = services.chat.send(user.id, conversation, text, PARAMS)
+    assert services.worker.wait_idle(10)
+    return view.conversation.id
+
+
+def test_a_teammate_cannot_reach_another_teammates_conversation(
+    services: Services, ann: UserRecord, bob: UserRecord
+) -> None:
+    anns = chat(services, ann, "ann's secret plan")
+    repo = services.repository
+    assert [c.id for c in repo.list_conversations(ann.id).items] == [anns]
+    assert repo.list_conversations(bob.id).items == []
+    assert repo.list_conversations(bob.id, search="secret").items == []
+    with pytest.raises(ConversationNotFound):
+        services.chat.open(bob.id, anns)
+    with pytest.raises(ConversationNotFound):
+        services.chat.send(bob.id, anns, "let me in", PARAMS)
+    assert not repo.rename_conversation(bob.id, anns, "mine now")
+    assert not repo.set_pinned(bob.id, anns, True)
+    assert not repo.delete_conversation(bob.id, anns)
+    with pytest.raises(ConversationNotFound):
+        services.sharing.create(bob.id, anns)
+    reply = services.chat.open(ann.id, anns).thread[-1]
+    with pytest.raises(ConversationNotFound):
+        services.chat.regenerate(bob.id, reply.id)
+    assert not services.chat.switch_branch(bob.id, reply.id)
+    assert services.chat.open(ann.id, anns).conversation.title == "ann's secret plan"
+
+
+def test_a_shared_link_opens_read_only_copies_and_stops_after_revoke(
+    services: Services, ann: UserRecord, bob: UserRecord
+) -> None:
+    anns = chat(services, ann, "how do tides work?")
+    made = services.sharing.create(ann.id, anns)
+    assert len(made.token) >= 32
+    shared = services.sharing.open(made.token)
+    assert [m.content for m in shared.thread] == ["how do tides work?", "Echo: how do tides work?"]
+    copy = services.sharing.copy(bob.id, made.token)
+    assert copy.user_id == bob.id and copy.id != anns
+    assert [m.content for m in services.chat.open(bob.id, copy.id).thread] == [
+        m.content for m in shared.thread
+    ]
+    assert not services.sharing.revoke(bob.id, made.share.id)  # only the owner revokes
+    assert services.sharing.revoke(ann.id, made.share.id)
+    with pytest.raises(ConversationNotFound):
+        services.sharing.open(made.token)
+    with pytest.raises(ConversationNotFound):
+        services.sharing.open("not-a-real-token")
+
+
+def test_quota_counts_exactly_what_the_server_reported(
+    services: Services, fake_api: FakeOpenAI, ann: UserRecord
+) -> None:
+    fake_api.enqueue(
+        Behavior(text="one", usage={"prompt_tokens": 30, "completion_tokens": 12}),
+        Behavior(text="two", usage={"prompt_tokens": 40, "completion_tokens": 9}),
+    )
+    services.account_repository.set_quota(ann.id, 91, "day")
+    first = chat(services, ann, "q1")
+    chat(services, ann, "q2", first)
+    used = services.account_repository.tokens_used(ann.id, datetime(2000, 1, 1, tzinfo=UTC))
+    assert used == 42 + 49 == 91
+    requests_before = len(fake_api.chat_requests())
+    with pytest.raises(QuotaExceeded, match="91 of your 91 tokens"):
+        services.chat.send(ann.id, first, "q3", PARAMS)
+    assert len(fake_api.chat_requests()) == requests_before
+    assert len(services.chat.open(ann.id, first).thread) == 4  # the refused text was not saved
+    # Deleting the conversation does not give the tokens back.
+    services.repository.delete_conversation(ann.id, first)
+    with pytest.raises(QuotaExceeded):
+        services.chat.send(ann.id, None, "q4", PARAMS)
+
+
+def test_a_personal_key_is_used_for_that_teammates_requests_only(
+    services: Services, fake_api: FakeOpenAI, ann: UserRecord, bob: UserRecord
+) -> None:
+    services.keys.save(ann.id, "sk-ann-personal-123")
+    chat(services, ann, "with my key")
+    chat(services, bob, "with the team key")
+    ann_request, bob_request = fake_api.chat_requests()[-2:]
+    assert ann_request.headers["authorization"] == "Bearer sk-ann-personal-123"
+    assert bob_request.headers["authorization"] == "Bearer sk-test-secret-key"
+    stored = services.account_repository.personal_key(ann.id)
+    assert stored is not None and "sk-ann-personal-123" not in stored
+    assert services.chat.request_user(ann.id) != services.chat.request_user(bob.id)
+
+
+def test_a_disabled_account_sends_nothing(
+    services: Services, fake_api: FakeOpenAI, ann: UserRecord
+) -> None:
+    services.account_repository.set_disabled(ann.id, True)
+    with pytest.raises(ChatInputError, match="disabled"):
+        services.chat.send(ann.id, None, "hello", PARAMS)
+    assert fake_api.chat_requests() == []

@@ -1,0 +1,92 @@
+"""The Admin, Usage and Account pages through AppTest.
+
+AppTest sends no cookies, so the signed-in account is supplied by replacing ui.auth's resolver;
+sign-in itself is tested in the browser (tests/browser/test_accounts_browser.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import ui.auth
+from chatcore.config import load_settings
+from chatcore.services import shared_services
+from fake_openai import Behavior, FakeOpenAI
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def app_env(
+    monkeypatch: pytest.MonkeyPatch, fake_api: FakeOpenAI, tmp_path: Path
+) -> Iterator[None]:
+    monkeypatch.setenv("ANYAPI_API_KEY", "sk-team-pages")
+    monkeypatch.setenv("ANYAPI_BASE_URL", fake_api.base_url)
+    monkeypatch.setenv("ANYAPI_MAX_RETRIES", "0")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'team.db'}")
+    monkeypatch.setenv("ANYCHAT_SECRET_KEY_FILE", str(tmp_path / "secret.key"))
+    monkeypatch.setenv("ANYCHAT_AUTH", "local")
+    services = shared_services(load_settings())
+    admin = services.account_repository.create_user("boss", role="admin")
+    monkeypatch.setattr(ui.auth, "_resolve", lambda _services: admin)
+    yield
+    st.cache_resource.clear()
+
+
+def open_page(name: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=20).run()
+    at.switch_page(f"pages/{name}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_admin_creates_a_teammate_and_sets_a_quota() -> None:
+    at = open_page("admin")
+    at.text_input(key="new_username").input("lin.wei")
+    at.text_input(key="new_password").input("a long enough password")
+    next(b for b in at.button if b.label == "Create").click().run()
+    assert any("Created lin.wei" in s.value for s in at.success)
+    services = shared_services(load_settings())
+    lin = services.account_repository.find_user("lin.wei")
+    assert lin is not None and lin.role == "member"
+    at.selectbox(key="admin_selected_user").set_value(lin.id).run()
+    at.number_input(key=f"quota_tokens_{lin.id}").set_value(5000)
+    at.radio(key=f"quota_period_{lin.id}").set_value("day")
+    next(b for b in at.button if b.label == "Save quota").click().run()
+    assert any("Quota for lin.wei saved" in s.value for s in at.success)
+    lin = services.account_repository.get_user(lin.id)
+    assert (lin.quota_tokens, lin.quota_period) == (5000, "day")
+    next(b for b in at.button if b.label.startswith("Disable")).click().run()
+    assert services.account_repository.get_user(lin.id).disabled
+
+
+def test_usage_shows_tokens_and_offers_a_csv(fake_api: FakeOpenAI) -> None:
+    fake_api.enqueue(Behavior(text="hi", usage={"prompt_tokens": 7, "completion_tokens": 5}))
+    chat = AppTest.from_file(APP, default_timeout=20).run()
+    chat.chat_input[0].set_value("count me").run()
+    services = shared_services(load_settings())
+    assert services.worker.wait_idle(10)
+    at = open_page("usage")
+    assert any(metric.value == "12" for metric in at.metric)
+    table = at.dataframe[0].value
+    assert list(table["total tokens"]) == [12]
+    assert list(table["model"]) == ["gpt-4o"]
+
+
+def test_a_personal_key_is_saved_encrypted_and_never_shown_again() -> None:
+    at = open_page("account")
+    at.text_input(key="personal_key").input("sk-my-own-key-42")
+    next(b for b in at.button if b.label == "Save key").click().run()
+    assert any("Personal key saved" in s.value for s in at.success)
+    assert all("sk-my-own-key-42" not in (w.value or "") for w in at.text_input)
+    services = shared_services(load_settings())
+    user = services.account_repository.find_user("boss")
+    assert services.keys.get(user.id) == "sk-my-own-key-42"
+    assert "sk-my-own-key-42" not in (services.account_repository.personal_key(user.id) or "")
+    again = open_page("account")
+    assert any(b.label == "Remove my key" for b in again.button)

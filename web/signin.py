@@ -160,8 +160,10 @@ async def sign_out(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
+    """Mounted under server.baseUrlPath, like Streamlit's own routes (user routes are not)."""
+    prefix = base_path()
     return [
-        Route("/signin", show_form, methods=["GET"]),
-        Route("/signin", submit, methods=["POST"]),
-        Route("/signout", sign_out, methods=["GET", "POST"]),
+        Route(f"{prefix}/signin", show_form, methods=["GET"]),
+        Route(f"{prefix}/signin", submit, methods=["POST"]),
+        Route(f"{prefix}/signout", sign_out, methods=["GET", "POST"]),
     ]

@@ -11,6 +11,7 @@ import streamlit as st
 
 from chatcore.services import Services
 from storage import UserRecord
+from ui.text import plain
 from web.context import SESSION_COOKIE, base_path
 
 
@@ -65,7 +66,7 @@ def draw_sign_out(services: Services, user: UserRecord) -> None:
     mode = services.settings.auth_mode
     if mode == "none":
         return
-    st.caption(f"Signed in as **{user.display_name or user.username}**")
+    st.caption(f"Signed in as **{plain(user.display_name or user.username)}**")
     if mode == "local":
         st.link_button("Sign out", f"{base_path()}/signout", icon=":material/logout:")
     elif mode == "oidc":

@@ -161,3 +161,12 @@ def shared_services(settings: Settings) -> Services:
         if settings not in _shared:
             _shared[settings] = build_services(settings)
         return _shared[settings]
+
+
+def close_shared_services() -> None:
+    """Close every shared instance (tests, and a clean interpreter exit)."""
+    with _shared_lock:
+        instances = list(_shared.values())
+        _shared.clear()
+    for instance in instances:
+        instance.close()

@@ -12,7 +12,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from chatcore.config import load_settings
-from chatcore.services import build_services
+from chatcore.services import build_services, close_shared_services
 from fake_openai import Behavior, FakeOpenAI
 from storage import MessageStatus, ReplyOutcome
 
@@ -36,6 +36,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, fake_api: FakeOpenAI, tmp_path: Pat
 def fresh_caches() -> Iterator[None]:
     yield
     st.cache_resource.clear()
+    close_shared_services()  # the sign-in routes' registry holds them too
 
 
 def run_app(query: dict[str, str] | None = None) -> AppTest:

@@ -11,6 +11,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from chatcore.services import close_shared_services
 from fake_openai import FakeOpenAI
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -28,6 +29,7 @@ def app_env(
     monkeypatch.setenv("ANYCHAT_AUTH", "none")  # sign-in has its own tests
     yield
     st.cache_resource.clear()
+    close_shared_services()  # the sign-in routes' registry holds them too
 
 
 def run_app() -> AppTest:

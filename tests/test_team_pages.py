@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui.auth
 from chatcore.config import load_settings
-from chatcore.services import shared_services
+from chatcore.services import close_shared_services, shared_services
 from fake_openai import Behavior, FakeOpenAI
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -36,6 +36,7 @@ def app_env(
     monkeypatch.setattr(ui.auth, "_resolve", lambda _services: admin)
     yield
     st.cache_resource.clear()
+    close_shared_services()  # the sign-in routes' registry holds them too
 
 
 def open_page(name: str) -> AppTest:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import math
 import re
 import secrets
@@ -42,6 +43,9 @@ MAX_BACKOFF_SECONDS = 4.0
 # Default parameters (argon2id, RFC 9106 low-memory profile). Raising them later is safe:
 # a stored hash made with older parameters is rehashed at the next successful sign-in.
 _hasher = PasswordHasher()
+
+
+log = logging.getLogger(__name__)
 
 
 class AccountError(ValueError):
@@ -262,22 +266,26 @@ class AccountService:
         email: str | None = None,
     ) -> UserRecord | None:
         """The account for someone an identity provider or proxy vouched for; created on first
-        sight. None when that account is disabled, or when no username was given.
+        sight. None when that account is disabled, belongs to another sign-in source, or when
+        the name is missing or unusable.
 
-        On an install without any administrator the first such account becomes one, so an
-        SSO-only team is never left without someone who can manage it.
+        Another source's account is never handed out: a provider naming someone "admin" must
+        not open the local account of that name. On an install without any administrator the
+        first such account becomes one, so an SSO-only team is never left without someone who
+        can manage it.
         """
         if source not in EXTERNAL_SOURCES:
             raise AccountError(f"Unknown sign-in source {source!r}.")
         name = username.strip()
-        if not name:
+        if not name or len(name) > USERNAME_MAX_CHARS:
             return None
-        if len(name) > USERNAME_MAX_CHARS:
-            raise AccountError(f"A username has 1 to {USERNAME_MAX_CHARS} characters.")
         role = "admin" if self._repo.count_admins(active_only=False) == 0 else "member"
         user = self._repo.ensure_user(
             name, display_name=display_name, auth_source=source, email=email, role=role
         )
+        if user.auth_source != source:
+            log.warning("refused a %s sign-in for an account of another source", source)
+            return None
         return None if user.disabled else user
 
     def change_own_password(

@@ -122,3 +122,13 @@ def test_a_disabled_account_sends_nothing(
     with pytest.raises(ChatInputError, match="disabled"):
         services.chat.send(ann.id, None, "hello", PARAMS)
     assert fake_api.chat_requests() == []
+
+
+def test_an_identity_provider_cannot_open_a_local_account(services: Services) -> None:
+    local = services.account_repository.create_user("admin", role="admin")
+    assert services.accounts.external_user("admin", source="oidc") is None
+    assert services.accounts.external_user("ADMIN", source="proxy") is None
+    assert services.accounts.external_user("x" * 151, source="oidc") is None
+    mei = services.accounts.external_user("mei", source="oidc", email="mei@example.test")
+    assert mei is not None and mei.auth_source == "oidc" and mei.role == "member"
+    assert services.account_repository.get_user(local.id).auth_source == "local"

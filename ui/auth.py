@@ -54,9 +54,13 @@ def signed_in_user(services: Services) -> UserRecord:
             f"The reverse proxy did not name a user (header {services.settings.proxy_header}), "
             "or the account is disabled."
         )
+    elif services.settings.auth_mode == "oidc":  # signed in with the provider, refused here
+        st.error("Your account is disabled, or belongs to another sign-in method.")
+        st.button("Sign out", icon=":material/logout:", on_click=st.logout)
     else:
         st.warning("You are signed out, or your account was disabled.")
-        st.link_button("Sign in", f"{base_path()}/signin", type="primary")
+        # A plain link: same tab (st.link_button would open a new one).
+        st.html(f'<a href="{base_path()}/signin" target="_self">Sign in again</a>')
     st.stop()
     raise AssertionError("unreachable")  # st.stop() raises
 
@@ -68,6 +72,12 @@ def draw_sign_out(services: Services, user: UserRecord) -> None:
         return
     st.caption(f"Signed in as **{plain(user.display_name or user.username)}**")
     if mode == "local":
-        st.link_button("Sign out", f"{base_path()}/signout", icon=":material/logout:")
+        # Ends the session in the database; the next run (or page load) asks to sign in again.
+        st.button(
+            "Sign out",
+            icon=":material/logout:",
+            on_click=services.accounts.sign_out,
+            args=(st.context.cookies.get(SESSION_COOKIE),),
+        )
     elif mode == "oidc":
         st.button("Sign out", icon=":material/logout:", on_click=st.logout)

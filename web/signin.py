@@ -117,7 +117,16 @@ def _signed_in(request: Request, token: str, next_path: str) -> Response:
     return response
 
 
+def _not_local() -> Response | None:
+    """Passwords exist only in local mode: elsewhere these pages must not create an admin."""
+    if settings().auth_mode == "local":
+        return None
+    return _page("Not available", "<p>Sign-in is handled elsewhere on this server.</p>", 404)
+
+
 async def show_form(request: Request) -> Response:
+    if refused := _not_local():
+        return refused
     service = accounts()
     if await run_in_threadpool(service.user_for_token, request.cookies.get(SESSION_COOKIE)):
         return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
@@ -126,6 +135,8 @@ async def show_form(request: Request) -> Response:
 
 
 async def submit(request: Request) -> Response:
+    if refused := _not_local():
+        return refused
     form = await request.form()
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))

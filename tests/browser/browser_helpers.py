@@ -31,3 +31,16 @@ def user_messages(page: Page) -> Locator:
 
 def assistant_messages(page: Page) -> Locator:
     return chat_messages(page).filter(has=page.get_by_test_id("stChatMessageAvatarAssistant"))
+
+
+def main_area(page: Page) -> Locator:
+    return page.get_by_test_id("stMainBlockContainer")
+
+
+def sidebar(page: Page) -> Locator:
+    return page.get_by_test_id("stSidebar")
+
+
+def history_entries(page: Page) -> Locator:
+    """The sidebar's conversation buttons (Streamlit keys `open-<id>`)."""
+    return sidebar(page).locator("[class*='st-key-open-']").get_by_role("button")

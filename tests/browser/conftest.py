@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, BrowserContext
 
 from fake_openai import FakeOpenAI
 
@@ -187,3 +188,21 @@ def server_log(app_server: AppServer) -> Callable[[], str]:
 def fresh_fake(fake_api: FakeOpenAI) -> FakeOpenAI:
     """Every browser test starts with an empty queue and request log (see tests/conftest.py)."""
     return fake_api
+
+
+@pytest.fixture
+def new_browser_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
+    """Makes browser contexts (each its own cookie jar: another person); closes them after.
+
+    Keyword arguments go to `browser.new_context`, e.g. `extra_http_headers`.
+    """
+    made: list[BrowserContext] = []
+
+    def make(**options: Any) -> BrowserContext:
+        context = browser.new_context(**options)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        context.close()

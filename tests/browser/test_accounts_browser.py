@@ -21,11 +21,14 @@ from browser_helpers import (
     REPLY_TIMEOUT,
     assistant_messages,
     chat_messages,
+    history_entries,
+    main_area,
     open_app,
     send,
+    sidebar,
     user_messages,
 )
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from chatcore.accounts import hash_password
 from fake_openai import Behavior, FakeOpenAI
@@ -42,7 +45,6 @@ CONVERSATION_URL = re.compile(r"\?c=([0-9a-f]{32})$")
 NOT_FOUND = "Conversation not found. It may have been deleted."
 WRONG_CREDENTIALS = "Wrong username or password."
 SHARE_REVOKED = "This shared link does not exist, or its owner revoked it."
-SHOTS = Path("/tmp/acc-shots")
 
 
 @pytest.fixture(scope="module")
@@ -94,21 +96,6 @@ def teammate(accounts: AccountRepository) -> Callable[[], Teammate]:
     return make
 
 
-@pytest.fixture
-def new_browser_context(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
-    """Makes browser contexts (separate cookie jars: separate people); closes them after."""
-    made: list[BrowserContext] = []
-
-    def make() -> BrowserContext:
-        context = browser.new_context()
-        made.append(context)
-        return context
-
-    yield make
-    for context in made:
-        context.close()
-
-
 # -- helpers --------------------------------------------------------------------------------
 
 
@@ -116,27 +103,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def main_area(page: Page) -> Locator:
-    return page.get_by_test_id("stMainBlockContainer")
-
-
-def sidebar(page: Page) -> Locator:
-    return page.get_by_test_id("stSidebar")
-
-
 def button(page: Page, name: str) -> Locator:
     """A button of the chat area by its exact label (see test_chat_browser.button)."""
     return main_area(page).get_by_role("button", name=name, exact=True)
-
-
-def history_entries(page: Page) -> Locator:
-    """The sidebar's conversation buttons (keyed `open-<id>`)."""
-    return sidebar(page).locator("[class*='st-key-open-']").get_by_role("button")
 
 
 def fill_sign_in(page: Page, username: str, password: str) -> None:
@@ -155,7 +124,7 @@ def sign_in(page: Page, app_url: str, username: str, password: str) -> None:
 
 
 def signed_in_page(
-    new_browser_context: Callable[[], BrowserContext], app_url: str, mate: Teammate
+    new_browser_context: Callable[..., BrowserContext], app_url: str, mate: Teammate
 ) -> Page:
     page = new_browser_context().new_page()
     sign_in(page, app_url, mate.username, mate.password)
@@ -202,9 +171,15 @@ def wait_for_app_run(page: Page) -> None:
     )
 
 
-def open_menu(page: Page) -> Locator:
-    """Open the conversation's "Rename or delete" popover; returns its body."""
-    main_area(page).get_by_test_id("stPopover").get_by_role("button").click()
+def open_menu(page: Page, title_part: str) -> Locator:
+    """Open the "Rename or delete" popover beside the conversation's title; returns its body."""
+    header = (
+        main_area(page)
+        .get_by_test_id("stHorizontalBlock")
+        .filter(has=page.get_by_role("heading", name=title_part))
+    )
+    # Streamlit draws a second, hidden copy of a popover button that has help text.
+    header.get_by_test_id("stPopoverButton").filter(visible=True).click()
     body = page.get_by_test_id("stPopoverBody")
     expect(body).to_be_visible()
     return body
@@ -220,7 +195,7 @@ def assert_no_app_errors(page: Page, log_text: str) -> None:
 
 
 def test_each_user_sees_only_their_own_history(
-    new_browser_context: Callable[[], BrowserContext],
+    new_browser_context: Callable[..., BrowserContext],
     app_url: str,
     teammate: Callable[[], Teammate],
     server_log: Callable[[], str],
@@ -240,12 +215,11 @@ def test_each_user_sees_only_their_own_history(
         expect(entries).to_have_count(1, timeout=LOAD_TIMEOUT)
         expect(entries.first).to_contain_text(own)
         expect(page.get_by_text(other)).to_have_count(0)
-        shot(page, f"history-{own[:5]}")
         assert_no_app_errors(page, server_log())
 
 
 def test_another_users_conversation_is_not_found(
-    new_browser_context: Callable[[], BrowserContext],
+    new_browser_context: Callable[..., BrowserContext],
     app_url: str,
     teammate: Callable[[], Teammate],
     fresh_fake: FakeOpenAI,
@@ -265,7 +239,6 @@ def test_another_users_conversation_is_not_found(
     expect(page_b.get_by_text(tag)).to_have_count(0)
     expect(page_b.get_by_text(answer)).to_have_count(0)
     expect(history_entries(page_b)).to_have_count(0)
-    shot(page_b, "not-found")
 
     # Writing into it from that URL is refused too: nothing sent, nothing added to A's chat.
     send(page_b, "let me in")
@@ -280,7 +253,7 @@ def test_another_users_conversation_is_not_found(
 
 
 def test_sign_in_lasts_until_sign_out(
-    new_browser_context: Callable[[], BrowserContext],
+    new_browser_context: Callable[..., BrowserContext],
     app_url: str,
     teammate: Callable[[], Teammate],
     server_log: Callable[[], str],
@@ -301,13 +274,14 @@ def test_sign_in_lasts_until_sign_out(
     expect(sidebar(other_tab).get_by_text(f"Signed in as {mate.username}")).to_be_visible()
     assert not SIGNIN_URL.search(other_tab.url), other_tab.url
 
-    sidebar(page).get_by_role("link", name="Sign out").click()
+    # Whichever tab the link opens in (see the next test), its answer ends the session.
+    with context.expect_event("response", lambda response: "/signout" in response.url):
+        sidebar(page).get_by_role("link", name="Sign out").click()
 
+    page.reload()
     expect(page).to_have_url(SIGNIN_URL, timeout=LOAD_TIMEOUT)
     expect(page.get_by_label("Username")).to_be_visible()
     assert [c for c in context.cookies() if c["name"] == SESSION_COOKIE] == []
-    page.reload()
-    expect(page).to_have_url(SIGNIN_URL)
     page.goto(app_url)
     expect(page).to_have_url(SIGNIN_URL, timeout=LOAD_TIMEOUT)
     expect(page.get_by_test_id("stApp")).to_have_count(0)
@@ -318,7 +292,6 @@ def test_sign_in_lasts_until_sign_out(
         other_tab.get_by_text("You are signed out, or your account was disabled.")
     ).to_be_visible(timeout=LOAD_TIMEOUT)
     expect(other_tab.get_by_test_id("stChatInputTextArea")).to_have_count(0)
-    shot(other_tab, "signed-out-tab")
 
     # A copy of the old cookie is worth nothing now.
     stolen = new_browser_context()
@@ -330,8 +303,27 @@ def test_sign_in_lasts_until_sign_out(
     assert_no_app_errors(other_tab, server_log())
 
 
+def test_sign_out_takes_this_tab_to_the_sign_in_form(
+    new_browser_context: Callable[..., BrowserContext],
+    app_url: str,
+    teammate: Callable[[], Teammate],
+) -> None:
+    """Sign out leaves the tab it was clicked in on the sign-in form, and opens no other tab
+    (a tab still showing the conversations after "Sign out" is a leak on a shared computer)."""
+    page = signed_in_page(new_browser_context, app_url, teammate())
+    opened: list[Page] = []
+    page.context.on("page", lambda tab: opened.append(tab))
+
+    sidebar(page).get_by_role("link", name="Sign out").click()
+
+    expect(page).to_have_url(SIGNIN_URL, timeout=LOAD_TIMEOUT)
+    expect(page.get_by_label("Username")).to_be_visible()
+    expect(page.get_by_test_id("stApp")).to_have_count(0)
+    assert [tab.url for tab in opened] == []
+
+
 def test_shared_link_is_read_only_copyable_and_revocable(
-    new_browser_context: Callable[[], BrowserContext],
+    new_browser_context: Callable[..., BrowserContext],
     app_url: str,
     teammate: Callable[[], Teammate],
     fresh_fake: FakeOpenAI,
@@ -343,7 +335,7 @@ def test_shared_link_is_read_only_copyable_and_revocable(
     tag, answer = unique("shared"), unique("shared-answer")
     opened = chat(page_a, tag, answer)
 
-    menu = open_menu(page_a)
+    menu = open_menu(page_a, tag)
     menu.get_by_role("button", name="Share read-only with the team").click()
     link_text = menu.get_by_test_id("stCode").locator("code")
     expect(link_text).to_have_text(re.compile(r"\?share=\S+"))
@@ -351,7 +343,6 @@ def test_shared_link_is_read_only_copyable_and_revocable(
     assert link.startswith(f"{app_url}/?share="), link
     revoke = menu.get_by_role("button", name=re.compile(r"^Revoke the link made "))
     expect(revoke).to_have_count(1)
-    shot(page_a, "share-made")
 
     page_b = signed_in_page(new_browser_context, app_url, mate_b)
     page_b.goto(link)
@@ -363,7 +354,6 @@ def test_shared_link_is_read_only_copyable_and_revocable(
     expect(assistant_messages(page_b)).to_have_count(1)
     expect(reply_body(page_b)).to_have_text(answer)
     expect(page_b.get_by_test_id("stChatInput")).to_have_count(0)
-    shot(page_b, "share-opened")
 
     button(page_b, "Continue as my own copy").click()
 
@@ -380,7 +370,6 @@ def test_shared_link_is_read_only_copyable_and_revocable(
     entries.first.click()
     expect(page_b).to_have_url(re.compile(rf"\?c={copied}$"))
     expect(reply_body(page_b)).to_have_text(answer)
-    shot(page_b, "share-copied")
 
     revoke.click()
     expect(revoke).to_have_count(0)
@@ -399,7 +388,7 @@ def test_shared_link_is_read_only_copyable_and_revocable(
 
 
 def test_over_quota_is_refused_and_nothing_is_sent(
-    new_browser_context: Callable[[], BrowserContext],
+    new_browser_context: Callable[..., BrowserContext],
     app_url: str,
     teammate: Callable[[], Teammate],
     accounts: AccountRepository,
@@ -425,7 +414,6 @@ def test_over_quota_is_refused_and_nothing_is_sent(
     expect(unsent.get_by_test_id("stCode")).to_have_text(refused)
     expect(chat_messages(page)).to_have_count(2)
     expect(user_messages(page).filter(has_text=refused)).to_have_count(0)
-    shot(page, "quota")
     assert len(fresh_fake.chat_requests()) == 1
     open_app(page, page.url)
     expect(chat_messages(page)).to_have_count(2)
@@ -435,7 +423,7 @@ def test_over_quota_is_refused_and_nothing_is_sent(
 
 
 def test_wrong_password_or_unknown_user_stays_on_sign_in(
-    new_browser_context: Callable[[], BrowserContext],
+    new_browser_context: Callable[..., BrowserContext],
     app_url: str,
     teammate: Callable[[], Teammate],
 ) -> None:
@@ -453,7 +441,6 @@ def test_wrong_password_or_unknown_user_stays_on_sign_in(
         expect(page.get_by_label("Username")).to_have_value(username)
         expect(page.get_by_label("Password")).to_have_value("")
         assert [c for c in context.cookies() if c["name"] == SESSION_COOKIE] == []
-        shot(page, "wrong-" + username[:4])
 
     # The right password still works afterwards.
     fill_sign_in(page, mate.username, mate.password)
@@ -461,7 +448,7 @@ def test_wrong_password_or_unknown_user_stays_on_sign_in(
 
 
 def test_secrets_stay_on_the_server_and_model_html_is_text(
-    new_browser_context: Callable[[], BrowserContext],
+    new_browser_context: Callable[..., BrowserContext],
     app_url: str,
     app_server: AppServer,
     app_api_key: str,
@@ -485,28 +472,43 @@ def test_secrets_stay_on_the_server_and_model_html_is_text(
 
     html = '<script>window.__x=1</script> and <img src=x onerror="window.__y=1"> done'
     fresh_fake.enqueue(Behavior(text=html))
-    send(page, unique("markup"))
+    # The question (and so the title, in the header and the sidebar) carries markup too.
+    tag = unique("markup")
+    send(page, f'{tag} <img src=x onerror="window.__z=1">')
     reply = reply_body(page)
     expect(reply).to_contain_text("<script>window.__x=1</script>", timeout=REPLY_TIMEOUT)
     expect(reply).to_contain_text('<img src=x onerror="window.__y=1">')
     expect(page.get_by_text("<script>", exact=False).first).to_be_visible()
     expect(reply.locator("script, img")).to_have_count(0)
+    title = f'{tag} <img src=x onerror="window.__z=1">'
+    expect(main_area(page).get_by_role("heading", name=title)).to_be_visible()
+    expect(history_entries(page).filter(has_text=title)).to_have_count(1)
+    expect(page.locator("img[src=x]")).to_have_count(0)
     conversation_id(page)
-    shot(page, "markup")
     assert page.evaluate("typeof window.__x") == "undefined"
     assert page.evaluate("typeof window.__y") == "undefined"
+    assert page.evaluate("typeof window.__z") == "undefined"
     assert dialogs == []
     assert_nothing_secret("chat")
 
-    for path, heading in (("usage", "Usage"), ("account", "Account"), ("admin", "Admin")):
+    pages = ("usage", "Usage"), ("account", "Account"), ("status", "Status"), ("admin", "Admin")
+    for path, heading in pages:
         page.goto(f"{app_url}/{path}")
         expect(main_area(page).get_by_role("heading", name=heading, exact=True)).to_be_visible(
             timeout=LOAD_TIMEOUT
         )
         wait_for_app_run(page)
-        shot(page, path)
         assert_nothing_secret(path)
-    expect(main_area(page).get_by_text(ADMIN_USER, exact=True).first).to_be_attached()
+    # The admin page's table of teammates (sorted by name, "admin" first), then one opened.
+    grid = main_area(page).get_by_test_id("stDataFrame")
+    expect(grid.get_by_test_id("glide-cell-0-0")).to_have_text(ADMIN_USER)
+    assert_nothing_secret("admin")
+    main_area(page).get_by_test_id("stSelectbox").filter(has_text="Manage").click()
+    page.get_by_role("option", name=ADMIN_USER, exact=True).click()
+    reset = main_area(page).get_by_role("button", name="Reset password (ends their sessions)")
+    expect(reset).to_be_visible()
+    wait_for_app_run(page)
+    assert_nothing_secret("admin")
 
     cookies = {cookie["name"]: cookie for cookie in context.cookies()}
     assert cookies[SESSION_COOKIE]["httpOnly"] is True, cookies
@@ -517,5 +519,6 @@ def test_secrets_stay_on_the_server_and_model_html_is_text(
         assert value not in log, f"{name} in the server log"
     assert page.evaluate("typeof window.__x") == "undefined"
     assert page.evaluate("typeof window.__y") == "undefined"
+    assert page.evaluate("typeof window.__z") == "undefined"
     assert dialogs == []
     assert_no_app_errors(page, server_log())

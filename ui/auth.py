@@ -72,12 +72,10 @@ def draw_sign_out(services: Services, user: UserRecord) -> None:
         return
     st.caption(f"Signed in as **{plain(user.display_name or user.username)}**")
     if mode == "local":
-        # Ends the session in the database; the next run (or page load) asks to sign in again.
-        st.button(
-            "Sign out",
-            icon=":material/logout:",
-            on_click=services.accounts.sign_out,
-            args=(st.context.cookies.get(SESSION_COOKIE),),
+        # A plain same-tab link: /signout deletes the session and the cookie, then shows the
+        # sign-in form here (st.link_button would open a new tab and leave this one signed in).
+        st.html(
+            f'<a href="{base_path()}/signout" target="_self" class="anychat-signout">Sign out</a>'
         )
     elif mode == "oidc":
         st.button("Sign out", icon=":material/logout:", on_click=st.logout)

@@ -31,7 +31,7 @@ from storage.records import (
     UsageRow,
     UserRecord,
 )
-from storage.repository import _aware, _conversation
+from storage.repository import _aware, _conversation, _maybe_aware, user_record
 
 ROLES = ("admin", "member")
 AUTH_SOURCES = ("local", "oidc", "proxy", "none")
@@ -50,29 +50,9 @@ def _utc(value: datetime) -> datetime:
     return _aware(value).astimezone(UTC)
 
 
-def _maybe_aware(value: datetime | None) -> datetime | None:
-    return _aware(value) if value is not None else None
-
-
 def _check(value: str | None, allowed: Iterable[str | None], what: str) -> None:
     if value not in allowed:
         raise ValueError(f"unknown {what}: {value!r}")
-
-
-def user_record(row: User) -> UserRecord:
-    return UserRecord(
-        id=row.id,
-        username=row.username,
-        display_name=row.display_name,
-        role=row.role,
-        disabled=row.disabled,
-        auth_source=row.auth_source,
-        email=row.email,
-        quota_tokens=row.quota_tokens,
-        quota_period=row.quota_period,
-        last_login_at=_maybe_aware(row.last_login_at),
-        created_at=_maybe_aware(row.created_at),
-    )
 
 
 def _share(row: Share) -> ShareRecord:

@@ -31,8 +31,25 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _user(row: User) -> UserRecord:
-    return UserRecord(id=row.id, username=row.username, display_name=row.display_name)
+def _maybe_aware(value: datetime | None) -> datetime | None:
+    return _aware(value) if value is not None else None
+
+
+def user_record(row: User) -> UserRecord:
+    """Every field but the password hash, which never leaves storage/accounts.py."""
+    return UserRecord(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=row.role,
+        disabled=row.disabled,
+        auth_source=row.auth_source,
+        email=row.email,
+        quota_tokens=row.quota_tokens,
+        quota_period=row.quota_period,
+        last_login_at=_maybe_aware(row.last_login_at),
+        created_at=_maybe_aware(row.created_at),
+    )
 
 
 def _conversation(row: Conversation) -> ConversationRecord:
@@ -126,7 +143,7 @@ class ChatRepository:
                 row = User(username=username, display_name=display_name or username)
                 session.add(row)
                 session.flush()
-            return _user(row)
+            return user_record(row)
 
     # Conversations -----------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from storage.records import (
     UsageRow,
     UserRecord,
 )
-from storage.repository import _aware, _conversation, _maybe_aware, user_record
+from storage.repository import _aware, _conversation
 
 ROLES = ("admin", "member")
 AUTH_SOURCES = ("local", "oidc", "proxy", "none")
@@ -48,6 +48,27 @@ def _utc(value: datetime) -> datetime:
     # SQLite keeps a time's digits but not its zone, so every time sent must already be UTC
     # for stored times to compare correctly.
     return _aware(value).astimezone(UTC)
+
+
+def _maybe_aware(value: datetime | None) -> datetime | None:
+    return _aware(value) if value is not None else None
+
+
+def user_record(row: User) -> UserRecord:
+    """Every field but the password hash, which never leaves storage/accounts.py."""
+    return UserRecord(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=row.role,
+        disabled=row.disabled,
+        auth_source=row.auth_source,
+        email=row.email,
+        quota_tokens=row.quota_tokens,
+        quota_period=row.quota_period,
+        last_login_at=_maybe_aware(row.last_login_at),
+        created_at=_maybe_aware(row.created_at),
+    )
 
 
 def _check(value: str | None, allowed: Iterable[str | None], what: str) -> None:

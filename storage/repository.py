@@ -20,7 +20,6 @@ from storage.records import (
     ReplyOutcome,
     Role,
     Thread,
-    UserRecord,
 )
 
 LOCAL_USERNAME = "local"
@@ -29,27 +28,6 @@ LOCAL_USERNAME = "local"
 def _aware(value: datetime) -> datetime:
     # SQLite drops the zone on the way back; every stored time is UTC.
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _maybe_aware(value: datetime | None) -> datetime | None:
-    return _aware(value) if value is not None else None
-
-
-def user_record(row: User) -> UserRecord:
-    """Every field but the password hash, which never leaves storage/accounts.py."""
-    return UserRecord(
-        id=row.id,
-        username=row.username,
-        display_name=row.display_name,
-        role=row.role,
-        disabled=row.disabled,
-        auth_source=row.auth_source,
-        email=row.email,
-        quota_tokens=row.quota_tokens,
-        quota_period=row.quota_period,
-        last_login_at=_maybe_aware(row.last_login_at),
-        created_at=_maybe_aware(row.created_at),
-    )
 
 
 def _conversation(row: Conversation) -> ConversationRecord:
@@ -129,21 +107,10 @@ def _like_pattern(text: str) -> str:
 
 
 class ChatRepository:
-    """All persistence for users, conversations and messages."""
+    """Persistence for conversations and messages (accounts live in storage/accounts.py)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    # Users -------------------------------------------------------------------------------
-
-    def ensure_user(self, username: str, display_name: str = "") -> UserRecord:
-        with self.db.session() as session:
-            row = session.scalar(select(User).where(User.username == username))
-            if row is None:
-                row = User(username=username, display_name=display_name or username)
-                session.add(row)
-                session.flush()
-            return user_record(row)
 
     # Conversations -----------------------------------------------------------------------
 

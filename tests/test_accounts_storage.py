@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from alembic import command
-from sqlalchemy import MetaData, event, func, inspect, select, text
+from old_schema import migrate, populate
+from sqlalchemy import event, func, inspect, select, text
 
 from storage import (
     AccountRepository,
@@ -25,7 +25,7 @@ from storage import (
     UserRecord,
     upgrade_to_head,
 )
-from storage.migrate import HEAD_REVISION, alembic_config, current_revision
+from storage.migrate import HEAD_REVISION, current_revision
 from storage.models import AuthSession, Conversation, UsageEvent
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -45,13 +45,6 @@ def chats(database: Database) -> ChatRepository:
 def _count(database: Database, table: str) -> int:
     with database.engine.connect() as connection:
         return connection.scalar(text(f"select count(*) from {table}"))
-
-
-def _upgrade_to(database: Database, revision: str, *, down: bool = False) -> None:
-    config = alembic_config(database.engine.url.render_as_string(hide_password=False))
-    with database.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, revision)
 
 
 # Users -----------------------------------------------------------------------------------
@@ -641,56 +634,13 @@ def test_copy_of_an_empty_or_missing_conversation(
 # Migration -------------------------------------------------------------------------------
 
 
-def _populate_at_0002(database: Database) -> tuple[int, str, int]:
-    old = MetaData()
-    old.reflect(database.engine, only=["users", "conversations", "messages"])
-    users, conversations, messages = (
-        old.tables[name] for name in ("users", "conversations", "messages")
-    )
-    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    conversation_id = "c" * 32
-    with database.engine.begin() as connection:
-        user_id = connection.execute(
-            users.insert().values(username="old", display_name="Old", created_at=now)
-        ).inserted_primary_key[0]
-        connection.execute(
-            conversations.insert().values(
-                id=conversation_id,
-                user_id=user_id,
-                title="旧对话",
-                model="gpt-4o",
-                settings={},
-                pinned=False,
-                archived=False,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        message_id = connection.execute(
-            messages.insert().values(
-                conversation_id=conversation_id,
-                parent_id=None,
-                role="user",
-                content="你好",
-                status="complete",
-                created_at=now,
-                updated_at=now,
-            )
-        ).inserted_primary_key[0]
-        connection.execute(
-            conversations.update()
-            .where(conversations.c.id == conversation_id)
-            .values(active_leaf_id=message_id)
-        )
-    return user_id, conversation_id, message_id
-
-
 def test_upgrade_from_0002_keeps_users_and_their_conversations(database_url: str) -> None:
     db = Database(database_url)
     try:
-        _upgrade_to(db, "0002")
+        migrate(db, "0002")
         assert not ACCOUNT_TABLES & set(inspect(db.engine).get_table_names())
-        user_id, conversation_id, message_id = _populate_at_0002(db)
+        rows = populate(db)
+        user_id, conversation_id = rows.user_id, rows.conversation_id
 
         upgrade_to_head(db.engine)
 
@@ -708,7 +658,7 @@ def test_upgrade_from_0002_keeps_users_and_their_conversations(database_url: str
         chats = ChatRepository(db)
         conversation = chats.get_conversation(user_id, conversation_id)
         assert conversation is not None and conversation.title == "旧对话"
-        assert [m.id for m in chats.thread(conversation)] == [message_id]
+        assert [m.id for m in chats.thread(conversation)] == [rows.question_id, rows.reply_id]
         # The upgraded table takes new rows with the ORM's defaults and the new features.
         newcomer = accounts.create_user("new", password_hash="h", role="admin")
         assert newcomer.is_admin and accounts.count_users() == 2
@@ -720,12 +670,13 @@ def test_upgrade_from_0002_keeps_users_and_their_conversations(database_url: str
 def test_downgrade_to_0002_keeps_users_and_their_conversations(database_url: str) -> None:
     db = Database(database_url)
     try:
-        _upgrade_to(db, "0002")
-        user_id, conversation_id, _ = _populate_at_0002(db)
+        migrate(db, "0002")
+        rows = populate(db)
+        user_id, conversation_id = rows.user_id, rows.conversation_id
         upgrade_to_head(db.engine)
         AccountRepository(db).create_session(user_id, "a" * 64, T0)
 
-        _upgrade_to(db, "0002", down=True)
+        migrate(db, "0002", down=True)
 
         assert current_revision(db.engine) == "0002"
         assert not ACCOUNT_TABLES & set(inspect(db.engine).get_table_names())
@@ -733,7 +684,7 @@ def test_downgrade_to_0002_keeps_users_and_their_conversations(database_url: str
         assert columns == {"id", "username", "display_name", "created_at"}
         with db.engine.connect() as connection:
             assert connection.scalar(select(func.count()).select_from(Conversation)) == 1
-            assert connection.scalar(text("select count(*) from messages")) == 1
+            assert connection.scalar(text("select count(*) from messages")) == 2
             assert connection.scalar(text("select username from users")) == "old"
             assert connection.scalar(text("select id from conversations")) == conversation_id
     finally:

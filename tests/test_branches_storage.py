@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from alembic import command
-from sqlalchemy import MetaData, inspect, select, text
+from old_schema import migrate, populate
+from sqlalchemy import inspect, text
 
 from storage import (
     ChatRepository,
@@ -22,7 +21,7 @@ from storage import (
     upgrade_to_head,
 )
 from storage.accounts import AccountRepository
-from storage.migrate import HEAD_REVISION, alembic_config, current_revision
+from storage.migrate import HEAD_REVISION, current_revision
 from storage.models import User
 
 NEW_MESSAGE_COLUMNS = ("tool_calls", "tool_call_id", "system_fingerprint")
@@ -370,60 +369,12 @@ def test_deleting_a_user_deletes_their_presets(
 def test_upgrade_from_0001_keeps_existing_rows(database_url: str) -> None:
     db = Database(database_url)
     try:
-        config = alembic_config(db.engine.url.render_as_string(hide_password=False))
-        with db.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0001")
+        migrate(db, "0001")
         assert current_revision(db.engine) == "0001"
         assert not inspect(db.engine).has_table("presets")
-
-        old = MetaData()
-        old.reflect(db.engine, only=["users", "conversations", "messages"])
-        users, conversations, messages = (
-            old.tables[name] for name in ("users", "conversations", "messages")
-        )
-        now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-        conversation_id = "c" * 32
-        with db.engine.begin() as connection:
-            user_id = connection.execute(
-                users.insert().values(username="old", display_name="Old", created_at=now)
-            ).inserted_primary_key[0]
-            connection.execute(
-                conversations.insert().values(
-                    id=conversation_id,
-                    user_id=user_id,
-                    title="旧对话",
-                    model="gpt-4o",
-                    settings={"temperature": 0.5},
-                    pinned=False,
-                    archived=False,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            common = {"conversation_id": conversation_id, "created_at": now, "updated_at": now}
-            question_id = connection.execute(
-                messages.insert().values(
-                    parent_id=None, role="user", content="你好", status="complete", **common
-                )
-            ).inserted_primary_key[0]
-            reply_id = connection.execute(
-                messages.insert().values(
-                    parent_id=question_id,
-                    role="assistant",
-                    content="hello",
-                    status="complete",
-                    model="gpt-4o",
-                    request_params={"temperature": 0.5},
-                    total_tokens=9,
-                    **common,
-                )
-            ).inserted_primary_key[0]
-            connection.execute(
-                conversations.update()
-                .where(conversations.c.id == conversation_id)
-                .values(active_leaf_id=reply_id)
-            )
+        rows = populate(db)
+        user_id, conversation_id = rows.user_id, rows.conversation_id
+        question_id, reply_id = rows.question_id, rows.reply_id
 
         upgrade_to_head(db.engine)
 
@@ -436,7 +387,7 @@ def test_upgrade_from_0001_keeps_existing_rows(database_url: str) -> None:
                 (question_id, None, None, None, None, None),
                 (reply_id, None, None, None, None, None),
             ]
-            assert connection.scalar(select(users.c.username)) == "old"
+            assert connection.scalar(text("select username from users")) == "old"
 
         repo = ChatRepository(db)
         conversation = repo.get_conversation(user_id, conversation_id)

@@ -3,11 +3,11 @@
 import streamlit as st
 
 from ui.auth import draw_sign_out, signed_in_user
-from ui.context import remember_user, services
+from ui.context import services
 
 st.set_page_config(page_title="AnyChat", page_icon="💬", layout="wide")
 
-user = remember_user(signed_in_user(services()))
+user = signed_in_user(services())
 pages = [
     st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
     st.Page("pages/usage.py", title="Usage", icon=":material/bar_chart:"),

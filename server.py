@@ -5,8 +5,14 @@ Run with `streamlit run server.py` (scripts/start.sh does). `app.py` stays the p
 
 import streamlit as st
 from starlette.middleware import Middleware
+from streamlit.runtime.pages_manager import PagesManager
 
 from web.guard import SignInGuard
 from web.signin import routes
+
+# A `pages/` folder beside app.py switches Streamlit to its legacy page discovery until the
+# first st.navigation call, so right after a start a URL could run pages/admin.py directly,
+# without app.py's frame. Pages check their user themselves anyway; this closes the route.
+PagesManager.uses_pages_directory = False
 
 app = st.App("app.py", routes=routes(), middleware=[Middleware(SignInGuard)])

@@ -1,4 +1,4 @@
-"""Accounts: passwords, sign-in with lockout, sessions, single sign-on users, administration.
+"""Accounts: passwords, throttled sign-in, sessions, single sign-on users, administration.
 
 No Streamlit here, so tests drive it with a fake clock. The storage layer only keeps rows;
 every rule about who may do what, and every security decision, lives in this module.
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import logging
-import math
 import re
 import secrets
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,8 +22,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from chatcore.config import ConfigError, Settings
+from chatcore.signin_throttle import SignInThrottle
 from storage import UserRecord
-from storage.accounts import AccountRepository, UsernameTaken
+from storage.accounts import AccountRepository, AlreadySetUp, UsernameTaken
 
 PASSWORD_MIN_CHARS = 10
 # Long enough for any passphrase or manager-generated password, short enough that hashing a
@@ -31,14 +33,27 @@ PASSWORD_MAX_CHARS = 1024
 USERNAME_MAX_CHARS = 150
 # Letters and digits of any script, plus . _ - @ so e-mail addresses work as usernames.
 USERNAME_PATTERN = re.compile(r"[\w.@-]+")
+_USERNAME_UNSAFE = re.compile(r"[^\w.@-]+")
+# Sizes of the users table's columns (storage/models.py): claims longer than these are cut or
+# refused here, rather than failing the insert on PostgreSQL.
+DISPLAY_NAME_MAX_CHARS = 200
+EMAIL_MAX_CHARS = 320
+OIDC_ISSUER_MAX_CHARS = 500
+OIDC_SUBJECT_MAX_CHARS = 255
+# "mei", "mei-2", … "mei-100": how many taken names a new single sign-on account may skip.
+OIDC_NAME_TRIES = 100
 ROLES = ("admin", "member")
-EXTERNAL_SOURCES = ("oidc", "proxy", "none")
+# Sources whose accounts are found by name; single sign-on accounts go through oidc_user.
+EXTERNAL_SOURCES = ("proxy", "none")
 
 WRONG_CREDENTIALS = "Wrong username or password."
 ACCOUNT_DISABLED = "This account is disabled."
 ADMINS_ONLY = "Only administrators can do that."
 LAST_ADMIN = "At least one active administrator must remain."
-MAX_BACKOFF_SECONDS = 4.0
+ALREADY_SET_UP = "The first administrator has already been created."
+WRONG_SETUP_CODE = "The setup code is wrong; use the one in this server's log."
+# 80 random bits: read from the log and pasted once, never guessed.
+SETUP_CODE_BYTES = 10
 
 # Default parameters (argon2id, RFC 9106 low-memory profile). Raising them later is safe:
 # a stored hash made with older parameters is rehashed at the next successful sign-in.
@@ -60,6 +75,9 @@ class SignIn:
     user: UserRecord | None
     token: str | None
     error: str | None
+    # Seconds to hold the answer back (the account's recent failures); the caller waits, so
+    # an HTTP route can await it instead of holding a worker thread.
+    delay: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -125,19 +143,33 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _utc(moment: datetime) -> datetime:
-    # SQLite hands timezone-aware columns back naive; they were written in UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time equality of a submitted secret and the expected one, compared as UTF-8
+    bytes: compare_digest refuses non-ASCII str, and odd input must be a mismatch, not a
+    crash."""
+    return secrets.compare_digest(
+        given.encode("utf-8", "replace"), expected.encode("utf-8", "replace")
+    )
 
 
-def backoff_seconds(failures: int) -> float:
-    """The pause after the n-th wrong password in a row: 0.25 s doubling up to 4 s."""
-    return min(2 ** (max(failures, 1) - 1) * 0.25, MAX_BACKOFF_SECONDS)
+def oidc_username(preferred_username: str, email: str | None, subject: str) -> str:
+    """The name a new single sign-on account starts from: preferred_username, else the
+    verified e-mail address, else a tag made from the subject (which can be long, opaque, or
+    personal like an employee number). Characters a username may not hold become "-", so
+    the name stays fit for URLs, logs and reports."""
+    for claim in (preferred_username, email or ""):
+        name = _USERNAME_UNSAFE.sub("-", claim.strip()).strip("-")[:USERNAME_MAX_CHARS]
+        if name:
+            return name
+    return f"user-{hashlib.sha256(subject.encode()).hexdigest()[:10]}"
 
 
-def _minutes(seconds: float) -> str:
-    count = max(1, math.ceil(seconds / 60))
-    return f"{count} minute" if count == 1 else f"{count} minutes"
+def _numbered(name: str) -> Iterator[str]:
+    """`name`, then `name-2`, `name-3`…, each cut to fit the username column."""
+    yield name
+    for number in range(2, OIDC_NAME_TRIES + 1):
+        suffix = f"-{number}"
+        yield name[: USERNAME_MAX_CHARS - len(suffix)] + suffix
 
 
 class AccountService:
@@ -147,14 +179,21 @@ class AccountService:
         self,
         repository: AccountRepository,
         settings: Settings,
+        throttle: SignInThrottle,
         *,
+        secret: bytes,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._repo = repository
         self._settings = settings
+        self._throttle = throttle
+        self._secret = secret
         self._clock = clock
+        # Only change_own_password sleeps: it runs on the teammate's own script thread.
         self._sleep = sleep
+        self._setup_code: str | None = None
+        self._setup_lock = threading.Lock()
 
     # --- first start -------------------------------------------------------------------
 
@@ -162,17 +201,34 @@ class AccountService:
         """True on a fresh install: the first visitor is offered to create the administrator."""
         return self._repo.count_users() == 0
 
-    def create_first_admin(self, username: str, password: str) -> UserRecord:
-        """The setup form's action; refused once anyone exists, so it cannot be replayed."""
+    def setup_code(self) -> str:
+        """The one-time code the setup form asks for, printed in the server's log at start,
+        so that the administrator is created by whoever runs the server, not by whoever
+        finds a fresh install first.
+
+        Made on first use and kept in this process's memory only: several server processes
+        each make and print their own (each accepts only its own), and a restart makes a
+        new one.
+        """
+        with self._setup_lock:
+            if self._setup_code is None:
+                self._setup_code = secrets.token_hex(SETUP_CODE_BYTES)
+            return self._setup_code
+
+    def create_first_admin(self, username: str, password: str, setup_code: str) -> UserRecord:
+        """The setup form's action. A wrong code changes nothing; once the first
+        administrator exists it is refused, even for two forms submitted at the same moment
+        (the repository makes the creation itself a one-time step)."""
         name = check_username(username)
         check_password(password)
+        if not same_secret(setup_code.strip(), self.setup_code()):
+            raise AccountError(WRONG_SETUP_CODE)
         if not self.needs_first_admin():
-            raise AccountError("The first administrator has already been created.")
+            raise AccountError(ALREADY_SET_UP)
         try:
-            return self._repo.create_user(name, password_hash=hash_password(password), role="admin")
-        except UsernameTaken:
-            # Two setup forms submitted at once: the other one won.
-            raise AccountError("The first administrator has already been created.") from None
+            return self._repo.create_first_admin(name, hash_password(password))
+        except AlreadySetUp:
+            raise AccountError(ALREADY_SET_UP) from None
 
     def bootstrap_from_settings(self) -> UserRecord | None:
         """Create ANYCHAT_ADMIN_USER on first start, for deployments without a setup form.
@@ -199,49 +255,41 @@ class AccountService:
 
     # --- signing in and out ------------------------------------------------------------
 
-    def sign_in(self, username: str, password: str) -> SignIn:
-        """Check a password and open a session; errors never tell whether a username exists."""
-        now = self._clock()
+    def sign_in(self, username: str, password: str, *, address: str | None = None) -> SignIn:
+        """Check a password and open a session; errors never tell whether a username exists.
+
+        The attempt is counted first (see chatcore/signin_throttle.py), for the name and the
+        client `address`: past the limit it is refused unchecked. The answer's `delay` is the
+        same for a right password, a wrong one and an unknown name, so waiting or giving up
+        early tells a guesser nothing; the caller waits it out.
+        """
         name = username.strip()
+        decision = self._throttle.attempt(name, address)
+        if not decision.allowed:
+            return SignIn(None, None, decision.error)
+        wrong = SignIn(None, None, WRONG_CREDENTIALS, decision.delay)
         credentials = self._repo.credentials(name) if name else None
         if credentials is None or not credentials.password_hash:
             # Unknown, or an account that signs in elsewhere: spend the same time as a wrong
-            # password, first verification and first pause included.
+            # password.
             verify_password(_dummy_hash(), password)
-            self._sleep(backoff_seconds(1))
-            return SignIn(None, None, WRONG_CREDENTIALS)
+            return wrong
+        if not verify_password(credentials.password_hash, password):
+            return wrong
 
         user = credentials.user
-        if credentials.locked_until is not None:
-            left = (_utc(credentials.locked_until) - now).total_seconds()
-            if left > 0:
-                # Not even checked: a locked account must not be a free guessing oracle.
-                return SignIn(
-                    None,
-                    None,
-                    f"Too many failed attempts; try again in {_minutes(left)}.",
-                )
-
-        if not verify_password(credentials.password_hash, password):
-            failures = self._repo.record_failed_login(
-                user.id,
-                lock_after=self._settings.login_lock_after,
-                lock_seconds=self._settings.login_lock_minutes * 60,
-            )
-            self._sleep(backoff_seconds(failures))
-            return SignIn(None, None, WRONG_CREDENTIALS)
-
         # Checked after the password, so only someone who knows it learns the account exists.
         if user.disabled:
-            return SignIn(None, None, ACCOUNT_DISABLED)
+            return SignIn(None, None, ACCOUNT_DISABLED, decision.delay)
 
+        self._throttle.succeeded(name, address)
         if needs_rehash(credentials.password_hash):
             self._repo.set_password_hash(user.id, hash_password(password))
         self._repo.record_login(user.id)
         token = new_token()
-        expires = now + timedelta(days=self._settings.session_days)
+        expires = self._clock() + timedelta(days=self._settings.session_days)
         self._repo.create_session(user.id, token_hash(token), expires)
-        return SignIn(self._repo.get_user(user.id) or user, token, None)
+        return SignIn(self._repo.get_user(user.id) or user, token, None, decision.delay)
 
     def user_for_token(self, token: str | None) -> UserRecord | None:
         """The signed-in user behind a cookie, or None when absent, expired, ended or disabled."""
@@ -257,6 +305,31 @@ class AccountService:
         if token:
             self._repo.delete_session(token_hash(token))
 
+    def end_single_sign_on(self, user: UserRecord) -> None:
+        """Record that this person signed out of single sign-on. Streamlit's identity cookie
+        cannot be revoked on the server, so their tabs opened before now are refused at their
+        next action instead (see `still_signed_in`)."""
+        self._repo.record_sign_out(user.id, self._clock())
+
+    def still_signed_in(self, user_id: int, since: datetime) -> UserRecord | None:
+        """The account behind a single sign-on connection opened at `since`, or None when it
+        has been disabled, removed, or signed out of since then."""
+        user = self._repo.get_user(user_id)
+        if user is None or user.disabled:
+            return None
+        ended = self._repo.signed_out_at(user_id)
+        return None if ended is not None and ended >= since else user
+
+    def sign_out_code(self, token: str) -> str:
+        """What a sign-out form must post back: bound to this browser's session and keyed
+        with the server secret, so another site can neither read nor forge it, and cannot
+        sign a teammate out."""
+        message = f"anychat-sign-out:{token_hash(token)}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def check_sign_out_code(self, token: str | None, code: str) -> bool:
+        return bool(token) and same_secret(code, self.sign_out_code(token or ""))
+
     def external_user(
         self,
         username: str,
@@ -265,56 +338,147 @@ class AccountService:
         display_name: str = "",
         email: str | None = None,
     ) -> UserRecord | None:
-        """The account for someone an identity provider or proxy vouched for; created on first
+        """The account for someone a reverse proxy vouched for by name; created on first
         sight. None when that account is disabled, belongs to another sign-in source, or when
         the name is missing or unusable.
 
-        Another source's account is never handed out: a provider naming someone "admin" must
-        not open the local account of that name. On an install without any administrator the
-        first such account becomes one, so an SSO-only team is never left without someone who
-        can manage it.
+        Another source's account is never handed out: a proxy naming someone "admin" must not
+        open the local account of that name. Single sign-on has its own way in, oidc_user.
         """
         if source not in EXTERNAL_SOURCES:
             raise AccountError(f"Unknown sign-in source {source!r}.")
         name = username.strip()
         if not name or len(name) > USERNAME_MAX_CHARS:
             return None
-        role = "admin" if self._repo.count_admins(active_only=False) == 0 else "member"
         user = self._repo.ensure_user(
-            name, display_name=display_name, auth_source=source, email=email, role=role
+            name,
+            display_name=display_name,
+            auth_source=source,
+            email=email,
+            role=self._new_external_role(),
         )
         if user.auth_source != source:
             log.warning("refused a %s sign-in for an account of another source", source)
             return None
         return None if user.disabled else user
 
+    def oidc_user(
+        self,
+        issuer: str,
+        subject: str,
+        *,
+        preferred_username: str = "",
+        display_name: str = "",
+        email: str | None = None,
+        email_verified: bool = False,
+    ) -> UserRecord | None:
+        """The account of the person an OpenID Connect provider signed in, created on first
+        sight. None when it is disabled, or when the issuer or subject is missing or too long.
+
+        A person is their (issuer, subject) pair: the only claims OIDC promises are unique
+        and never reassigned. preferred_username may be shared, reused or edited by its
+        owner, so it only names a new account (with a suffix when taken: a second "mei"
+        becomes "mei-2"), and a renamed person keeps their account. The e-mail is kept only
+        when the provider says it verified it. No local or proxy account is ever opened.
+        """
+        if not 0 < len(issuer) <= OIDC_ISSUER_MAX_CHARS:
+            return None
+        if not 0 < len(subject) <= OIDC_SUBJECT_MAX_CHARS:
+            return None
+        address = (email or "").strip()
+        verified = address if email_verified and 0 < len(address) <= EMAIL_MAX_CHARS else None
+        name = preferred_username.strip()
+        user = (
+            self._repo.find_oidc_user(issuer, subject)
+            or self._bind_legacy_oidc_account(issuer, subject, name, verified)
+            or self._create_oidc_account(issuer, subject, name, display_name, verified)
+        )
+        return None if user.disabled else user
+
+    def _bind_legacy_oidc_account(
+        self, issuer: str, subject: str, preferred_username: str, email: str | None
+    ) -> UserRecord | None:
+        """The account an earlier AnyChat made for this name, now bound to this identity.
+
+        Before identities were kept, single sign-on accounts were found by name alone (the
+        preferred_username claim, else the e-mail, else the subject). Such an account, of
+        source "oidc" and not yet bound, goes to the first sign-in presenting its name, which
+        is what the old code trusted anyway, and only once: from then on only its (issuer,
+        subject) opens it. An unverified e-mail no longer counts as a name.
+        """
+        legacy = self._repo.find_user(preferred_username or email or subject)
+        if legacy is None or legacy.auth_source != "oidc":
+            return None
+        if not self._repo.bind_oidc_identity(legacy.id, issuer, subject, email=email):
+            return None
+        log.info("bound single sign-on account %d to its provider identity", legacy.id)
+        return self._repo.get_user(legacy.id)
+
+    def _create_oidc_account(
+        self,
+        issuer: str,
+        subject: str,
+        preferred_username: str,
+        display_name: str,
+        email: str | None,
+    ) -> UserRecord:
+        """A new account bound to the identity, under the first free name the claims give."""
+        role = self._new_external_role()
+        for username in _numbered(oidc_username(preferred_username, email, subject)):
+            try:
+                return self._repo.create_user(
+                    username,
+                    display_name=display_name.strip()[:DISPLAY_NAME_MAX_CHARS],
+                    role=role,
+                    auth_source="oidc",
+                    email=email,
+                    oidc_issuer=issuer,
+                    oidc_subject=subject,
+                )
+            except UsernameTaken:
+                # Someone else's name, or this person's first sign-in in another tab just
+                # made the account.
+                found = self._repo.find_oidc_user(issuer, subject)
+                if found is not None:
+                    return found
+        raise AccountError("No free username is left for this account; ask an administrator.")
+
+    def _new_external_role(self) -> str:
+        """On an install without any administrator the first account made by a proxy or a
+        provider becomes one, so an SSO-only team is never left without someone who can
+        manage it."""
+        return "admin" if self._repo.count_admins(active_only=False) == 0 else "member"
+
     def change_own_password(
-        self, user: UserRecord, current: str, new: str, *, keep_token: str | None = None
+        self,
+        user: UserRecord,
+        current: str,
+        new: str,
+        *,
+        keep_token: str | None = None,
+        address: str | None = None,
     ) -> None:
         """Change one's own password, proving the current one first, and sign out every other
         browser: a password is usually changed because someone else may know it.
 
         `keep_token` is the session doing the change, kept signed in; without it every session
-        ends. A wrong current password counts as a failed sign-in (with the same pause and
-        lock), so a borrowed, still-open session cannot be used to guess it.
+        ends. Proving the current password is throttled exactly like signing in with this
+        name from the client `address` (the same limit and delay; without an address, the
+        account's delay only), so a borrowed, still-open session cannot be used to guess it.
         """
         credentials = self._repo.credentials(user.username)
         if credentials is None or credentials.user.id != user.id:
             raise AccountError("This account no longer exists.")
         if not credentials.password_hash:
             raise AccountError("This account signs in elsewhere and has no password here.")
-        if credentials.locked_until is not None:
-            left = (_utc(credentials.locked_until) - self._clock()).total_seconds()
-            if left > 0:
-                raise AccountError(f"Too many failed attempts; try again in {_minutes(left)}.")
+        decision = self._throttle.attempt(user.username, address)
+        if not decision.allowed:
+            raise AccountError(decision.error)
+        if decision.delay:
+            self._sleep(decision.delay)
         if not verify_password(credentials.password_hash, current):
-            failures = self._repo.record_failed_login(
-                user.id,
-                lock_after=self._settings.login_lock_after,
-                lock_seconds=self._settings.login_lock_minutes * 60,
-            )
-            self._sleep(backoff_seconds(failures))
             raise AccountError("The current password is wrong.")
+        self._throttle.succeeded(user.username, address)
         check_password(new)
         self._repo.set_password_hash(user.id, hash_password(new))
         keep = self.user_for_token(keep_token) if keep_token else None
@@ -358,8 +522,9 @@ class AccountService:
             raise AccountError(f"The username {name!r} is taken.") from None
 
     def reset_password(self, admin: UserRecord, user_id: int, password: str) -> UserRecord:
-        """Set a forgotten password; ends the user's sessions and lifts any lock, because a
-        reset usually follows either a lockout or a suspected compromise."""
+        """Set a forgotten password; ends the user's sessions and clears their sign-in
+        throttling, because a reset follows either a forgotten password (often after many
+        wrong tries) or a suspected compromise."""
         self._require_admin(admin)
         target = self._target(user_id)
         if target.auth_source != "local":
@@ -368,7 +533,7 @@ class AccountService:
             )
         check_password(password)
         self._repo.set_password_hash(user_id, hash_password(password))
-        self._repo.unlock(user_id)
+        self._throttle.clear_account(target.username)
         self._repo.delete_user_sessions(user_id)
         return self._target(user_id)
 
@@ -409,9 +574,10 @@ class AccountService:
         self._repo.set_quota(user_id, tokens, period)
         return self._target(user_id)
 
-    def unlock(self, admin: UserRecord, user_id: int) -> UserRecord:
-        """Lift a lock after too many wrong passwords, before it runs out."""
+    def clear_sign_in_throttle(self, admin: UserRecord, user_id: int) -> UserRecord:
+        """Forget the account's recent sign-in attempts from every address, so whoever was
+        made to wait (its owner after mistyping, say) may try again at once."""
         self._require_admin(admin)
-        self._target(user_id)
-        self._repo.unlock(user_id)
-        return self._target(user_id)
+        target = self._target(user_id)
+        self._throttle.clear_account(target.username)
+        return target

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRETS_PATH = PROJECT_ROOT / ".streamlit" / "secrets.toml"
@@ -17,6 +19,16 @@ DEFAULT_MODEL = "gpt-4o"
 DEFAULT_SECRET_KEY_FILE = "data/secret.key"
 AUTH_MODES = ("local", "oidc", "proxy", "none")
 DEFAULT_PROXY_HEADER = "X-Forwarded-User"
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for logs: a password in it (postgresql://user:secret@host) becomes ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{userinfo}:***@{netloc[1]}"))
 
 
 class ConfigError(ValueError):
@@ -43,8 +55,15 @@ class Settings:
     admin_password: str | None = None
     proxy_header: str = DEFAULT_PROXY_HEADER
     session_days: float = 30.0
-    login_lock_after: int = 5
-    login_lock_minutes: float = 15.0
+    # Wrong passwords for one account from one client address within the window; past it
+    # that address waits for the window to end (others, the account's owner included, do not).
+    signin_limit: int = 5
+    signin_window_minutes: float = 15.0
+    # Reverse proxies whose X-Forwarded-For names the client and, in proxy mode, the only
+    # peers whose user header is believed. Addresses or CIDR ranges.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Hosts whose images a reply may show inline; any other image is offered as a link.
+    image_hosts: tuple[str, ...] = ()
 
     @property
     def has_api_key(self) -> bool:
@@ -56,7 +75,7 @@ class Settings:
         shown = "set" if self.api_key else "missing"
         return (
             f"Settings(api_key=<{shown}>, base_url={self.base_url!r}, "
-            f"db={self.database_url!r}, auth={self.auth_mode!r})"
+            f"db={redact_url(self.database_url)!r}, auth={self.auth_mode!r})"
         )
 
 
@@ -98,15 +117,25 @@ VARIABLES: dict[str, tuple[str, str | None, str]] = {
         "header naming the user when ANYCHAT_AUTH=proxy",
     ),
     "ANYCHAT_SESSION_DAYS": ("ANYCHAT_SESSION_DAYS", "30", "days a sign-in lasts"),
-    "ANYCHAT_LOGIN_LOCK_AFTER": (
-        "ANYCHAT_LOGIN_LOCK_AFTER",
+    "ANYCHAT_SIGNIN_LIMIT": (
+        "ANYCHAT_SIGNIN_LIMIT",
         "5",
-        "wrong passwords in a row before the account is locked",
+        "wrong passwords for one account from one address before that address must wait",
     ),
-    "ANYCHAT_LOGIN_LOCK_MINUTES": (
-        "ANYCHAT_LOGIN_LOCK_MINUTES",
+    "ANYCHAT_SIGNIN_WINDOW_MINUTES": (
+        "ANYCHAT_SIGNIN_WINDOW_MINUTES",
         "15",
-        "how long such a lock lasts",
+        "the window those attempts are counted in",
+    ),
+    "ANYCHAT_TRUSTED_PROXIES": (
+        "ANYCHAT_TRUSTED_PROXIES",
+        "127.0.0.1,::1",
+        "reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For and user header count",
+    ),
+    "ANYCHAT_IMAGE_HOSTS": (
+        "ANYCHAT_IMAGE_HOSTS",
+        None,
+        "hosts replies may show images from, comma-separated; others become links",
     ),
 }
 
@@ -136,6 +165,25 @@ def _auth_mode(raw: str) -> str:
     if mode not in AUTH_MODES:
         raise ConfigError(f"ANYCHAT_AUTH must be one of {', '.join(AUTH_MODES)}, got {raw!r}")
     return mode
+
+
+def _items(raw: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
+
+
+def _networks(name: str, raw: str | None) -> tuple[str, ...]:
+    items = _items(raw)
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an address or CIDR range") from None
+    return items
+
+
+def _hosts(raw: str | None) -> tuple[str, ...]:
+    # Host names compare case-insensitively; a trailing dot names the same host.
+    return tuple(item.lower().rstrip(".") for item in _items(raw))
 
 
 def load_settings(
@@ -177,10 +225,10 @@ def load_settings(
         admin_password=get("ANYCHAT_ADMIN_PASSWORD") or None,
         proxy_header=str(get("ANYCHAT_PROXY_HEADER")),
         session_days=_number("ANYCHAT_SESSION_DAYS", str(get("ANYCHAT_SESSION_DAYS")), float, 0.01),
-        login_lock_after=_number(
-            "ANYCHAT_LOGIN_LOCK_AFTER", str(get("ANYCHAT_LOGIN_LOCK_AFTER")), int, 1
+        signin_limit=_number("ANYCHAT_SIGNIN_LIMIT", str(get("ANYCHAT_SIGNIN_LIMIT")), int, 1),
+        signin_window_minutes=_number(
+            "ANYCHAT_SIGNIN_WINDOW_MINUTES", str(get("ANYCHAT_SIGNIN_WINDOW_MINUTES")), float, 0.1
         ),
-        login_lock_minutes=_number(
-            "ANYCHAT_LOGIN_LOCK_MINUTES", str(get("ANYCHAT_LOGIN_LOCK_MINUTES")), float, 0
-        ),
+        trusted_proxies=_networks("ANYCHAT_TRUSTED_PROXIES", get("ANYCHAT_TRUSTED_PROXIES")),
+        image_hosts=_hosts(get("ANYCHAT_IMAGE_HOSTS")),
     )

@@ -16,8 +16,12 @@ from chatcore.config import Settings
 
 
 def load_or_create(path: Path) -> bytes:
-    """Read the secret file, creating it (mode 600) on first start; safe if two start at once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Read the secret file, creating it (mode 600) on first start; safe if two start at once.
+
+    A folder made for it is owner-only (700), like the database's (the same data/ by
+    default); an existing one keeps the permissions its administrator chose.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not path.exists():
         # Written aside, then linked into place: a reader never sees a half-written file,
         # and of two processes starting together exactly one secret wins.

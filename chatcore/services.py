@@ -19,9 +19,11 @@ from chatcore.presets import PresetBook
 from chatcore.server_secret import server_secret
 from chatcore.service import RESTART_NOTE, ChatService
 from chatcore.sharing import Sharing
+from chatcore.signin_throttle import SignInThrottle
 from chatcore.worker import GenerationWorker
 from storage import LOCAL_USERNAME, ChatRepository, Database, UserRecord, upgrade_to_head
 from storage.accounts import AccountRepository
+from storage.signin import SignInAttemptRepository
 
 if TYPE_CHECKING:  # openai takes ~0.5 s to import; only the generation thread needs it
     from openai import OpenAI
@@ -110,9 +112,16 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
     )
     secret = server_secret(settings)
     account_repository = AccountRepository(database)
-    accounts = AccountService(account_repository, settings)
+    throttle = SignInThrottle(SignInAttemptRepository(database), settings, secret=secret)
+    accounts = AccountService(account_repository, settings, throttle, secret=secret)
     if accounts.bootstrap_from_settings():
         log.info("created the administrator named by ANYCHAT_ADMIN_USER")
+    if settings.auth_mode == "local" and accounts.needs_first_admin():
+        log.warning(
+            "No account exists yet: to create the administrator, open the sign-in page "
+            "(/signin) and enter the setup code %s (it works with this server process only).",
+            accounts.setup_code(),
+        )
     keys = PersonalKeys(account_repository, KeyVault(secret))
     policy = AccountPolicy(settings, account_repository, keys)
     chat = ChatService(settings, repository, worker, secret, policy)

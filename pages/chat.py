@@ -1,6 +1,7 @@
 """Chat: talk to a model, with the conversation saved as it goes."""
 
 from ui import chat_page
-from ui.context import current_user, services
+from ui.auth import signed_in_user
+from ui.context import services
 
-chat_page.render(services(), current_user())
+chat_page.render(services(), signed_in_user(services()))

@@ -1,7 +1,8 @@
 """Status: what this server is connected to, for whoever administers it."""
 
 from ui import status_page
-from ui.context import current_user, services
+from ui.auth import signed_in_admin
+from ui.context import services
 
-if current_user().is_admin:  # the page is only listed for admins; a direct URL is refused too
-    status_page.render(services())
+signed_in_admin(services())  # the page is only listed for admins; a direct URL is refused too
+status_page.render(services())

@@ -18,6 +18,7 @@ from storage.models import (
     Conversation,
     Message,
     PersonalKey,
+    SetupStep,
     Share,
     UsageEvent,
     User,
@@ -36,12 +37,18 @@ from storage.repository import _aware, _conversation
 ROLES = ("admin", "member")
 AUTH_SOURCES = ("local", "oidc", "proxy", "none")
 QUOTA_PERIODS = ("day", "month")
+# The setup_steps row that marks the first administrator as created.
+FIRST_ADMIN_STEP = "first_admin"
 # Writing last_seen_at on every page run would turn each read into a write.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 
 class UsernameTaken(ValueError):
     """Another account already has this username, ignoring case."""
+
+
+class AlreadySetUp(ValueError):
+    """The first administrator exists already, or another request is creating it now."""
 
 
 def _utc(value: datetime) -> datetime:
@@ -134,10 +141,12 @@ class AccountRepository:
         role: str = "member",
         auth_source: str = "local",
         email: str | None = None,
+        oidc_issuer: str | None = None,
+        oidc_subject: str | None = None,
     ) -> UserRecord:
         """Store the username as typed; refuse one that differs from an existing one only in
         case, since people type their names inconsistently and would otherwise get two
-        accounts."""
+        accounts. A single sign-on account is created bound to its provider identity."""
         if not username.strip():
             raise ValueError("a username cannot be blank")
         _check(role, ROLES, "role")
@@ -153,11 +162,15 @@ class AccountRepository:
                     role=role,
                     auth_source=auth_source,
                     email=email,
+                    oidc_issuer=oidc_issuer,
+                    oidc_subject=oidc_subject,
                 )
                 session.add(row)
                 session.flush()
                 return user_record(row)
-        except IntegrityError as exc:  # a concurrent create won the unique constraint
+        except IntegrityError as exc:
+            # A concurrent create won a unique constraint: the username's, or for a single
+            # sign-on account possibly the identity's (the caller looks that up again).
             raise UsernameTaken(username) from exc
 
     def ensure_user(
@@ -169,8 +182,9 @@ class AccountRepository:
         email: str | None = None,
         role: str = "member",
     ) -> UserRecord:
-        """The account for an identity vouched for elsewhere (OIDC, a proxy, single-user
-        mode), created on its first sign-in. An existing account is returned unchanged."""
+        """The account for a name vouched for elsewhere (a proxy, single-user mode), created
+        on its first sign-in. An existing account is returned unchanged. Single sign-on
+        accounts are keyed on their provider identity instead: see find_oidc_user."""
         found = self.find_user(username)
         if found is not None:
             return found
@@ -198,6 +212,39 @@ class AccountRepository:
             row = session.scalar(select(User).where(_same_username(username)))
             return user_record(row) if row else None
 
+    def find_oidc_user(self, issuer: str, subject: str) -> UserRecord | None:
+        """The account bound to this provider identity; compared exactly, as OIDC requires."""
+        with self.db.session() as session:
+            row = session.scalar(
+                select(User).where(User.oidc_issuer == issuer, User.oidc_subject == subject)
+            )
+            return user_record(row) if row else None
+
+    def bind_oidc_identity(
+        self, user_id: int, issuer: str, subject: str, *, email: str | None
+    ) -> bool:
+        """Bind a single sign-on account made before identities were kept to one; False
+        when it is already bound (to anyone) or another account holds the identity.
+
+        One conditional update, so of two sign-ins racing for the same account only one
+        binds it. The e-mail is replaced too: the old one was stored unverified.
+        """
+        try:
+            with self.db.session() as session:
+                result = session.execute(
+                    update(User)
+                    .where(
+                        User.id == user_id,
+                        User.auth_source == "oidc",
+                        User.oidc_issuer.is_(None),
+                        User.oidc_subject.is_(None),
+                    )
+                    .values(oidc_issuer=issuer, oidc_subject=subject, email=email)
+                )
+                return result.rowcount == 1
+        except IntegrityError:  # a concurrent first sign-in made an account for it
+            return False
+
     def list_users(self) -> list[UserRecord]:
         with self.db.session() as session:
             rows = session.scalars(
@@ -222,35 +269,45 @@ class AccountRepository:
             row = session.scalar(select(User).where(_same_username(username)))
             if row is None:
                 return None
-            return Credentials(
-                user=user_record(row),
-                password_hash=row.password_hash,
-                failed_logins=row.failed_logins,
-                locked_until=_maybe_aware(row.locked_until),
-            )
+            return Credentials(user=user_record(row), password_hash=row.password_hash)
 
-    def record_failed_login(self, user_id: int, *, lock_after: int, lock_seconds: float) -> int:
-        """Count a wrong password; from the `lock_after`-th in a row on, each one locks the
-        account for `lock_seconds` (0 or less for `lock_after` never locks). Returns the new
-        count, 0 for an unknown user."""
-        with self.db.session() as session:
-            # Incrementing in SQL, not in Python, so two concurrent failures both count.
-            result = session.execute(
-                update(User).where(User.id == user_id).values(failed_logins=User.failed_logins + 1)
-            )
-            if result.rowcount != 1:
-                return 0
-            count = int(session.scalar(select(User.failed_logins).where(User.id == user_id)))
-            if lock_after > 0 and count >= lock_after:
-                session.execute(
-                    update(User)
-                    .where(User.id == user_id)
-                    .values(locked_until=utcnow() + timedelta(seconds=lock_seconds))
+    def create_first_admin(self, username: str, password_hash: str) -> UserRecord:
+        """The installation's first account, a local administrator; AlreadySetUp once one
+        was made, or when any account exists.
+
+        The setup_steps row goes in first, in the user's transaction: of concurrent attempts
+        exactly one can insert that primary key. SQLite makes the others wait for the write
+        lock, PostgreSQL for the winner's commit; then their insert fails. Users are counted
+        after that insert, so an install with accounts from before this step is refused too.
+        """
+        try:
+            with self.db.session() as session:
+                session.add(SetupStep(step=FIRST_ADMIN_STEP))
+                session.flush()
+                if session.scalar(select(func.count(User.id))):
+                    raise AlreadySetUp(username)
+                row = User(
+                    username=username,
+                    display_name=username,
+                    password_hash=password_hash,
+                    role="admin",
                 )
-            return count
+                session.add(row)
+                session.flush()
+                return user_record(row)
+        except IntegrityError as exc:
+            raise AlreadySetUp(username) from exc
 
     def record_login(self, user_id: int) -> None:
-        self._update_user(user_id, failed_logins=0, locked_until=None, last_login_at=utcnow())
+        self._update_user(user_id, last_login_at=utcnow())
+
+    def record_sign_out(self, user_id: int, moment: datetime) -> None:
+        self._update_user(user_id, signed_out_at=_utc(moment))
+
+    def signed_out_at(self, user_id: int) -> datetime | None:
+        with self.db.session() as session:
+            moment = session.scalar(select(User.signed_out_at).where(User.id == user_id))
+            return _maybe_aware(moment)
 
     def set_password_hash(self, user_id: int, password_hash: str | None) -> bool:
         return self._update_user(user_id, password_hash=password_hash)
@@ -272,9 +329,6 @@ class AccountRepository:
     def set_quota(self, user_id: int, tokens: int | None, period: str | None) -> bool:
         _check(period, (*QUOTA_PERIODS, None), "quota period")
         return self._update_user(user_id, quota_tokens=tokens, quota_period=period)
-
-    def unlock(self, user_id: int) -> bool:
-        return self._update_user(user_id, failed_logins=0, locked_until=None)
 
     def _update_user(self, user_id: int, **values: Any) -> bool:
         with self.db.session() as session:

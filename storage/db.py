@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,22 @@ from sqlalchemy.orm import Session, sessionmaker
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
-def _ensure_sqlite_folder(url: str) -> None:
+def _create_private_sqlite_file(url: str) -> None:
+    """Create a new database file readable by its owner alone (0600), and its folder (0700)
+    when AnyChat makes that too: the file holds every conversation and account.
+
+    SQLite would create the file with the process umask, usually world-readable; it gives
+    its -wal and -shm companions the database file's permissions, so those follow. An
+    existing file or folder keeps the permissions its administrator chose.
+    """
     database = make_url(url).database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    # The path SQLAlchemy hands to SQLite: relative to the working folder, no "~" expansion.
+    path = Path(os.path.abspath(database))
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -33,7 +46,7 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 def create_db_engine(url: str) -> Engine:
     """Build the process-wide engine; SQLite gets its pragmas, other dialects their defaults."""
     if make_url(url).get_backend_name() == "sqlite":
-        _ensure_sqlite_folder(url)
+        _create_private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _tune_sqlite)
         return engine

@@ -17,7 +17,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -61,13 +60,22 @@ class User(Base):
     # Where the account came from: "local", "oidc", "proxy" or "none" (single-user mode).
     auth_source: Mapped[str] = mapped_column(String(20), default="local", server_default="local")
     email: Mapped[str | None] = mapped_column(String(320))
-    # Consecutive wrong passwords; reaching the limit sets locked_until to slow guessing.
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    locked_until: Mapped[datetime | None] = mapped_column()
+    # Single sign-on accounts are bound to the provider's (issuer, subject) pair: the only
+    # claims an OIDC provider promises are unique and stable, unlike preferred_username.
+    oidc_issuer: Mapped[str | None] = mapped_column(String(500))
+    oidc_subject: Mapped[str | None] = mapped_column(String(255))
+    # When the person last signed out of single sign-on: their tabs opened before then are
+    # refused at their next action (Streamlit's identity cookie cannot be revoked server-side).
+    signed_out_at: Mapped[datetime | None] = mapped_column()
     # Token budget per period ("day" or "month"); None means unlimited.
     quota_tokens: Mapped[int | None] = mapped_column(Integer)
     quota_period: Mapped[str | None] = mapped_column(String(10))
     last_login_at: Mapped[datetime | None] = mapped_column()
+
+    # A unique index rather than a constraint: SQLite can add an index in place, while a new
+    # constraint would make Alembic copy the users table, and dropping the old copy (foreign
+    # keys on) would cascade to every conversation.
+    __table_args__ = (Index("uq_users_oidc_identity", "oidc_issuer", "oidc_subject", unique=True),)
 
 
 class AuthSession(Base):
@@ -213,3 +221,34 @@ class Preset(Base):
         UniqueConstraint("user_id", "name", name="uq_presets_user_name"),
         Index("ix_presets_shared", "shared"),
     )
+
+
+class SignInAttempt(Base):
+    """Sign-in attempts counted per throttle key (an account name, a client address, or the
+    pair), so guessing is slowed without letting anyone lock someone else out.
+
+    Keys are stored hashed: names that are not accounts are counted like names that are,
+    and a leaked table does not list what people mistyped.
+    """
+
+    __tablename__ = "signin_attempts"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The hash of the account name the key involves, so an administrator can clear every
+    # key of one account at once; None for a key that is a client address alone.
+    name_hash: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_signin_attempts_name", "name_hash"),)
+
+
+class SetupStep(Base):
+    """One row per one-time step of an installation (the first administrator), inserted in
+    the same transaction as the step: the primary key makes concurrent attempts race for
+    one row, so exactly one of them wins on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "setup_steps"
+
+    step: Mapped[str] = mapped_column(String(50), primary_key=True)
+    done_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -50,8 +50,14 @@ class Credentials:
 
     user: UserRecord
     password_hash: str | None
-    failed_logins: int
-    locked_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptCount:
+    """One sign-in throttle key's attempts in its current window, this attempt included."""
+
+    attempts: int
+    window_started_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

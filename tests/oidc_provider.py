@@ -4,7 +4,8 @@ AnyChat's `ANYCHAT_AUTH=oidc` mode hands sign-in to Streamlit's `st.login`, whic
 authorization-code flow (with PKCE when offered) to a real identity provider through Authlib.
 Tests have no network and no real provider, so this stands in for one: it serves discovery,
 signs ID tokens with an RSA key made at start, and signs in whoever `next_user` names at once,
-without a login page. It trusts anyone who asks; never run it outside a test.
+without a login page. It trusts anyone who asks; never run it outside a test. Claims go into
+the ID token as given, so a user whose e-mail AnyChat should keep needs `"email_verified": True`.
 
     with OIDCProvider() as provider:
         provider.next_user = {"sub": "u-1", "preferred_username": "mei", "name": "Mei Lin"}

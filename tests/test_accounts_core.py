@@ -1,12 +1,13 @@
 """Accounts, personal keys and quotas, driven through the real repository on SQLite.
 
 SQLite only, on purpose: each sign-in costs a real argon2 hash, and the repository's own tests
-already run every query on PostgreSQL too. A fake clock and a recording sleep make lockouts,
-expiry and backoff instant and exact.
+already run every query on PostgreSQL too. A fake clock and a recording sleep make throttling
+windows, expiry and delays instant and exact.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -20,11 +21,13 @@ from chatcore import accounts
 from chatcore.accounts import (
     ACCOUNT_DISABLED,
     ADMINS_ONLY,
+    ALREADY_SET_UP,
     LAST_ADMIN,
     WRONG_CREDENTIALS,
+    WRONG_SETUP_CODE,
     AccountError,
     AccountService,
-    backoff_seconds,
+    SignIn,
     check_password,
     new_token,
     token_hash,
@@ -33,17 +36,24 @@ from chatcore.accounts import (
 from chatcore.config import ConfigError, Settings, load_settings
 from chatcore.keys import KeyUnreadable, KeyVault, PersonalKeys
 from chatcore.service import ChatInputError
+from chatcore.signin_throttle import MAX_DELAY_SECONDS, SignInThrottle
 from chatcore.usage import QuotaExceeded, check_quota, period_start, remaining, usage_csv
 from storage import Database, UsageRow, UserRecord, upgrade_to_head
 from storage.accounts import AccountRepository
 from storage.models import UsageEvent
+from storage.signin import SignInAttemptRepository
 
 PASSWORD = "correct horse battery"
 OTHER_PASSWORD = "another long passphrase"
+SECRET = b"test-server-secret"
+HERE = "198.51.100.7"
+ELSEWHERE = "203.0.113.9"
+TOO_MANY = "Too many attempts from this address; try again in 15 minutes."
 
 
 class FakeClock:
-    """Starts at the real time: the repository stamps lock times with the real clock."""
+    """Starts at the real time: the repository stamps some rows (a session's last use) with
+    the real clock."""
 
     def __init__(self) -> None:
         self.now = datetime.now(UTC)
@@ -97,7 +107,10 @@ def make_service(
 ) -> Callable[..., AccountService]:
     def make(**overrides: Any) -> AccountService:
         settings = replace(base_settings, **overrides)
-        return AccountService(repo, settings, clock=clock, sleep=sleep)
+        throttle = SignInThrottle(
+            SignInAttemptRepository(repo.db), settings, secret=SECRET, clock=clock
+        )
+        return AccountService(repo, settings, throttle, secret=SECRET, clock=clock, sleep=sleep)
 
     return make
 
@@ -109,7 +122,7 @@ def service(make_service: Callable[..., AccountService]) -> AccountService:
 
 @pytest.fixture
 def admin(service: AccountService) -> UserRecord:
-    return service.create_first_admin("root", PASSWORD)
+    return service.create_first_admin("root", PASSWORD, service.setup_code())
 
 
 @pytest.fixture
@@ -127,18 +140,25 @@ def test_account_settings_have_safe_defaults() -> None:
     assert settings.admin_password is None
     assert settings.proxy_header == "X-Forwarded-User"
     assert settings.session_days == 30.0
-    assert settings.login_lock_after == 5
-    assert settings.login_lock_minutes == 15.0
+    assert settings.signin_limit == 5
+    assert settings.signin_window_minutes == 15.0
+    assert settings.trusted_proxies == ("127.0.0.1", "::1")
 
 
 def test_account_settings_are_read_and_checked() -> None:
     settings = load_settings(
         env={"ANYCHAT_AUTH": "Proxy", "ANYCHAT_SESSION_DAYS": "0.5"},
-        secrets={"ANYCHAT_LOGIN_LOCK_AFTER": 3, "ANYCHAT_PROXY_HEADER": "Remote-User"},
+        secrets={
+            "ANYCHAT_SIGNIN_LIMIT": 3,
+            "ANYCHAT_SIGNIN_WINDOW_MINUTES": 2.5,
+            "ANYCHAT_TRUSTED_PROXIES": "10.0.0.0/8, fd00::1",
+            "ANYCHAT_PROXY_HEADER": "Remote-User",
+        },
     )
     assert settings.auth_mode == "proxy"
     assert settings.session_days == 0.5
-    assert settings.login_lock_after == 3
+    assert (settings.signin_limit, settings.signin_window_minutes) == (3, 2.5)
+    assert settings.trusted_proxies == ("10.0.0.0/8", "fd00::1")
     assert settings.proxy_header == "Remote-User"
 
 
@@ -147,8 +167,9 @@ def test_account_settings_are_read_and_checked() -> None:
     [
         ("ANYCHAT_AUTH", "ldap"),
         ("ANYCHAT_SESSION_DAYS", "0"),
-        ("ANYCHAT_LOGIN_LOCK_AFTER", "0"),
-        ("ANYCHAT_LOGIN_LOCK_MINUTES", "-1"),
+        ("ANYCHAT_SIGNIN_LIMIT", "0"),
+        ("ANYCHAT_SIGNIN_WINDOW_MINUTES", "0"),
+        ("ANYCHAT_TRUSTED_PROXIES", "proxy.intranet.example"),
     ],
 )
 def test_unusable_account_settings_name_the_variable(name: str, value: str) -> None:
@@ -181,7 +202,7 @@ def test_password_policy_bounds() -> None:
 def test_only_an_argon2id_hash_is_stored(
     service: AccountService, repo: AccountRepository, db: Database
 ) -> None:
-    service.create_first_admin("root", PASSWORD)
+    service.create_first_admin("root", PASSWORD, service.setup_code())
     credentials = repo.credentials("root")
     assert credentials is not None and credentials.password_hash is not None
     assert credentials.password_hash.startswith("$argon2id$")
@@ -228,64 +249,96 @@ def test_unknown_user_and_wrong_password_look_the_same(
         return verify_password(password_hash, password)
 
     monkeypatch.setattr(accounts, "verify_password", spy)
-    unknown = service.sign_in("nobody", PASSWORD)
-    wrong = service.sign_in("root", OTHER_PASSWORD)
-    assert unknown.error == wrong.error == WRONG_CREDENTIALS
-    assert unknown.user is unknown.token is wrong.user is wrong.token is None
-    # Both paths ran one argon2 verification and the same first pause.
+    unknown = service.sign_in("nobody", PASSWORD, address=HERE)
+    wrong = service.sign_in("root", OTHER_PASSWORD, address=HERE)
+    assert unknown == wrong == SignIn(None, None, WRONG_CREDENTIALS, 0.0)
+    # Both paths ran one argon2 verification; neither slept (the caller waits out `delay`).
     assert len(verified) == 2 and all(h.startswith("$argon2id$") for h in verified)
-    assert sleep.calls == [0.25, 0.25]
+    assert sleep.calls == []
 
 
-def test_wrong_passwords_slow_down_then_lock(
-    service: AccountService,
-    admin: UserRecord,
-    sleep: RecordingSleep,
-    clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
+def _outcomes(
+    service: AccountService, username: str, password: str, address: str, times: int
+) -> list[tuple[str | None, float]]:
+    results = [service.sign_in(username, password, address=address) for _ in range(times)]
+    return [(result.error, result.delay) for result in results]
+
+
+def test_known_and_unknown_names_get_identical_decisions(
+    service: AccountService, admin: UserRecord, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for _ in range(5):
-        assert service.sign_in("root", OTHER_PASSWORD).error == WRONG_CREDENTIALS
-    assert sleep.calls == [0.25, 0.5, 1.0, 2.0, 4.0]
-    assert backoff_seconds(9) == 4.0
+    """The same delays, then the same refusal, for an account and a name that is none; past
+    the limit no password is checked at all."""
+    checked: list[str] = []
 
-    def must_not_verify(password_hash: str, password: str) -> bool:
-        raise AssertionError("a locked account's password must not be checked")
+    def spy(password_hash: str, password: str) -> bool:
+        checked.append(password_hash)
+        return verify_password(password_hash, password)
 
-    monkeypatch.setattr(accounts, "verify_password", must_not_verify)
-    clock.now = datetime.now(UTC)  # the lock was stamped by the real clock, a moment ago
-    locked = service.sign_in("root", PASSWORD)
-    assert locked.error == "Too many failed attempts; try again in 15 minutes."
-    assert locked.token is None
-    assert len(sleep.calls) == 5
+    monkeypatch.setattr(accounts, "verify_password", spy)
+    known = _outcomes(service, "root", OTHER_PASSWORD, HERE, 7)
+    unknown = _outcomes(service, "ghost", OTHER_PASSWORD, ELSEWHERE, 7)
+    delays = [(WRONG_CREDENTIALS, delay) for delay in (0.0, 0.25, 0.5, 1.0, 2.0)]
+    assert known == unknown == [*delays, (TOO_MANY, 0.0), (TOO_MANY, 0.0)]
+    assert len(checked) == 2 * 5
+    # Refused even with the right password, and whatever the name's case.
+    assert service.sign_in("ROOT", PASSWORD, address=HERE) == SignIn(None, None, TOO_MANY, 0.0)
+    assert len(checked) == 2 * 5
 
 
-def test_a_lock_runs_out_with_the_clock(
+def test_someone_elses_guesses_never_stop_the_owner(
+    service: AccountService, admin: UserRecord
+) -> None:
+    """Guesses from another address only delay the owner (at most 4 s), never refuse them."""
+    assert _outcomes(service, "root", OTHER_PASSWORD, ELSEWHERE, 20)[-1] == (TOO_MANY, 0.0)
+    owner = service.sign_in("root", PASSWORD, address=HERE)
+    assert owner.ok and owner.user is not None and owner.user.id == admin.id
+    assert owner.delay == MAX_DELAY_SECONDS
+    # Their success ends the account's delay; the guesser's address stays refused.
+    assert service.sign_in("root", PASSWORD, address=HERE).delay == 0.0
+    assert service.sign_in("root", PASSWORD, address=ELSEWHERE).error == TOO_MANY
+
+
+def test_the_window_passing_resets_the_counts(
     make_service: Callable[..., AccountService], admin: UserRecord, clock: FakeClock
 ) -> None:
-    service = make_service(login_lock_after=2, login_lock_minutes=10)
-    service.sign_in("root", OTHER_PASSWORD)
-    service.sign_in("root", OTHER_PASSWORD)
-    clock.advance(minutes=9, seconds=30)
-    assert service.sign_in("root", PASSWORD).error == (
-        "Too many failed attempts; try again in 1 minute."
+    """A window is fixed from its first attempt: tries while refused do not extend it, and
+    once it has passed the counts (and the delay) start again from nothing."""
+    service = make_service(signin_limit=2, signin_window_minutes=10)
+    assert _outcomes(service, "root", OTHER_PASSWORD, HERE, 2) == [
+        (WRONG_CREDENTIALS, 0.0),
+        (WRONG_CREDENTIALS, 0.25),
+    ]
+    clock.advance(minutes=5)
+    assert service.sign_in("root", PASSWORD, address=HERE).error == (
+        "Too many attempts from this address; try again in 5 minutes."
+    )
+    clock.advance(minutes=4, seconds=30)
+    assert service.sign_in("root", PASSWORD, address=HERE).error == (
+        "Too many attempts from this address; try again in 1 minute."
     )
     clock.advance(minutes=1)
-    result = service.sign_in("root", PASSWORD)
+    assert _outcomes(service, "root", OTHER_PASSWORD, HERE, 1) == [(WRONG_CREDENTIALS, 0.0)]
+    result = service.sign_in("root", PASSWORD, address=HERE)
     assert result.ok and result.user is not None and result.user.id == admin.id
+    assert result.delay == 0.25
 
 
-def test_a_successful_sign_in_resets_the_count(
-    service: AccountService, repo: AccountRepository, admin: UserRecord, sleep: RecordingSleep
+def test_a_successful_sign_in_starts_the_name_afresh(
+    service: AccountService, admin: UserRecord
 ) -> None:
-    service.sign_in("root", OTHER_PASSWORD)
-    service.sign_in("root", OTHER_PASSWORD)
-    result = service.sign_in("ROOT", PASSWORD)  # usernames ignore case
+    _outcomes(service, "root", OTHER_PASSWORD, HERE, 4)
+    result = service.sign_in("ROOT", PASSWORD, address=HERE)  # usernames ignore case
     assert result.ok and result.user is not None and result.user.last_login_at is not None
-    credentials = repo.credentials("root")
-    assert credentials is not None and credentials.failed_logins == 0
-    service.sign_in("root", OTHER_PASSWORD)
-    assert sleep.calls[-1] == 0.25
+    assert result.delay == 2.0  # after four failures
+    # The whole limit again, with the delays starting over.
+    assert [delay for _, delay in _outcomes(service, "root", OTHER_PASSWORD, HERE, 5)] == [
+        0.0,
+        0.25,
+        0.5,
+        1.0,
+        2.0,
+    ]
 
 
 def test_disabled_users_cannot_sign_in_and_lose_their_sessions(
@@ -343,17 +396,36 @@ def test_sessions_expire(
 
 
 def test_the_first_admin_is_created_once(service: AccountService) -> None:
+    code = service.setup_code()
     assert service.needs_first_admin()
     with pytest.raises(AccountError, match="at least 10"):
-        service.create_first_admin("root", "short")
+        service.create_first_admin("root", "short", code)
     with pytest.raises(AccountError, match="letters, digits"):
-        service.create_first_admin("root user", PASSWORD)
+        service.create_first_admin("root user", PASSWORD, code)
     assert service.needs_first_admin()
-    root = service.create_first_admin("root", PASSWORD)
+    root = service.create_first_admin("root", PASSWORD, code)
     assert root.is_admin and root.auth_source == "local"
     assert not service.needs_first_admin()
-    with pytest.raises(AccountError, match="already"):
-        service.create_first_admin("mallory", PASSWORD)
+    with pytest.raises(AccountError, match=ALREADY_SET_UP):
+        service.create_first_admin("mallory", PASSWORD, code)
+
+
+def test_the_setup_form_needs_this_processs_code(
+    make_service: Callable[..., AccountService], repo: AccountRepository
+) -> None:
+    """Only whoever reads the server's log can create the administrator; a wrong code
+    changes nothing, and another process's code is a wrong code."""
+    service = make_service()
+    code = service.setup_code()
+    assert code == service.setup_code() and len(code) == 20
+    other_process = make_service().setup_code()
+    assert other_process != code
+    for wrong in ("", other_process, code[:-1], code + "0", code.upper(), "é" * 20):
+        with pytest.raises(AccountError, match=re.escape(WRONG_SETUP_CODE)):
+            service.create_first_admin("root", PASSWORD, wrong)
+    assert service.needs_first_admin() and repo.count_users() == 0
+    created = service.create_first_admin("root", PASSWORD, f"  {code}\n")  # pasted loosely
+    assert created.is_admin and repo.count_users() == 1
 
 
 def test_the_settings_admin_is_created_once_and_never_overwritten(
@@ -383,11 +455,13 @@ def test_a_weak_settings_admin_password_is_a_config_error(
 
 
 def test_the_first_external_user_becomes_admin(service: AccountService) -> None:
-    ann = service.external_user("ann@example.com", source="oidc", display_name="Ann")
+    ann = service.oidc_user(
+        "https://id.example.test", "s-ann", preferred_username="ann@example.com", display_name="Ann"
+    )
     ben = service.external_user("ben", source="proxy", email="ben@example.com")
     assert ann is not None and ann.is_admin and ann.auth_source == "oidc"
     assert ben is not None and not ben.is_admin and ben.auth_source == "proxy"
-    again = service.external_user("Ann@Example.com", source="oidc")
+    again = service.oidc_user("https://id.example.test", "s-ann", preferred_username="Ann")
     assert again is not None and again.id == ann.id
     assert service.external_user("  ", source="proxy") is None
     # An account without a password cannot be signed into with one.
@@ -399,10 +473,11 @@ def test_the_first_external_user_becomes_admin(service: AccountService) -> None:
 def test_external_users_are_members_once_an_admin_exists(
     service: AccountService, admin: UserRecord
 ) -> None:
-    carol = service.external_user("carol", source="oidc")
+    carol = service.external_user("carol", source="proxy")
     assert carol is not None and not carol.is_admin
-    with pytest.raises(AccountError, match="Unknown sign-in source"):
-        service.external_user("dave", source="local")
+    for source in ("local", "oidc"):  # single sign-on goes by (issuer, subject): oidc_user
+        with pytest.raises(AccountError, match="Unknown sign-in source"):
+            service.external_user("dave", source=source)
 
 
 # --- administration -------------------------------------------------------------------------
@@ -417,7 +492,7 @@ def test_members_cannot_administer(
         lambda: service.set_role(member, member.id, "admin"),
         lambda: service.set_disabled(member, admin.id, True),
         lambda: service.set_quota(member, member.id, None, None),
-        lambda: service.unlock(member, member.id),
+        lambda: service.clear_sign_in_throttle(member, member.id),
     ]
     for attempt in attempts:
         with pytest.raises(AccountError, match=ADMINS_ONLY):
@@ -469,32 +544,36 @@ def test_admins_create_users_with_checked_names_and_passwords(
         service.create_user(admin, "frank", PASSWORD, role="owner")
 
 
-def test_a_reset_password_ends_sessions_and_lifts_the_lock(
+def test_a_reset_password_ends_sessions_and_clears_throttling(
     make_service: Callable[..., AccountService], admin: UserRecord, member: UserRecord
 ) -> None:
-    service = make_service(login_lock_after=1)
+    service = make_service(signin_limit=1)
     token = service.sign_in("bob", PASSWORD).token
-    service.sign_in("bob", OTHER_PASSWORD)
-    assert "Too many" in str(service.sign_in("bob", PASSWORD).error)
+    service.sign_in("bob", OTHER_PASSWORD, address=HERE)
+    assert service.sign_in("bob", PASSWORD, address=HERE).error == TOO_MANY
     service.reset_password(admin, member.id, "a brand new passphrase")
     assert service.user_for_token(token) is None
-    assert service.sign_in("bob", "a brand new passphrase").ok
+    assert service.sign_in("bob", "a brand new passphrase", address=HERE).ok
     with pytest.raises(AccountError, match="No such user"):
         service.reset_password(admin, 9999, PASSWORD)
-    sso = service.external_user("sso-user", source="oidc")
+    sso = service.external_user("sso-user", source="proxy")
     assert sso is not None
     with pytest.raises(AccountError, match="no password here"):
         service.reset_password(admin, sso.id, PASSWORD)
 
 
-def test_admins_unlock_accounts(
+def test_admins_clear_an_accounts_sign_in_throttling(
     make_service: Callable[..., AccountService], admin: UserRecord, member: UserRecord
 ) -> None:
-    service = make_service(login_lock_after=1)
-    service.sign_in("bob", OTHER_PASSWORD)
-    assert service.sign_in("bob", PASSWORD).error is not None
-    service.unlock(admin, member.id)
-    assert service.sign_in("bob", PASSWORD).ok
+    service = make_service(signin_limit=1)
+    for name in ("bob", "root"):
+        service.sign_in(name, OTHER_PASSWORD, address=HERE)
+        assert service.sign_in(name, PASSWORD, address=HERE).error == TOO_MANY
+    assert service.clear_sign_in_throttle(admin, member.id) == member
+    result = service.sign_in("BOB", PASSWORD, address=HERE)
+    assert result.ok and result.delay == 0.0
+    # Only that account's attempts were forgotten.
+    assert service.sign_in("root", PASSWORD, address=HERE).error == TOO_MANY
 
 
 def test_quotas_are_validated(
@@ -514,9 +593,10 @@ def test_changing_ones_own_password(
 ) -> None:
     with pytest.raises(AccountError, match="current password is wrong"):
         service.change_own_password(member, OTHER_PASSWORD, "a brand new passphrase")
-    assert sleep.calls == [0.25]
+    assert sleep.calls == []
     with pytest.raises(AccountError, match="at least 10"):
         service.change_own_password(member, PASSWORD, "short")
+    assert sleep.calls == [0.25]  # after one failure; the right password then cleared it
     here = service.sign_in("bob", PASSWORD).token
     elsewhere = service.sign_in("bob", PASSWORD).token
     service.change_own_password(member, PASSWORD, "a brand new passphrase", keep_token=here)
@@ -524,6 +604,21 @@ def test_changing_ones_own_password(
     assert service.user_for_token(here) is not None
     assert service.sign_in("bob", "a brand new passphrase").ok
     assert service.sign_in("bob", PASSWORD).error == WRONG_CREDENTIALS
+
+
+def test_a_wrong_current_password_is_throttled_like_a_sign_in(
+    make_service: Callable[..., AccountService], member: UserRecord, sleep: RecordingSleep
+) -> None:
+    service = make_service(signin_limit=2)
+    for _ in range(2):
+        with pytest.raises(AccountError, match="current password is wrong"):
+            service.change_own_password(member, OTHER_PASSWORD, "a new passphrase", address=HERE)
+    with pytest.raises(AccountError, match=re.escape(TOO_MANY)):
+        service.change_own_password(member, PASSWORD, "a new passphrase", address=HERE)
+    # The same keys as signing in: this address waits, the owner elsewhere does not.
+    assert service.sign_in("bob", PASSWORD, address=HERE).error == TOO_MANY
+    assert service.sign_in("bob", PASSWORD, address=ELSEWHERE).ok
+    assert sleep.calls == [0.25]
 
 
 def test_a_password_change_cannot_keep_someone_elses_session(

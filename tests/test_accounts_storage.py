@@ -1,5 +1,5 @@
-"""Account storage: users, lockout, sessions, shares, personal keys, the usage ledger, copies
-of shared conversations and the 0003 migration, on SQLite and PostgreSQL."""
+"""Account storage: users, the first administrator, sessions, shares, personal keys, the usage
+ledger, copies of shared conversations and the 0003 migration, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from storage import (
     UserRecord,
     upgrade_to_head,
 )
+from storage.accounts import AlreadySetUp
 from storage.migrate import HEAD_REVISION, current_revision
 from storage.models import AuthSession, Conversation, UsageEvent
 
@@ -140,34 +141,45 @@ def test_listing_and_counting_users(accounts: AccountRepository) -> None:
     assert accounts.count_users() == 3  # disabled accounts still exist
 
 
-def test_failed_logins_lock_and_a_login_resets(accounts: AccountRepository) -> None:
+def test_a_login_is_recorded_and_nothing_locks(accounts: AccountRepository) -> None:
     user = accounts.create_user("ann", password_hash="h")
-    assert accounts.record_failed_login(user.id, lock_after=3, lock_seconds=60) == 1
-    assert accounts.record_failed_login(user.id, lock_after=3, lock_seconds=60) == 2
-    assert accounts.credentials("ann").locked_until is None
     before = datetime.now(UTC)
-    assert accounts.record_failed_login(user.id, lock_after=3, lock_seconds=60) == 3
-    after = datetime.now(UTC)
-    locked = accounts.credentials("ann")
-    assert locked.failed_logins == 3
-    assert locked.locked_until is not None and locked.locked_until.tzinfo is not None
-    assert before + timedelta(seconds=59) <= locked.locked_until <= after + timedelta(seconds=61)
-
     accounts.record_login(user.id)
-    reset = accounts.credentials("ann")
-    assert (reset.failed_logins, reset.locked_until) == (0, None)
-    assert reset.user.last_login_at is not None
-    assert reset.user.last_login_at >= before - timedelta(seconds=5)
+    recorded = accounts.credentials("ann")
+    assert recorded is not None and recorded.password_hash == "h"
+    assert recorded.user.last_login_at is not None
+    assert recorded.user.last_login_at >= before - timedelta(seconds=5)
+    # Wrong passwords are throttled elsewhere (storage/signin.py), never a lock on the account.
+    assert {field.name for field in dataclasses.fields(Credentials)} == {"user", "password_hash"}
 
-    assert accounts.record_failed_login(user.id, lock_after=0, lock_seconds=60) == 1
-    assert accounts.credentials("ann").locked_until is None  # lock_after 0 never locks
-    accounts.record_failed_login(user.id, lock_after=2, lock_seconds=600)
-    assert accounts.credentials("ann").locked_until is not None
-    assert accounts.unlock(user.id)
-    unlocked = accounts.credentials("ann")
-    assert (unlocked.failed_logins, unlocked.locked_until) == (0, None)
-    assert accounts.record_failed_login(user.id + 1000, lock_after=3, lock_seconds=60) == 0
-    assert not accounts.unlock(user.id + 1000)
+
+def test_the_first_admin_is_a_one_time_step(
+    accounts: AccountRepository, database: Database
+) -> None:
+    root = accounts.create_first_admin("root", "h")
+    assert (root.username, root.display_name, root.role, root.auth_source) == (
+        "root",
+        "root",
+        "admin",
+        "local",
+    )
+    assert accounts.credentials("root").password_hash == "h"
+    with pytest.raises(AlreadySetUp):
+        accounts.create_first_admin("mallory", "h")
+    assert [user.username for user in accounts.list_users()] == ["root"]
+    assert _count(database, "setup_steps") == 1
+
+
+def test_no_first_admin_step_once_accounts_exist(
+    accounts: AccountRepository, database: Database
+) -> None:
+    """An install with accounts from before the step existed is refused, and the refused
+    attempt leaves no step behind."""
+    accounts.create_user("old")
+    with pytest.raises(AlreadySetUp):
+        accounts.create_first_admin("root", "h")
+    assert accounts.count_users() == 1 and accounts.count_admins() == 0
+    assert _count(database, "setup_steps") == 0
 
 
 def test_setters_report_whether_the_user_exists(accounts: AccountRepository) -> None:
@@ -644,7 +656,7 @@ def test_upgrade_from_0002_keeps_users_and_their_conversations(database_url: str
 
         upgrade_to_head(db.engine)
 
-        assert current_revision(db.engine) == HEAD_REVISION == "0003"
+        assert current_revision(db.engine) == HEAD_REVISION == "0004"
         assert set(inspect(db.engine).get_table_names()) >= ACCOUNT_TABLES
         accounts = AccountRepository(db)
         user = accounts.get_user(user_id)
@@ -652,8 +664,9 @@ def test_upgrade_from_0002_keeps_users_and_their_conversations(database_url: str
         assert (user.role, user.disabled, user.auth_source) == ("member", False, "local")
         assert (user.email, user.quota_tokens, user.last_login_at) == (None, None, None)
         assert user.created_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-        credentials = accounts.credentials("old")
-        assert (credentials.password_hash, credentials.failed_logins) == (None, 0)
+        assert accounts.credentials("old").password_hash is None
+        columns = {column["name"] for column in inspect(db.engine).get_columns("users")}
+        assert not {"failed_logins", "locked_until"} & columns  # throttled, not locked (0004)
         # Adding columns to users must not cost the user their conversations.
         chats = ChatRepository(db)
         conversation = chats.get_conversation(user_id, conversation_id)

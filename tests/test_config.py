@@ -91,11 +91,29 @@ def test_the_secret_key_is_not_in_the_settings_repr() -> None:
     assert "very-secret-value" not in repr(settings)
 
 
+def test_no_secret_reaches_the_settings_repr_or_str() -> None:
+    """Settings end up in logs and error reports: every secret they hold stays out."""
+    secrets = {
+        "ANYAPI_API_KEY": "sk-api-key-value",
+        "ANYCHAT_ADMIN_USER": "ops",
+        "ANYCHAT_ADMIN_PASSWORD": "admin-password-value",
+        "ANYCHAT_SECRET_KEY": "secret-key-value",
+        "DATABASE_URL": "postgresql://anychat:db-password-value@db.example.test/anychat",
+    }
+    settings = load_settings(env=secrets, secrets={})
+    assert settings.database_url == secrets["DATABASE_URL"]
+    for shown in (repr(settings), str(settings)):
+        assert "anychat:***@db.example.test" in shown, shown
+        for name in ("api-key", "admin-password", "secret-key", "db-password"):
+            assert f"{name}-value" not in shown, (name, shown)
+
+
 def test_a_generated_secret_is_private_and_stable(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "secret.key"
     first = load_or_create(path)
     assert len(first) == 64
     assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700  # made for it: owner-only too
     assert load_or_create(path) == first
     assert list(path.parent.iterdir()) == [path]  # no draft left behind
     settings = load_settings(env={"ANYCHAT_SECRET_KEY_FILE": str(path)}, secrets={})

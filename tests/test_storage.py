@@ -44,15 +44,38 @@ def _chat_with_question(
     return user, chat, repo.add_message(chat.id, Role.USER, "q", parent_id=None)
 
 
-def test_sqlite_folder_is_created(sqlite_database: Database, tmp_path: Path) -> None:
-    assert (tmp_path / "nested" / "folder" / "test.db").is_file()
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_a_new_sqlite_database_and_its_folder_are_private(
+    sqlite_database: Database, tmp_path: Path
+) -> None:
+    """Owner-only, since the file holds every conversation and account; SQLite gives its
+    -wal and -shm files the database file's permissions."""
+    folder = tmp_path / "nested" / "folder"
+    assert _mode(folder) == 0o700
+    for name in ("test.db", "test.db-wal", "test.db-shm"):
+        assert _mode(folder / name) == 0o600, name
+
+
+def test_an_administrators_folder_and_database_keep_their_permissions(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o750)
+    existing = folder / "old.db"
+    existing.touch()
+    existing.chmod(0o640)
+    for path in (existing, folder / "new.db"):
+        Database(f"sqlite:///{path}").dispose()
+    assert (_mode(folder), _mode(existing), _mode(folder / "new.db")) == (0o750, 0o640, 0o600)
 
 
 def test_migrations_reach_head(database: Database) -> None:
     tables = set(inspect(database.engine).get_table_names())
     assert {"users", "conversations", "messages", "alembic_version"} <= tables
     with database.engine.connect() as connection:
-        assert connection.scalar(text("select version_num from alembic_version")) == "0003"
+        assert connection.scalar(text("select version_num from alembic_version")) == HEAD_REVISION
 
 
 def test_head_revision_constant_matches_the_migration_scripts() -> None:

@@ -126,9 +126,9 @@ def test_a_disabled_account_sends_nothing(
 
 def test_an_identity_provider_cannot_open_a_local_account(services: Services) -> None:
     local = services.account_repository.create_user("admin", role="admin")
-    assert services.accounts.external_user("admin", source="oidc") is None
     assert services.accounts.external_user("ADMIN", source="proxy") is None
-    assert services.accounts.external_user("x" * 151, source="oidc") is None
-    mei = services.accounts.external_user("mei", source="oidc", email="mei@example.test")
-    assert mei is not None and mei.auth_source == "oidc" and mei.role == "member"
+    assert services.accounts.external_user("x" * 151, source="proxy") is None
+    sso = services.accounts.oidc_user("https://id.example.test", "s-1", preferred_username="admin")
+    assert sso is not None and sso.id != local.id
+    assert (sso.username, sso.auth_source, sso.role) == ("admin-2", "oidc", "member")
     assert services.account_repository.get_user(local.id).auth_source == "local"

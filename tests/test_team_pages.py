@@ -13,10 +13,13 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+import ui.account_page
 import ui.auth
+from chatcore.accounts import hash_password
 from chatcore.config import load_settings
 from chatcore.services import close_shared_services, shared_services
 from fake_openai import Behavior, FakeOpenAI
+from ui.text import plain
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -51,7 +54,7 @@ def test_the_admin_creates_a_teammate_and_sets_a_quota() -> None:
     at.text_input(key="new_username").input("lin.wei")
     at.text_input(key="new_password").input("a long enough password")
     next(b for b in at.button if b.label == "Create").click().run()
-    assert any("Created lin.wei" in s.value for s in at.success)
+    assert any(plain("Created lin.wei") in s.value for s in at.success)
     services = shared_services(load_settings())
     lin = services.account_repository.find_user("lin.wei")
     assert lin is not None and lin.role == "member"
@@ -59,11 +62,23 @@ def test_the_admin_creates_a_teammate_and_sets_a_quota() -> None:
     at.number_input(key=f"quota_tokens_{lin.id}").set_value(5000)
     at.radio(key=f"quota_period_{lin.id}").set_value("day")
     next(b for b in at.button if b.label == "Save quota").click().run()
-    assert any("Quota for lin.wei saved" in s.value for s in at.success)
+    assert any(plain("Quota for lin.wei saved") in s.value for s in at.success)
     lin = services.account_repository.get_user(lin.id)
     assert (lin.quota_tokens, lin.quota_period) == (5000, "day")
     next(b for b in at.button if b.label.startswith("Disable")).click().run()
     assert services.account_repository.get_user(lin.id).disabled
+
+
+def test_names_from_elsewhere_are_shown_not_rendered() -> None:
+    """A name a proxy or an identity provider chose is data: Markdown in it stays text."""
+    services = shared_services(load_settings())
+    name = "*x*[y](https://example.test)"
+    odd = services.account_repository.create_user(name, auth_source="proxy")
+    at = open_page("admin")
+    at.selectbox(key="admin_selected_user").set_value(odd.id).run()
+    assert at.subheader[0].value == plain(name)
+    next(b for b in at.button if b.label == "Make administrator").click().run()
+    assert [s.value for s in at.success] == [plain(f"{name} is now admin.")]
 
 
 def test_usage_shows_tokens_and_offers_a_csv(fake_api: FakeOpenAI) -> None:
@@ -91,3 +106,41 @@ def test_a_personal_key_is_saved_encrypted_and_never_shown_again() -> None:
     assert "sk-my-own-key-42" not in (services.account_repository.personal_key(user.id) or "")
     again = open_page("account")
     assert any(b.label == "Remove my key" for b in again.button)
+
+
+def test_the_admin_clears_a_teammates_sign_in_throttling() -> None:
+    services = shared_services(load_settings())
+    boss = services.account_repository.find_user("boss")
+    lin = services.accounts.create_user(boss, "lin", "a long enough password")
+    for _ in range(5):
+        services.accounts.sign_in("lin", "a wrong password", address="198.51.100.7")
+    refused = services.accounts.sign_in("lin", "a long enough password", address="198.51.100.7")
+    assert str(refused.error).startswith("Too many attempts from this address")
+    at = open_page("admin")
+    at.selectbox(key="admin_selected_user").set_value(lin.id).run()
+    next(b for b in at.button if b.label == "Clear failed sign-in attempts").click().run()
+    assert [s.value for s in at.success] == [plain("Sign-in attempts for lin cleared.")]
+    assert services.accounts.sign_in("lin", "a long enough password", address="198.51.100.7").ok
+
+
+def test_proving_the_current_password_is_throttled_per_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Account page counts a wrong current password like a wrong sign-in from the
+    teammate's address: past the limit that address is refused, the owner elsewhere is not."""
+    monkeypatch.setenv("ANYCHAT_SIGNIN_LIMIT", "2")
+    # What the guard would have read from the connection (AppTest has no guard in front).
+    monkeypatch.setattr(ui.account_page, "client_address", lambda: "198.51.100.20")
+    services = shared_services(load_settings())
+    boss = services.account_repository.find_user("boss")
+    services.account_repository.set_password_hash(boss.id, hash_password("the right password"))
+    at = open_page("account")
+    for current in ("wrong password 1", "wrong password 2", "the right password"):
+        at.text_input(key="pw_current").input(current)
+        at.text_input(key="pw_new").input("a brand new passphrase")
+        at.text_input(key="pw_repeat").input("a brand new passphrase")
+        next(b for b in at.button if b.label == "Change password").click().run()
+    assert [e.value for e in at.error] == [
+        "Too many attempts from this address; try again in 15 minutes."
+    ]
+    assert services.accounts.sign_in("boss", "the right password", address="203.0.113.9").ok

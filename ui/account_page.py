@@ -7,8 +7,8 @@ import streamlit as st
 from chatcore.accounts import AccountError
 from chatcore.services import Services
 from storage import UserRecord
+from ui.auth import client_address, session_token
 from ui.text import plain
-from web.context import SESSION_COOKIE
 
 NOTICE = "account_notice"
 
@@ -23,7 +23,8 @@ def _change_password(services: Services, user: UserRecord) -> None:
             user,
             state.get("pw_current", ""),
             state["pw_new"],
-            keep_token=st.context.cookies.get(SESSION_COOKIE),
+            keep_token=session_token(),
+            address=client_address(),
         )
     except AccountError as exc:
         state[NOTICE] = ("error", str(exc))
@@ -52,7 +53,8 @@ def render(services: Services, user: UserRecord) -> None:
     if notice:
         (st.error if notice[0] == "error" else st.success)(notice[1])
     st.markdown(
-        f"**{plain(user.display_name or user.username)}** · `{plain(user.username)}` · "
+        # No code span around the username: backslash escapes would show inside one.
+        f"**{plain(user.display_name or user.username)}** · {plain(user.username)} · "
         f"{'administrator' if user.is_admin else 'member'}"
     )
 

@@ -12,6 +12,7 @@ from chatcore.accounts import AccountError
 from chatcore.services import Services
 from chatcore.usage import period_start
 from storage import UserRecord
+from ui.text import plain
 
 NOTICE = "admin_notice"
 SELECTED = "admin_selected_user"
@@ -62,7 +63,7 @@ def _users_table(services: Services, users: list[UserRecord], now: datetime) -> 
 
 
 def _edit_user(services: Services, admin: UserRecord, user: UserRecord) -> None:
-    st.subheader(f"{user.username}", anchor=False)
+    st.subheader(plain(user.username), anchor=False)
     role_col, status_col = st.columns(2)
     with role_col:
         new_role = "member" if user.is_admin else "admin"
@@ -118,11 +119,13 @@ def _edit_user(services: Services, admin: UserRecord, user: UserRecord) -> None:
                     done=f"Password of {user.username} reset.",
                 ),
             )
+        # Sign-ins are throttled, never locked: this forgets the account's recent attempts
+        # from every address, so whoever was made to wait may try again at once.
         st.button(
-            "Unlock after failed sign-ins",
+            "Clear failed sign-in attempts",
             on_click=_act,
-            args=(services.accounts.unlock, admin, user.id),
-            kwargs={"done": f"{user.username} unlocked."},
+            args=(services.accounts.clear_sign_in_throttle, admin, user.id),
+            kwargs={"done": f"Sign-in attempts for {user.username} cleared."},
         )
 
 
@@ -133,7 +136,8 @@ def render(services: Services, admin: UserRecord) -> None:
     st.title("Admin", anchor=False)
     notice = st.session_state.pop(NOTICE, None)
     if notice:
-        (st.error if notice[0] == "error" else st.success)(notice[1])
+        # Escaped: notices name accounts, and a provider or proxy chooses some of those names.
+        (st.error if notice[0] == "error" else st.success)(plain(notice[1]))
     users = services.account_repository.list_users()
     _users_table(services, users, datetime.now(UTC))
     by_id = {user.id: user for user in users}

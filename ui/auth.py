@@ -1,43 +1,73 @@
 """Who is using this page, under the configured sign-in mode (ANYCHAT_AUTH).
 
-The HTTP guard (web/guard.py) already keeps anonymous visitors out in local and proxy modes;
-this resolves the account on every run, so a session ended elsewhere (sign-out in another tab,
-an administrator disabling the account) stops at the next click.
+In local and proxy modes the HTTP guard (web/guard.py) has already decided who the websocket
+belongs to, and re-checks it at every message the tab sends; a page only reads that decision,
+never the cookie or the proxy header itself. Every page script resolves its user on its own
+(through `signed_in_user`), so no page depends on app.py having run first.
 """
 
 from __future__ import annotations
+
+import html
 
 import streamlit as st
 
 from chatcore.services import Services
 from storage import UserRecord
 from ui.text import plain
-from web.context import SESSION_COOKIE, base_path
+from web.context import base_path
+from web.visitors import VISITOR_HEADER, Visitor, visitors
 
 
 def _oidc_user(services: Services) -> UserRecord | None:
     if not st.user.is_logged_in:
         return None
+    # The ID token's claims: Authlib checked its signature, issuer, audience and nonce before
+    # Streamlit kept them in its signed cookie.
     claims = st.user.to_dict()
-    name = str(claims.get("preferred_username") or claims.get("email") or claims.get("sub") or "")
-    return services.accounts.external_user(
-        name,
-        source="oidc",
+    return services.accounts.oidc_user(
+        str(claims.get("iss") or ""),
+        str(claims.get("sub") or ""),
+        preferred_username=str(claims.get("preferred_username") or ""),
         display_name=str(claims.get("name") or ""),
-        email=claims.get("email"),
+        email=str(claims.get("email") or "") or None,
+        # Some providers (Amazon Cognito among them) send this boolean as a string.
+        email_verified=claims.get("email_verified") in (True, "true"),
     )
+
+
+def current_visitor() -> Visitor | None:
+    """The guard's decision for this tab's connection; None without a guard in front."""
+    return visitors.get(st.context.headers.get(VISITOR_HEADER))
+
+
+def session_token() -> str | None:
+    """This tab's local session token (to keep it through a password change, to sign out)."""
+    visitor = current_visitor()
+    return visitor.session_token if visitor else None
+
+
+def client_address() -> str | None:
+    """The browser's address as the guard read it (through trusted proxies), so that proving
+    a password here is throttled under the same keys as signing in."""
+    visitor = current_visitor()
+    return visitor.address if visitor else None
 
 
 def _resolve(services: Services) -> UserRecord | None:
     mode = services.settings.auth_mode
     if mode == "none":
         return services.local_user
-    if mode == "proxy":
-        name = (st.context.headers.get(services.settings.proxy_header) or "").strip()
-        return services.accounts.external_user(name, source="proxy") if name else None
     if mode == "oidc":
-        return _oidc_user(services)
-    return services.accounts.user_for_token(st.context.cookies.get(SESSION_COOKIE))
+        # Streamlit, not the guard, reads the identity cookie; the guard re-checks the account
+        # it names at every later message of this tab, so it is handed over here.
+        user = _oidc_user(services)
+        visitor = current_visitor()
+        if visitor is not None and user is not None:
+            visitor.user = user
+        return user
+    visitor = current_visitor()
+    return visitor.user if visitor is not None and visitor.mode == mode else None
 
 
 def signed_in_user(services: Services) -> UserRecord:
@@ -55,7 +85,10 @@ def signed_in_user(services: Services) -> UserRecord:
             "or the account is disabled."
         )
     elif services.settings.auth_mode == "oidc":  # signed in with the provider, refused here
-        st.error("Your account is disabled, or belongs to another sign-in method.")
+        st.error(
+            "Your account is disabled, or your identity provider did not say who you are "
+            "(its ID token lacks an issuer or a subject)."
+        )
         st.button("Sign out", icon=":material/logout:", on_click=st.logout)
     else:
         st.warning("You are signed out, or your account was disabled.")
@@ -65,17 +98,38 @@ def signed_in_user(services: Services) -> UserRecord:
     raise AssertionError("unreachable")  # st.stop() raises
 
 
+def signed_in_admin(services: Services) -> UserRecord:
+    """The account if it administers, or a refusal and a stop: admin pages check this
+    themselves, since a page can be reached by URL whatever the navigation lists."""
+    user = signed_in_user(services)
+    if not user.is_admin:
+        st.error("Only administrators can open this page.")
+        st.stop()
+    return user
+
+
+def _sign_out_oidc(services: Services, user: UserRecord) -> None:
+    services.accounts.end_single_sign_on(user)  # this person's other open tabs end too
+    st.logout()
+
+
 def draw_sign_out(services: Services, user: UserRecord) -> None:
     """The signed-in name and the way out, where the mode has one."""
     mode = services.settings.auth_mode
     if mode == "none":
         return
     st.caption(f"Signed in as **{plain(user.display_name or user.username)}**")
-    if mode == "local":
-        # A plain same-tab link: /signout deletes the session and the cookie, then shows the
-        # sign-in form here (st.link_button would open a new tab and leave this one signed in).
+    token = session_token()
+    if mode == "local" and token:
+        # A form that posts in this same tab: signing out by GET would let any site sign a
+        # teammate out with a link, and the code ties the post to this session.
+        code = html.escape(services.accounts.sign_out_code(token), quote=True)
         st.html(
-            f'<a href="{base_path()}/signout" target="_self" class="anychat-signout">Sign out</a>'
+            f'<form method="post" action="{base_path()}/signout" class="anychat-signout">'
+            f'<input type="hidden" name="code" value="{code}">'
+            '<button type="submit">Sign out</button></form>'
         )
     elif mode == "oidc":
-        st.button("Sign out", icon=":material/logout:", on_click=st.logout)
+        st.button(
+            "Sign out", icon=":material/logout:", on_click=_sign_out_oidc, args=(services, user)
+        )

@@ -1,4 +1,4 @@
-"""Process-wide services for the Streamlit layer, and the per-tab state keys it uses."""
+"""Process-wide services for the Streamlit layer."""
 
 from __future__ import annotations
 
@@ -8,12 +8,8 @@ import streamlit as st
 
 from chatcore.config import ConfigError, Settings, load_settings
 from chatcore.services import Services, shared_services
-from storage import UserRecord
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-USER = "signed_in_user"
 
 
 @st.cache_resource(show_spinner=False)
@@ -31,13 +27,3 @@ def services() -> Services:
         st.error(f"AnyChat is misconfigured: {exc}")
         st.stop()
         raise  # st.stop() raises; this keeps type checkers informed
-
-
-def remember_user(user: UserRecord) -> UserRecord:
-    """app.py resolves the account on every run; the page scripts of that run read it here."""
-    st.session_state[USER] = user
-    return user
-
-
-def current_user() -> UserRecord:
-    return st.session_state[USER]

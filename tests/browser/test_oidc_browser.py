@@ -8,7 +8,8 @@ file written here and named by STREAMLIT_SECRETS_FILES; its redirect_uri uses St
 `{port}` placeholder, so the app's port need not be known before it starts.
 
 Mei signs in before any test (a module fixture), so hers is the install's first account, which
-AnyChat makes an administrator; everyone else gets fresh names and is a member.
+AnyChat makes an administrator; everyone else gets fresh names and is a member. Accounts are
+found by the ID token's (iss, sub), so each person here has a subject of their own.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from browser_helpers import (
 from oidc_provider import OIDCProvider
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
+from fake_openai import FakeOpenAI
 from storage import AccountRepository, Database
 
 pytestmark = pytest.mark.browser
@@ -44,6 +46,7 @@ MEI: dict[str, Any] = {
     "sub": "u-1",
     "preferred_username": "mei",
     "email": "mei@example.test",
+    "email_verified": True,
     "name": "Mei Lin",
 }
 USER_COOKIE = "_streamlit_user"  # Streamlit's signed identity cookie
@@ -116,6 +119,7 @@ def new_user(prefix: str) -> dict[str, Any]:
         "sub": unique("sub"),
         "preferred_username": name,
         "email": f"{name}@example.test",
+        "email_verified": True,
         "name": f"{prefix.title()} {name[-6:]}",
     }
 
@@ -278,7 +282,8 @@ def test_sign_out_ends_the_session(
     server_log: Callable[[], str],
 ) -> None:
     """Sign out clears Streamlit's identity cookie, visits the provider's end-session endpoint
-    and lands on the sign-in prompt; signing in again finds the same account."""
+    and lands on the sign-in prompt; signing in again, under a new preferred_username, finds
+    the same account."""
     user = new_user("sam")
     context = new_browser_context()
     page = context.new_page()
@@ -295,9 +300,67 @@ def test_sign_out_ends_the_session(
     page.reload()
     expect_signed_out(page)
 
-    sign_in(page, app_url, oidc_provider, user)
+    renamed = {**user, "preferred_username": unique("sam-renamed")}
+    sign_in(page, app_url, oidc_provider, renamed)
     again = accounts.find_user(user["preferred_username"])
     assert again is not None and again.id == account.id, (account, again)
+    assert accounts.find_user(renamed["preferred_username"]) is None
+    assert_no_app_errors(page, server_log())
+
+
+def test_signing_out_ends_the_other_open_tabs(
+    new_browser_context: Callable[..., BrowserContext],
+    app_url: str,
+    oidc_provider: OIDCProvider,
+    fresh_fake: FakeOpenAI,
+) -> None:
+    """A second tab of the same browser, opened before the sign-out, cannot send anything
+    afterwards: its next message is refused and it shows the sign-in prompt."""
+    user = new_user("tabs")
+    context = new_browser_context()
+    page = context.new_page()
+    sign_in(page, app_url, oidc_provider, user)
+    other = context.new_page()
+    other.goto(app_url)
+    expect(chat_box(other)).to_be_editable(timeout=LOAD_TIMEOUT)
+
+    sidebar(page).get_by_role("button", name="Sign out").click()
+    expect_signed_out(page)
+    send(other, "after sign-out [[reply:never asked]]")
+
+    expect_signed_out(other)
+    assert fresh_fake.chat_requests() == []
+
+
+def test_a_namesake_of_the_administrator_gets_an_account_of_their_own(
+    mei_page: Page,
+    new_browser_context: Callable[..., BrowserContext],
+    app_url: str,
+    oidc_provider: OIDCProvider,
+    accounts: AccountRepository,
+    server_log: Callable[[], str],
+) -> None:
+    """Another person whose provider calls them "mei" (and claims Mei's e-mail, unverified)
+    gets a member account "mei-2": none of Mei's rights, history or address."""
+    tag = unique("mei-private")
+    reopen(mei_page, app_url)
+    chat(mei_page, tag)
+    namesake = {
+        **MEI,
+        "sub": unique("sub"),
+        "email_verified": False,
+        "name": "Not Mei",
+    }
+    page = new_browser_context().new_page()
+    sign_in(page, app_url, oidc_provider, namesake)
+    account = accounts.find_user("mei-2")
+    assert account is not None
+    assert (account.auth_source, account.role, account.email) == ("oidc", "member", None)
+    mei = accounts.find_user("mei")
+    assert mei is not None and mei.is_admin and mei.email == MEI["email"], mei
+    expect(nav_link(page, "Admin")).to_have_count(0)
+    expect(history_entries(page)).to_have_count(0)
+    expect(page.get_by_text(tag)).to_have_count(0)
     assert_no_app_errors(page, server_log())
 
 

@@ -7,7 +7,9 @@ sees becomes the first account, and with it the administrator.
 
 from __future__ import annotations
 
+import http.client
 import re
+import urllib.parse
 import uuid
 from collections.abc import Callable
 
@@ -90,7 +92,7 @@ def test_each_named_user_gets_an_account_and_only_their_history(
     """alice (seen first, so administrator) and bob each see only their own conversations."""
     alice = page_as(new_browser_context, app_url, "alice")
     expect(nav_link(alice, "Admin")).to_be_visible()
-    expect(sidebar(alice).get_by_role("link", name="Sign out")).to_have_count(0)
+    expect(sidebar(alice).get_by_role("button", name="Sign out")).to_have_count(0)
     bob = page_as(new_browser_context, app_url, "bob")
     expect(nav_link(bob, "Usage")).to_be_visible()
     expect(nav_link(bob, "Admin")).to_have_count(0)
@@ -149,3 +151,23 @@ def test_without_the_header_the_answer_is_401(
     response = blank.goto(app_url)
     assert response is not None
     assert response.status == 401
+
+
+@pytest.mark.parametrize(
+    "names",
+    [("mallory", "alice"), ("alice", "alice")],
+    ids=["two-names", "same-name-twice"],
+)
+def test_a_request_naming_its_user_twice_is_refused(app_url: str, names: tuple[str, str]) -> None:
+    """A proxy that appends instead of replacing would pass the browser's own header along:
+    with two values, the guard and the page could each believe a different one."""
+    connection = http.client.HTTPConnection(urllib.parse.urlsplit(app_url).netloc, timeout=10)
+    connection.putrequest("GET", "/")
+    for name in names:
+        connection.putheader(HEADER, name)
+    connection.endheaders()
+    response = connection.getresponse()
+    body = response.read().decode()
+    connection.close()
+    assert response.status == 400, body
+    assert "more than once" in body

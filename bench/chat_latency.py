@@ -69,7 +69,7 @@ import streamlit  # noqa: E402
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
 from chatcore.config import load_settings  # noqa: E402
-from chatcore.services import Services, build_services  # noqa: E402
+from chatcore.wiring import Services, build_services  # noqa: E402
 from fake_openai import Behavior, FakeOpenAI  # noqa: E402
 from storage import MessageStatus, Role  # noqa: E402
 from storage.models import Conversation, Message  # noqa: E402

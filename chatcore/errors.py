@@ -1,111 +1,46 @@
-"""Turn whatever went wrong on the way to AnyAPI into a sentence a teammate can act on."""
+"""The project's errors: one root, and under it what a person can fix and what an operator can.
+
+Modelled on openai-python's `_exceptions.py`: callers catch the most specific class first, the
+UI catches `AnyChatError` once. Every error carries a stable `code` and its `params` besides
+its English sentence, so the interface can say it in the reader's language without parsing text.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import openai
+from typing import Any, ClassVar
 
 
-@dataclass(frozen=True, slots=True)
-class ReplyError:
-    """A failure as shown in the conversation, with the facts support will ask for."""
+class AnyChatError(Exception):
+    """Root of every error AnyChat raises on purpose."""
 
-    message: str
-    status_code: int | None = None
-    request_id: str | None = None
-    retry_after: float | None = None
+    code: ClassVar[str] = "error"
 
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__(message)
+        self.params: dict[str, Any] = params
 
-class StreamTruncated(Exception):
-    """The stream ended without a finish_reason: incomplete even though nothing was raised."""
-
-
-def _retry_after(error: openai.APIStatusError) -> float | None:
-    raw = error.response.headers.get("retry-after")
-    try:
-        return float(raw) if raw is not None else None
-    except ValueError:
-        return None
+    @property
+    def message(self) -> str:
+        return str(self)
 
 
-def _upstream_detail(error: openai.APIStatusError) -> str:
-    body = error.body
-    if isinstance(body, dict):
-        detail = body.get("message") or body.get("error", {})
-        if isinstance(detail, dict):
-            detail = detail.get("message")
-        if isinstance(detail, str) and detail:
-            return detail[:500]
-    return ""
+class UserError(AnyChatError):
+    """Something the person can fix, or may not do; nothing was saved or sent."""
+
+    code = "user_error"
 
 
-def _with_request_id(text: str, request_id: str | None) -> str:
-    return f"{text} (request id {request_id})" if request_id else text
+class ConfigError(AnyChatError, ValueError):
+    """A setting has a value the app cannot use; the message names the variable."""
+
+    code = "config_error"
 
 
-def describe_error(
-    error: BaseException, *, base_url: str, timeout: float, mid_reply: bool = False
-) -> ReplyError:
-    """Most specific first: the SDK's timeout is a connection error, its 429 a status error.
+class InvalidParameter(UserError, ValueError):
+    """A request field outside what the API accepts; `field` names the control to point at."""
 
-    `mid_reply` says the response had already begun, which changes what a dropped connection means.
-    """
-    import openai  # already loaded by the client; deferred like the client
+    code = "invalid_parameter"
 
-    if isinstance(error, StreamTruncated):
-        return ReplyError(
-            "The reply stream ended before the reply was finished; the part that arrived is kept."
-        )
-    if isinstance(error, json.JSONDecodeError):
-        return ReplyError(
-            "AnyAPI sent a malformed chunk, so the reply stopped there; "
-            "the part that arrived is kept."
-        )
-    if isinstance(error, openai.APITimeoutError):
-        return ReplyError(f"AnyAPI did not answer within {timeout:g} seconds.")
-    if isinstance(error, openai.APIConnectionError) and mid_reply:
-        return ReplyError(
-            "The connection to AnyAPI was lost in the middle of the reply; "
-            "the part that arrived is kept."
-        )
-    if isinstance(error, openai.APIConnectionError):
-        return ReplyError(f"Could not connect to {base_url}. Check the address and the network.")
-    if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
-        return ReplyError(
-            _with_request_id(
-                f"AnyAPI refused the API key (HTTP {error.status_code}). "
-                "Ask your administrator to check ANYAPI_API_KEY.",
-                error.request_id,
-            ),
-            status_code=error.status_code,
-            request_id=error.request_id,
-        )
-    if isinstance(error, openai.RateLimitError):
-        wait = _retry_after(error)
-        hint = f" Try again in {wait:g} seconds." if wait is not None else " Try again shortly."
-        return ReplyError(
-            _with_request_id(
-                f"AnyAPI is rate limiting requests (HTTP 429).{hint}", error.request_id
-            ),
-            status_code=429,
-            request_id=error.request_id,
-            retry_after=wait,
-        )
-    if isinstance(error, openai.APIStatusError):
-        detail = _upstream_detail(error)
-        kind = (
-            "AnyAPI had a server error"
-            if error.status_code >= 500
-            else "AnyAPI rejected the request"
-        )
-        text = f"{kind} (HTTP {error.status_code})" + (f": {detail}" if detail else ".")
-        return ReplyError(
-            _with_request_id(text, error.request_id),
-            status_code=error.status_code,
-            request_id=error.request_id,
-        )
-    return ReplyError(f"Unexpected error while talking to AnyAPI ({type(error).__name__}).")
+    def __init__(self, field: str, message: str, **params: Any) -> None:
+        super().__init__(message, field=field, **params)
+        self.field = field

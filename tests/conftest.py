@@ -17,7 +17,7 @@ from postgres_server import PostgresServer  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from chatcore.config import Settings, load_settings  # noqa: E402
-from chatcore.services import Services, build_services  # noqa: E402
+from chatcore.wiring import Services, build_services  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
 from storage import ChatRepository, Database, upgrade_to_head  # noqa: E402
 

@@ -17,8 +17,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from chatcore import accounts
-from chatcore.accounts import (
+from chatcore.chat.use_cases import ChatInputError
+from chatcore.config import Settings, load_settings
+from chatcore.errors import ConfigError
+from chatcore.team import accounts
+from chatcore.team.accounts import (
     ACCOUNT_DISABLED,
     ADMINS_ONLY,
     ALREADY_SET_UP,
@@ -33,11 +36,9 @@ from chatcore.accounts import (
     token_hash,
     verify_password,
 )
-from chatcore.config import ConfigError, Settings, load_settings
-from chatcore.keys import KeyUnreadable, KeyVault, PersonalKeys
-from chatcore.service import ChatInputError
-from chatcore.signin_throttle import MAX_DELAY_SECONDS, SignInThrottle
-from chatcore.usage import QuotaExceeded, check_quota, period_start, remaining, usage_csv
+from chatcore.team.keys import KeyUnreadable, KeyVault, PersonalKeys
+from chatcore.team.signin_throttle import MAX_DELAY_SECONDS, SignInThrottle
+from chatcore.team.usage import QuotaExceeded, check_quota, period_start, remaining, usage_csv
 from storage import Database, UsageRow, UserRecord, upgrade_to_head
 from storage.accounts import AccountRepository
 from storage.models import UsageEvent

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from chatcore.catalog import ModelCatalog
-from chatcore.services import Services
+from chatcore.chat.catalog import ModelCatalog
+from chatcore.wiring import Services
 from fake_openai import FakeOpenAI
 
 

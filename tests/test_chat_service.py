@@ -8,16 +8,12 @@ from dataclasses import replace
 
 import pytest
 
+from chatcore.chat.params import GenerationParams
+from chatcore.chat.thread import api_messages, title_from
+from chatcore.chat.use_cases import ChatInputError, ConversationNotFound, ConversationView
 from chatcore.config import Settings
-from chatcore.params import GenerationParams, InvalidParameter
-from chatcore.service import (
-    ChatInputError,
-    ConversationNotFound,
-    ConversationView,
-    api_messages,
-    title_from,
-)
-from chatcore.services import Services, build_services
+from chatcore.errors import InvalidParameter
+from chatcore.wiring import Services, build_services
 from fake_openai import Behavior, FakeOpenAI
 from storage import MessageRecord, MessageStatus
 

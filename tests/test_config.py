@@ -11,10 +11,10 @@ from chatcore.config import (
     DEFAULT_DATABASE_URL,
     PROJECT_ROOT,
     VARIABLES,
-    ConfigError,
     load_settings,
     read_secrets,
 )
+from chatcore.errors import ConfigError
 from chatcore.server_secret import load_or_create, pseudonym, server_secret
 
 ROOT = PROJECT_ROOT

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from chatcore.accounts import hash_password
 from chatcore.config import load_settings
-from chatcore.services import Services, close_shared_services, shared_services
+from chatcore.team.accounts import hash_password
+from chatcore.wiring import Services, close_shared_services, shared_services
 from web.guard import (
     Refusal,
     SignInGuard,

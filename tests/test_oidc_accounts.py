@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from chatcore.accounts import USERNAME_MAX_CHARS, AccountService, oidc_username
 from chatcore.config import load_settings
-from chatcore.signin_throttle import SignInThrottle
+from chatcore.team.accounts import USERNAME_MAX_CHARS, AccountService, oidc_username
+from chatcore.team.signin_throttle import SignInThrottle
 from storage import AccountRepository, Database, UserRecord
 from storage.signin import SignInAttemptRepository
 

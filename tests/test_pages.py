@@ -12,7 +12,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from chatcore.config import load_settings
-from chatcore.services import build_services, close_shared_services
+from chatcore.wiring import build_services, close_shared_services
 from fake_openai import Behavior, FakeOpenAI
 from storage import MessageStatus, ReplyOutcome
 

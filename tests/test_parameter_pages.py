@@ -11,7 +11,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from chatcore.services import close_shared_services
+from chatcore.wiring import close_shared_services
 from fake_openai import FakeOpenAI
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from chatcore.params import (
+from chatcore.chat.params import (
     GenerationParams,
-    InvalidParameter,
     format_stop,
     parse_logit_bias,
     parse_seed,
     parse_stop,
 )
+from chatcore.errors import InvalidParameter
 
 
 def test_defaults_send_nothing_optional() -> None:

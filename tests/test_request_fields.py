@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chatcore.params import GenerationParams
-from chatcore.services import Services
+from chatcore.chat.params import GenerationParams
+from chatcore.wiring import Services
 from fake_openai import FakeOpenAI
 
 # Non-streamed, so the body holds only what the parameters produce.

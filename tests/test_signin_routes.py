@@ -24,9 +24,9 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
-from chatcore.accounts import WRONG_CREDENTIALS, WRONG_SETUP_CODE, AccountService
 from chatcore.config import load_settings
-from chatcore.services import close_shared_services, shared_services
+from chatcore.team.accounts import WRONG_CREDENTIALS, WRONG_SETUP_CODE, AccountService
+from chatcore.wiring import close_shared_services, shared_services
 from web.signin import CSRF_COOKIE, routes
 
 SESSION_COOKIE = "anychat_session"

@@ -16,16 +16,16 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import text
 
-from chatcore import accounts
-from chatcore.accounts import (
+from chatcore.config import Settings, load_settings
+from chatcore.team import accounts
+from chatcore.team.accounts import (
     ALREADY_SET_UP,
     WRONG_CREDENTIALS,
     AccountError,
     AccountService,
     verify_password,
 )
-from chatcore.config import Settings, load_settings
-from chatcore.signin_throttle import (
+from chatcore.team.signin_throttle import (
     ADDRESS_BUDGET,
     SignInThrottle,
     address_bucket,

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chatcore.params import GenerationParams
-from chatcore.service import ChatInputError, ConversationNotFound
-from chatcore.services import Services
-from chatcore.usage import QuotaExceeded
+from chatcore.chat.params import GenerationParams
+from chatcore.chat.use_cases import ChatInputError, ConversationNotFound
+from chatcore.team.usage import QuotaExceeded
+from chatcore.wiring import Services
 from fake_openai import Behavior, FakeOpenAI
 from storage import UserRecord
 

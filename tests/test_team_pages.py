@@ -15,9 +15,9 @@ from streamlit.testing.v1 import AppTest
 
 import ui.account_page
 import ui.auth
-from chatcore.accounts import hash_password
 from chatcore.config import load_settings
-from chatcore.services import close_shared_services, shared_services
+from chatcore.team.accounts import hash_password
+from chatcore.wiring import close_shared_services, shared_services
 from fake_openai import Behavior, FakeOpenAI
 from ui.text import plain
 

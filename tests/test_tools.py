@@ -7,17 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chatcore.params import InvalidParameter
-from chatcore.tools import (
-    BUILTIN_TOOLS,
-    CalculatorError,
+from chatcore.errors import InvalidParameter
+from chatcore.tools.builtin import BUILTIN_TOOLS, builtin_specs, run_builtin
+from chatcore.tools.calculator import CalculatorError, calculate, format_number
+from chatcore.tools.clock import run_current_time
+from chatcore.tools.functions import (
     FunctionSpec,
-    builtin_specs,
-    calculate,
     format_arguments,
-    format_number,
-    run_builtin,
-    run_current_time,
     validate_function,
     validate_tool_choice,
     validate_tools,

@@ -7,9 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from chatcore.params import GenerationParams
-from chatcore.service import ChatInputError, ConversationView, JsonModeUnmentioned, pending_calls
-from chatcore.services import Services
+from chatcore.chat.params import GenerationParams
+from chatcore.chat.thread import pending_calls
+from chatcore.chat.use_cases import ChatInputError, ConversationView, JsonModeUnmentioned
+from chatcore.wiring import Services
 from fake_openai import Behavior, FakeOpenAI
 from storage import MessageRecord, MessageStatus
 

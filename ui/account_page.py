@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from chatcore.accounts import AccountError
-from chatcore.services import Services
+from chatcore.team.accounts import AccountError
+from chatcore.wiring import Services
 from storage import UserRecord
 from ui.auth import client_address, session_token
 from ui.text import plain

@@ -8,9 +8,9 @@ from typing import Any
 
 import streamlit as st
 
-from chatcore.accounts import AccountError
-from chatcore.services import Services
-from chatcore.usage import period_start
+from chatcore.team.accounts import AccountError
+from chatcore.team.usage import period_start
+from chatcore.wiring import Services
 from storage import UserRecord
 from ui.text import plain
 

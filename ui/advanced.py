@@ -11,14 +11,10 @@ from typing import Any
 
 import streamlit as st
 
-from chatcore import tools
-from chatcore.params import (
-    CHOICES_RANGE,
-    InvalidParameter,
-    parse_logit_bias,
-    parse_seed,
-    parse_stop,
-)
+from chatcore.chat.params import CHOICES_RANGE, parse_logit_bias, parse_seed, parse_stop
+from chatcore.errors import InvalidParameter
+from chatcore.tools.builtin import BUILTIN_TOOLS, builtin_specs
+from chatcore.tools.functions import FunctionSpec, validate_function, validate_tools
 from ui.controls import (
     bind,
     optional_number,
@@ -80,13 +76,13 @@ def _draw_sampling() -> None:
 
 def _add_tool() -> None:
     try:
-        spec = tools.validate_function(
+        spec = validate_function(
             st.session_state.get("new_tool_name", ""),
             st.session_state.get("new_tool_description", ""),
             st.session_state.get("new_tool_parameters", ""),
         )
-        existing = [tools.FunctionSpec.from_json(entry) for entry in store()["tools"]]
-        tools.validate_tools([*tools.builtin_specs(store()["builtin_tools"]), *existing, spec])
+        existing = [FunctionSpec.from_json(entry) for entry in store()["tools"]]
+        validate_tools([*builtin_specs(store()["builtin_tools"]), *existing, spec])
     except InvalidParameter as exc:
         st.session_state[NEW_TOOL_ERROR] = str(exc)
         return
@@ -106,9 +102,9 @@ def _remove_tool(name: str) -> None:
 def _draw_tool_editor() -> None:
     st.pills(
         "Built-in tools",
-        list(tools.BUILTIN_TOOLS),
+        list(BUILTIN_TOOLS),
         selection_mode="multi",
-        format_func=lambda name: tools.BUILTIN_TOOLS[name].label,
+        format_func=lambda name: BUILTIN_TOOLS[name].label,
         **bind("builtin_tools"),
         help="Safe tools AnyChat runs itself when the model calls them, on your click.",
     )

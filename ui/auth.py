@@ -12,7 +12,7 @@ import html
 
 import streamlit as st
 
-from chatcore.services import Services
+from chatcore.wiring import Services
 from storage import UserRecord
 from ui.text import plain
 from web.context import base_path

@@ -5,15 +5,16 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from chatcore.params import GenerationParams, InvalidParameter
-from chatcore.service import (
+from chatcore.chat.params import GenerationParams
+from chatcore.chat.use_cases import (
     JSON_MODE_WARNING,
     ChatInputError,
     ConversationNotFound,
     ConversationView,
     JsonModeUnmentioned,
 )
-from chatcore.services import Services
+from chatcore.errors import InvalidParameter
+from chatcore.wiring import Services
 from storage import ConversationRecord, MessageStatus, Role, UserRecord
 from ui import controls
 from ui.advanced import draw_advanced

@@ -6,8 +6,9 @@ import logging
 
 import streamlit as st
 
-from chatcore.config import ConfigError, Settings, load_settings
-from chatcore.services import Services, shared_services
+from chatcore.config import Settings, load_settings
+from chatcore.errors import ConfigError
+from chatcore.wiring import Services, shared_services
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

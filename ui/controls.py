@@ -11,16 +11,16 @@ from typing import Any
 
 import streamlit as st
 
-from chatcore.catalog import ModelList
-from chatcore.params import (
+from chatcore.chat.catalog import ModelList
+from chatcore.chat.params import (
     MAX_TOKENS_RANGE,
     GenerationParams,
-    InvalidParameter,
     format_stop,
     parse_logit_bias,
     parse_seed,
     parse_stop,
 )
+from chatcore.errors import InvalidParameter
 
 STORE = "params"
 LOADED_FOR = "params_loaded_for"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from chatcore.services import Services
+from chatcore.wiring import Services
 from ui.text import plain
 
 PAGE_SIZE = 20

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from chatcore.live import LiveReply
-from chatcore.services import Services
+from chatcore.chat.live import LiveReply
+from chatcore.wiring import Services
 from storage import MessageRecord, MessageStatus
 
 CURSOR = " ▌"

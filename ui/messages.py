@@ -8,9 +8,11 @@ from typing import Any
 
 import streamlit as st
 
-from chatcore.params import JSON_MODE, InvalidParameter
-from chatcore.service import ChatInputError, ConversationNotFound, pending_calls
-from chatcore.services import Services
+from chatcore.chat.params import JSON_MODE
+from chatcore.chat.thread import pending_calls
+from chatcore.chat.use_cases import ChatInputError, ConversationNotFound
+from chatcore.errors import InvalidParameter
+from chatcore.wiring import Services
 from storage import MessageRecord, MessageStatus, Role
 from ui import controls
 from ui.tool_calls import draw_calls, draw_pending, draw_result

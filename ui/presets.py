@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from chatcore.params import InvalidParameter
-from chatcore.services import Services
+from chatcore.errors import InvalidParameter
+from chatcore.wiring import Services
 from storage import PresetRecord
 from ui import controls
 from ui.history import open_conversation

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from chatcore.service import pending_calls
-from chatcore.services import Services
+from chatcore.chat.thread import pending_calls
+from chatcore.wiring import Services
 from storage import MessageRecord, MessageStatus, Role
 from ui.live_view import draw_stop, follow
 from ui.messages import draw_body, draw_content, draw_navigator, draw_outcome, regenerate, switch_to

@@ -6,8 +6,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
 
-from chatcore.service import ConversationNotFound
-from chatcore.services import Services
+from chatcore.chat.use_cases import ConversationNotFound
+from chatcore.wiring import Services
 from storage import MessageRecord, Role, UserRecord
 from ui.history import open_conversation
 from ui.messages import draw_content, draw_outcome

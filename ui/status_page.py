@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy.engine import make_url
 
-from chatcore.services import Services
+from chatcore.wiring import Services
 
 
 def render(services: Services) -> None:

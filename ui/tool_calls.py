@@ -7,9 +7,11 @@ from typing import Any
 
 import streamlit as st
 
-from chatcore import tools
-from chatcore.service import ChatInputError, ConversationNotFound, PendingCalls
-from chatcore.services import Services
+from chatcore.chat.thread import PendingCalls
+from chatcore.chat.use_cases import ChatInputError, ConversationNotFound
+from chatcore.tools.builtin import BUILTIN_TOOLS
+from chatcore.tools.functions import format_arguments
+from chatcore.wiring import Services
 from storage import MessageRecord
 
 TOOL_NOTICE = "tool_notice"
@@ -34,7 +36,7 @@ def draw_calls(message: MessageRecord) -> None:
     for call in message.tool_calls or []:
         name, arguments = _function(call)
         st.markdown(f":material/build: Calls **`{name}`**")
-        st.code(tools.format_arguments(arguments) or "{}", language="json", wrap_lines=True)
+        st.code(format_arguments(arguments) or "{}", language="json", wrap_lines=True)
 
 
 def draw_result(message: MessageRecord, function_name: str | None = None) -> None:
@@ -72,9 +74,9 @@ def draw_pending(services: Services, user_id: int, pending: PendingCalls) -> Non
     for call in pending.calls:
         call_id = str(call.get("id", ""))
         name, _ = _function(call)
-        if name in tools.BUILTIN_TOOLS:
+        if name in BUILTIN_TOOLS:
             st.button(
-                f"Run {tools.BUILTIN_TOOLS[name].label.lower()}",
+                f"Run {BUILTIN_TOOLS[name].label.lower()}",
                 key=f"run-tool-{call_id}",
                 icon=":material/play_arrow:",
                 type="primary",

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from chatcore.services import Services
-from chatcore.usage import period_start, usage_csv
+from chatcore.team.usage import period_start, usage_csv
+from chatcore.wiring import Services
 from storage import UserRecord
 
 PERIODS = {7: "Last 7 days", 30: "Last 30 days", 90: "Last 90 days", 365: "Last year"}

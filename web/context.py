@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chatcore.config import Settings, load_settings
-from chatcore.services import shared_services
+from chatcore.wiring import shared_services
 
 if TYPE_CHECKING:
-    from chatcore.accounts import AccountService
+    from chatcore.team.accounts import AccountService
 
 SESSION_COOKIE = "anychat_session"
 

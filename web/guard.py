@@ -23,8 +23,8 @@ from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 
-from chatcore.accounts import AccountService
 from chatcore.config import Settings
+from chatcore.team.accounts import AccountService
 from web.client import client_address, header_values, is_trusted, peer_address
 from web.context import SESSION_COOKIE, accounts, base_path, settings
 from web.visitors import VISITOR_HEADER, Visitor, visitors

@@ -30,7 +30,7 @@ from browser_helpers import (
 )
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
-from chatcore.accounts import hash_password
+from chatcore.team.accounts import hash_password
 from fake_openai import Behavior, FakeOpenAI
 from storage import AccountRepository, Database
 

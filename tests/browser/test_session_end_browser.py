@@ -29,7 +29,7 @@ from browser_helpers import (
 )
 from playwright.sync_api import BrowserContext, Page, expect
 
-from chatcore.accounts import hash_password
+from chatcore.team.accounts import hash_password
 from fake_openai import FakeOpenAI
 from storage import AccountRepository, ChatRepository, Database
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chatcore.errors import StreamTruncated, describe_error
-from chatcore.live import LiveReply
+from chatcore.chat.live import LiveReply
+from chatcore.chat.upstream_errors import StreamTruncated, describe_error
 from storage import MessageStatus, ReplyOutcome
 
 if TYPE_CHECKING:  # openai takes ~0.5 s to import; only the generation thread needs it

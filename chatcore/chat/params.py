@@ -12,6 +12,10 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from chatcore.errors import InvalidParameter
+from chatcore.tools.builtin import builtin_specs
+from chatcore.tools.functions import FunctionSpec, validate_tool_choice, validate_tools
+
 TEMPERATURE_RANGE = (0.0, 2.0)
 TOP_P_RANGE = (0.0, 1.0)
 MAX_TOKENS_RANGE = (1, 1_000_000)
@@ -22,14 +26,6 @@ SEED_RANGE = (-(2**63), 2**63 - 1)
 MAX_STOP_SEQUENCES = 4
 MAX_LOGIT_BIAS_ENTRIES = 300
 JSON_MODE = {"type": "json_object"}
-
-
-class InvalidParameter(ValueError):
-    """A parameter outside what the API accepts; `field` names the control to point at."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +52,6 @@ class GenerationParams:
     tool_choice: str | None = None
 
     def validate(self) -> None:
-        from chatcore import tools  # tools imports this module for InvalidParameter
 
         if not self.model.strip():
             raise InvalidParameter("model", "Choose a model.")
@@ -71,19 +66,17 @@ class GenerationParams:
             check_logit_bias(self.logit_bias)
         _check_whole("seed", self.seed, SEED_RANGE)
         specs = self.function_specs()
-        tools.validate_tools(specs)
-        tools.validate_tool_choice(self.tool_choice, [spec.name for spec in specs])
+        validate_tools(specs)
+        validate_tool_choice(self.tool_choice, [spec.name for spec in specs])
 
     def function_specs(self) -> list[Any]:
-        """Built-in tools first, then the user's own, as tools.FunctionSpec values."""
-        from chatcore import tools
+        """Built-in tools first, then the user's own, as FunctionSpec values."""
 
-        custom = [tools.FunctionSpec.from_json(entry) for entry in self.tools]
-        return [*tools.builtin_specs(self.builtin_tools), *custom]
+        custom = [FunctionSpec.from_json(entry) for entry in self.tools]
+        return [*builtin_specs(self.builtin_tools), *custom]
 
     def request_fields(self) -> dict[str, Any]:
         """The optional request fields the user set, exactly as set, in the spec's order."""
-        from chatcore import tools
 
         specs = self.function_specs()
         values: dict[str, Any] = {
@@ -98,9 +91,7 @@ class GenerationParams:
             "response_format": dict(JSON_MODE) if self.json_mode else None,
             "seed": self.seed,
             "tools": [spec.to_api() for spec in specs] or None,
-            "tool_choice": tools.validate_tool_choice(
-                self.tool_choice, [spec.name for spec in specs]
-            ),
+            "tool_choice": validate_tool_choice(self.tool_choice, [spec.name for spec in specs]),
         }
         return {name: value for name, value in values.items() if value is not None}
 

@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from chatcore.service import ConversationNotFound, ConversationView
+from chatcore.chat.use_cases import ConversationNotFound, ConversationView
 from storage import ChatRepository, ConversationRecord, ShareRecord
 from storage.accounts import AccountRepository
 

@@ -21,8 +21,9 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from chatcore.config import ConfigError, Settings
-from chatcore.signin_throttle import SignInThrottle
+from chatcore.config import Settings
+from chatcore.errors import ConfigError
+from chatcore.team.signin_throttle import SignInThrottle
 from storage import UserRecord
 from storage.accounts import AccountRepository, AlreadySetUp, UsernameTaken
 

@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from chatcore.accounts import AccountError
+from chatcore.team.accounts import AccountError
 from storage.accounts import AccountRepository
 
 # Binds the derived key to this one use, so the same server secret can key other things

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chatcore.params import InvalidParameter
+from chatcore.errors import InvalidParameter
 
 log = logging.getLogger(__name__)
 

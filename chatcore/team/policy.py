@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from chatcore.chat.use_cases import ChatInputError
 from chatcore.config import Settings
-from chatcore.keys import PersonalKeys
-from chatcore.service import ChatInputError
-from chatcore.usage import check_quota
+from chatcore.team.keys import PersonalKeys
+from chatcore.team.usage import check_quota
 from storage.accounts import AccountRepository
 
 

@@ -6,7 +6,7 @@ import csv
 import io
 from datetime import UTC, datetime
 
-from chatcore.service import ChatInputError
+from chatcore.chat.use_cases import ChatInputError
 from storage import UserRecord
 from storage.accounts import AccountRepository
 from storage.records import UsageRow

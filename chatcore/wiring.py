@@ -9,18 +9,18 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from chatcore.accounts import AccountService
-from chatcore.catalog import ModelCatalog, ModelList
-from chatcore.client import list_model_ids, make_client
+from chatcore.chat.catalog import ModelCatalog, ModelList
+from chatcore.chat.client import list_model_ids, make_client
+from chatcore.chat.presets import PresetBook
+from chatcore.chat.use_cases import RESTART_NOTE, ChatService
+from chatcore.chat.worker import GenerationWorker
 from chatcore.config import Settings
-from chatcore.keys import KeyVault, PersonalKeys
-from chatcore.policy import AccountPolicy
-from chatcore.presets import PresetBook
 from chatcore.server_secret import server_secret
-from chatcore.service import RESTART_NOTE, ChatService
-from chatcore.sharing import Sharing
-from chatcore.signin_throttle import SignInThrottle
-from chatcore.worker import GenerationWorker
+from chatcore.team.accounts import AccountService
+from chatcore.team.keys import KeyVault, PersonalKeys
+from chatcore.team.policy import AccountPolicy
+from chatcore.team.sharing import Sharing
+from chatcore.team.signin_throttle import SignInThrottle
 from storage import LOCAL_USERNAME, ChatRepository, Database, UserRecord, upgrade_to_head
 from storage.accounts import AccountRepository
 from storage.signin import SignInAttemptRepository

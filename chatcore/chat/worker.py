@@ -9,8 +9,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from chatcore.generation import GenerationJob, generate
-from chatcore.live import LiveReply
+from chatcore.chat.generation import GenerationJob, generate
+from chatcore.chat.live import LiveReply
 from storage import ChatRepository, MessageStatus, ReplyOutcome
 
 if TYPE_CHECKING:  # openai takes ~0.5 s to import; only the generation thread needs it

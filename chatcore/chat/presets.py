@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from chatcore.params import GenerationParams, InvalidParameter
+from chatcore.chat.params import GenerationParams
+from chatcore.errors import InvalidParameter
 from storage import ChatRepository, PresetRecord
 
 MAX_NAME_CHARS = 100

@@ -1,0 +1,206 @@
+"""The calculator tool: exact arithmetic on a parsed expression, never eval."""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+MAX_EXPRESSION_CHARS = 500
+MAX_EXPONENT = 10_000
+MAX_RESULT_DIGITS = 1000
+# Integers past this size only come from abuse, and Python refuses to print them past 4300 digits.
+MAX_INT_BITS = 4000
+
+# --- Calculator --------------------------------------------------------------------------------
+
+
+class CalculatorError(ValueError):
+    """An expression the calculator refuses; the message goes back to the model as-is."""
+
+
+_BINARY_OPERATORS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_UNARY_OPERATORS: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.UAdd: operator.pos,
+    ast.USub: operator.neg,
+}
+# name -> (function, fewest arguments, most arguments)
+_FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
+    "sqrt": (math.sqrt, 1, 1),
+    "abs": (abs, 1, 1),
+    "round": (round, 1, 2),
+    "floor": (math.floor, 1, 1),
+    "ceil": (math.ceil, 1, 1),
+    "log": (math.log, 1, 2),
+    "log10": (math.log10, 1, 1),
+    "exp": (math.exp, 1, 1),
+    "sin": (math.sin, 1, 1),
+    "cos": (math.cos, 1, 1),
+    "tan": (math.tan, 1, 1),
+}
+_CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+_REFUSED: dict[type[ast.AST], str] = {
+    ast.Attribute: "Attribute access is",
+    ast.Subscript: "Subscripts are",
+    ast.Lambda: "Lambdas are",
+    ast.ListComp: "Comprehensions are",
+    ast.SetComp: "Comprehensions are",
+    ast.DictComp: "Comprehensions are",
+    ast.GeneratorExp: "Comprehensions are",
+    ast.Compare: "Comparisons are",
+    ast.BoolOp: "Boolean operators are",
+    ast.IfExp: "Conditional expressions are",
+    ast.JoinedStr: "Strings are",
+    ast.List: "Lists are",
+    ast.Tuple: "Tuples are",
+    ast.Set: "Sets are",
+    ast.Dict: "Dicts are",
+    ast.NamedExpr: "Assignments are",
+    ast.Starred: "Starred arguments are",
+    ast.Await: "Await is",
+    ast.Yield: "Yield is",
+    ast.YieldFrom: "Yield is",
+}
+
+
+def calculate(expression: str) -> int | float:
+    """Evaluate arithmetic by walking a whitelisted AST: model-supplied text must never run."""
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise CalculatorError(
+            f"The expression is {len(expression)} characters; at most {MAX_EXPRESSION_CHARS} "
+            "are allowed."
+        )
+    if not expression.strip():
+        raise CalculatorError("The expression is empty.")
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except (SyntaxError, ValueError) as exc:
+        message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        raise CalculatorError(f"Not a valid arithmetic expression: {message}.") from exc
+    try:
+        return _evaluate(tree.body)
+    except RecursionError as exc:
+        raise CalculatorError("The expression is nested too deeply.") from exc
+
+
+def _evaluate(node: ast.AST) -> int | float:
+    if isinstance(node, ast.Constant):
+        return _constant(node.value)
+    if isinstance(node, ast.Name):
+        if node.id in _CONSTANTS:
+            return _CONSTANTS[node.id]
+        raise CalculatorError(
+            f"Unknown name {node.id!r}; only pi, e and the functions "
+            f"{', '.join(_FUNCTIONS)} are allowed."
+        )
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY_OPERATORS:
+        return _checked(_UNARY_OPERATORS[type(node.op)](_evaluate(node.operand)))
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY_OPERATORS:
+        left = _evaluate(node.left)
+        right = _evaluate(node.right)
+        if isinstance(node.op, ast.Pow):
+            _check_power(left, right)
+        return _apply(_BINARY_OPERATORS[type(node.op)], left, right)
+    if isinstance(node, ast.Call):
+        return _call(node)
+    if isinstance(node, ast.UnaryOp | ast.BinOp):
+        op = node.op
+        raise CalculatorError(f"The operator {type(op).__name__} is not allowed.")
+    what = _REFUSED.get(type(node), f"{type(node).__name__} expressions are")
+    raise CalculatorError(f"{what} not allowed; use numbers, + - * / // % ** and functions.")
+
+
+def _constant(value: object) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kinds = {
+            bool: "Booleans are",
+            str: "Strings are",
+            bytes: "Bytes are",
+            complex: "Complex numbers are",
+        }
+        what = kinds.get(type(value), f"{type(value).__name__} values are")
+        raise CalculatorError(f"{what} not allowed; use int or float numbers.")
+    return _checked(value)
+
+
+def _check_power(base: int | float, exponent: int | float) -> None:
+    # Refuse before computing: a single `**` can otherwise take minutes and gigabytes.
+    if abs(exponent) > MAX_EXPONENT:
+        raise CalculatorError(f"Exponents larger than {MAX_EXPONENT} are not allowed.")
+    # A negative exponent gives a small float, which costs nothing to compute.
+    if exponent > 0 and abs(base) > 1 and exponent * math.log10(abs(base)) > MAX_RESULT_DIGITS:
+        raise CalculatorError(f"The result would have more than {MAX_RESULT_DIGITS} digits.")
+
+
+def _call(node: ast.Call) -> int | float:
+    if not isinstance(node.func, ast.Name):
+        raise CalculatorError("Only calls to functions by bare name, such as sqrt(2), are allowed.")
+    name = node.func.id
+    if name not in _FUNCTIONS:
+        raise CalculatorError(
+            f"The function {name!r} is not allowed; use one of {', '.join(_FUNCTIONS)}."
+        )
+    if node.keywords:
+        raise CalculatorError("Keyword arguments are not allowed.")
+    function, fewest, most = _FUNCTIONS[name]
+    if not fewest <= len(node.args) <= most:
+        expected = str(fewest) if fewest == most else f"{fewest} or {most}"
+        raise CalculatorError(f"{name}() takes {expected} argument(s); got {len(node.args)}.")
+    args = [_evaluate(arg) for arg in node.args]
+    if (
+        name == "round"
+        and len(args) == 2
+        and not (isinstance(args[1], int) and abs(args[1]) <= 100)
+    ):
+        # A huge negative ndigits makes round() build 10**ndigits.
+        raise CalculatorError("round() needs a whole number of digits between -100 and 100.")
+    return _apply(function, *args)
+
+
+def _apply(function: Callable[..., Any], *args: int | float) -> int | float:
+    try:
+        result = function(*args)
+    except ZeroDivisionError as exc:
+        raise CalculatorError("Division by zero.") from exc
+    except OverflowError as exc:
+        raise CalculatorError(f"The result is too large ({exc}).") from exc
+    except ValueError as exc:
+        raise CalculatorError(f"Math error: {exc}.") from exc
+    return _checked(result)
+
+
+def _checked(value: Any) -> int | float:
+    if isinstance(value, complex):
+        raise CalculatorError("The result is not a real number.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CalculatorError("The result is too large or not a number.")
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise CalculatorError("The result is too large for the calculator.")
+    return value
+
+
+def format_number(value: int | float) -> str:
+    """Models read `42.0` or `0.30000000000000004` as noise, so print what a person would."""
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        return format(value, ".15g")
+    return str(value)
+
+
+def run_calculator(arguments: dict[str, Any]) -> str:
+    """The calculator tool; raises CalculatorError, which run_builtin reports to the model."""
+    expression = arguments.get("expression")
+    if not isinstance(expression, str):
+        raise CalculatorError('The calculator needs an "expression" string.')
+    return format_number(calculate(expression))

@@ -1,0 +1,208 @@
+"""Function tools the user defines: specs checked before they reach the API."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatcore.errors import InvalidParameter
+
+MAX_TOOLS = 128
+MAX_DESCRIPTION_CHARS = 1024
+
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_FUNCTION_PREFIX = "function:"
+
+
+def _empty_object_schema() -> dict[str, Any]:
+    return {"type": "object", "properties": {}}
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """One function the model may call; kept separate from its API shape so settings stay flat."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=_empty_object_schema)
+
+    def to_api(self) -> dict[str, Any]:
+        """The `tools` entry; copies the schema so a caller's edits can't reach a frozen spec."""
+        function: dict[str, Any] = {"name": self.name}
+        if self.description:
+            function["description"] = self.description
+        function["parameters"] = copy.deepcopy(self.parameters)
+        return {"type": "function", "function": function}
+
+    def to_json(self) -> dict[str, Any]:
+        """Stored in conversation settings, so it must not depend on the API's wrapping."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": copy.deepcopy(self.parameters),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FunctionSpec:
+        """Tolerates missing optional keys so settings saved by older releases still load."""
+        parameters = data.get("parameters")
+        return cls(
+            name=str(data["name"]),
+            description=str(data.get("description") or ""),
+            parameters=copy.deepcopy(parameters) if parameters else _empty_object_schema(),
+        )
+
+
+def validate_function(name: str, description: str, parameters_text: str) -> FunctionSpec:
+    """Catch what the API would reject with an opaque 400, and say it in the editor's terms."""
+    name = name.strip()
+    description = description.strip()
+    if not name:
+        raise InvalidParameter("tools", "Give the function a name.")
+    if not _NAME_PATTERN.fullmatch(name):
+        raise InvalidParameter(
+            "tools",
+            f"Function name {name!r} is not allowed: use 1–64 letters (A–Z, a–z), digits, "
+            "underscores or hyphens, with no spaces.",
+        )
+    if len(description) > MAX_DESCRIPTION_CHARS:
+        raise InvalidParameter(
+            "tools",
+            f"The description of {name!r} is {len(description)} characters; "
+            f"at most {MAX_DESCRIPTION_CHARS} are allowed.",
+        )
+    schema = _parse_parameters(name, parameters_text)
+    _check_schema(name, schema)
+    return FunctionSpec(name=name, description=description, parameters=schema)
+
+
+def _parse_parameters(name: str, parameters_text: str) -> dict[str, Any]:
+    if not parameters_text.strip():
+        return _empty_object_schema()
+    try:
+        schema = json.loads(parameters_text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidParameter(
+            "tools",
+            f"The parameters of {name!r} are not valid JSON: {exc.msg} "
+            f"at line {exc.lineno}, column {exc.colno}.",
+        ) from exc
+    except (ValueError, RecursionError) as exc:
+        raise InvalidParameter(
+            "tools", f"The parameters of {name!r} are not valid JSON: {exc}."
+        ) from exc
+    if not isinstance(schema, dict):
+        raise InvalidParameter(
+            "tools",
+            f"The parameters of {name!r} must be a JSON object (a JSON Schema), "
+            f"not {json_kind(schema)}.",
+        )
+    return schema
+
+
+def _refuse_constant(constant: str) -> Any:
+    # The request body is strict JSON, so NaN and Infinity would break it on the server.
+    raise ValueError(f"{constant} is not allowed in JSON")
+
+
+def _check_schema(name: str, schema: dict[str, Any]) -> None:
+    # Imported here: jsonschema is slow to import, and every page imports this module.
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import Draft202012Validator, validator_for
+
+    if "type" in schema and schema["type"] != "object":
+        raise InvalidParameter(
+            "tools",
+            f'The parameters of {name!r} must have "type": "object"; '
+            f"got {json.dumps(schema['type'], ensure_ascii=False)}.",
+        )
+    if "$schema" in schema and not isinstance(schema["$schema"], str):
+        raise InvalidParameter("tools", f'"$schema" in the parameters of {name!r} must be a URI.')
+    # An explicit default: an unknown $schema falls back to the latest draft without a warning.
+    validator = validator_for(schema, default=Draft202012Validator)
+    try:
+        validator.check_schema(schema)
+    except SchemaError as exc:
+        where = ".".join(str(part) for part in exc.absolute_path) or "the top level"
+        raise InvalidParameter(
+            "tools",
+            f"The parameters of {name!r} are not a valid JSON Schema: {exc.message} (at {where}).",
+        ) from exc
+    properties = schema.get("properties", {})
+    missing = [item for item in schema.get("required", []) if item not in properties]
+    if missing:
+        listed = ", ".join(repr(item) for item in missing)
+        raise InvalidParameter(
+            "tools",
+            f'"required" in the parameters of {name!r} lists {listed}, '
+            'which is not in "properties".',
+        )
+
+
+def json_kind(value: object) -> str:
+    kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return kinds.get(type(value), "a number")
+
+
+def validate_tools(specs: Sequence[FunctionSpec]) -> None:
+    """The API refuses the whole request over one bad list, so check the list as a whole."""
+    if len(specs) > MAX_TOOLS:
+        raise InvalidParameter(
+            "tools", f"At most {MAX_TOOLS} tools can be sent; there are {len(specs)}."
+        )
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    for spec in specs:
+        if spec.name in seen and spec.name not in duplicates:
+            duplicates.append(spec.name)
+        seen.add(spec.name)
+    if duplicates:
+        listed = ", ".join(repr(name) for name in duplicates)
+        raise InvalidParameter("tools", f"Tool names must be unique; repeated: {listed}.")
+
+
+def validate_tool_choice(
+    choice: str | None, tool_names: Sequence[str]
+) -> dict[str, Any] | str | None:
+    """Settings keep a flat string; the API wants an object for a named function."""
+    if choice is None or choice == "none":
+        return choice
+    if choice in ("auto", "required"):
+        _require_tools(tool_names)
+        return choice
+    if choice.startswith(_FUNCTION_PREFIX):
+        name = choice.removeprefix(_FUNCTION_PREFIX)
+        _require_tools(tool_names)
+        if not name:
+            raise InvalidParameter("tool_choice", "tool_choice function:<name> needs a name.")
+        if name not in tool_names:
+            available = ", ".join(tool_names)
+            raise InvalidParameter(
+                "tool_choice",
+                f"tool_choice names function {name!r}, which is not among the tools ({available}).",
+            )
+        return {"type": "function", "function": {"name": name}}
+    raise InvalidParameter(
+        "tool_choice",
+        f"tool_choice must be none, auto, required or function:<name>; got {choice!r}.",
+    )
+
+
+def _require_tools(tool_names: Sequence[str]) -> None:
+    if not tool_names:
+        raise InvalidParameter("tool_choice", "tool_choice needs at least one tool.")
+
+
+def format_arguments(arguments_json: str) -> str:
+    """Shown in the chat, where a half-streamed or broken call should still be readable."""
+    try:
+        parsed = json.loads(arguments_json)
+    except (ValueError, RecursionError):
+        return arguments_json
+    return json.dumps(parsed, indent=2, ensure_ascii=False)

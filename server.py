@@ -8,6 +8,7 @@ from starlette.middleware import Middleware
 from streamlit.runtime.pages_manager import PagesManager
 
 from web.guard import SignInGuard
+from web.headers import SecurityHeaders
 from web.signin import routes
 
 # A `pages/` folder beside app.py switches Streamlit to its legacy page discovery until the
@@ -15,4 +16,9 @@ from web.signin import routes
 # without app.py's frame. Pages check their user themselves anyway; this closes the route.
 PagesManager.uses_pages_directory = False
 
-app = st.App("app.py", routes=routes(), middleware=[Middleware(SignInGuard)])
+# Outermost first: the security headers go on the guard's answers (redirects, refusals) too.
+app = st.App(
+    "app.py",
+    routes=routes(),
+    middleware=[Middleware(SecurityHeaders), Middleware(SignInGuard)],
+)

@@ -1,10 +1,11 @@
 """AnyChat latency benchmark: the real app in Chromium against the fake OpenAI server.
 
-Usage (from the project root)::
+Usage (from the project folder, after ``scripts/install.sh dev``; run as a module so that the
+fake server and the app launcher import from ``tests.support``)::
 
-    .venv/bin/python bench/chat_latency.py                 # table, about 3 minutes
-    .venv/bin/python bench/chat_latency.py --json          # the same figures as JSON
-    .venv/bin/python bench/chat_latency.py --sends 30 --first-token-delay 0.2 --loads 10
+    .venv/bin/python -m bench.chat_latency                 # table, about 3 minutes
+    .venv/bin/python -m bench.chat_latency --json          # the same figures as JSON
+    .venv/bin/python -m bench.chat_latency --sends 30 --first-token-delay 0.2 --loads 10
 
 What it measures (every figure is also checked against its goal):
 
@@ -24,7 +25,7 @@ What it measures (every figure is also checked against its goal):
 2. Page load -> chat input visible: navigation start to ``stChatInputTextArea`` visible for a
    20-message conversation, in a new browser context each time (cold HTTP cache) and as
    reloads of one tab (warm cache).
-3. Cold start: spawning ``streamlit run app.py`` -> ``/_stcore/health`` says ok, and -> the first
+3. Cold start: spawning ``streamlit run server.py`` -> ``/_stcore/health`` says ok, and -> the first
    page's chat input is visible (the first script run builds the services, runs migrations...).
 4. RSS of the Streamlit server (with any children) after 20 replies, and at the end.
 
@@ -48,31 +49,28 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, replace
+from itertools import count
 from pathlib import Path
 from typing import Any
 
+import psutil
+import streamlit
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from chatcore.config import load_settings
+from chatcore.wiring import Services, build_services
+from storage import MessageStatus, Role
+from storage.models import Conversation, Message
+from tests.support.app_process import AppProcess, AppStartError, app_env, start_app
+from tests.support.fake_openai import Behavior, FakeOpenAI
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import psutil  # noqa: E402
-import streamlit  # noqa: E402
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
-
-from chatcore.config import load_settings  # noqa: E402
-from chatcore.wiring import Services, build_services  # noqa: E402
-from fake_openai import Behavior, FakeOpenAI  # noqa: E402
-from storage import MessageStatus, Role  # noqa: E402
-from storage.models import Conversation, Message  # noqa: E402
 
 GOALS = {
     "overhead_20_ms": 50.0,
@@ -242,7 +240,7 @@ def message_text(rng: random.Random, role: Role, index: int) -> str:
 def seed_conversation(services: Services, user_id: int, size: int, title: str, seed: int) -> str:
     """One conversation of `size` alternating user/assistant messages, written in one go."""
     rng = random.Random(seed)
-    with services.database.session() as session:
+    with services.infra.database.session() as session:
         conversation = Conversation(
             id=secrets.token_hex(16),
             user_id=user_id,
@@ -286,108 +284,40 @@ def seed_conversation(services: Services, user_id: int, size: int, title: str, s
 # -- processes ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+RUNNING: list[AppProcess] = []  # every app this run started and has not stopped yet
+_LAUNCHES = count(1)
 
 
-def health_ok(base: str) -> bool:
+def launch_app(env: dict[str, str], log_dir: Path, deadline: float) -> AppProcess:
+    """Start the app as the browser tests do (tests.support.app_process), polling every 10 ms."""
+    log_path = log_dir / f"streamlit-{next(_LAUNCHES)}.log"
+    timeout = max(0.0, min(60.0, deadline - time.monotonic()))
     try:
-        with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as response:
-            return response.status == 200 and response.read().strip() == b"ok"
-    except OSError:
-        return False
+        app = start_app(env, log_path, timeout=timeout, poll_interval=0.01)
+    except AppStartError as exc:
+        raise BenchError(str(exc)) from exc
+    RUNNING.append(app)
+    return app
 
 
-@dataclass
-class AppServer:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-    spawned_epoch: float
-    health_s: float
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def rss_mb(self) -> float:
-        try:
-            root = psutil.Process(self.proc.pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return float("nan")
-        total = 0
-        for proc in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                total += proc.memory_info().rss
-        return total / 2**20
-
-    def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
+def stop_app(app: AppProcess) -> None:
+    app.stop(timeout=8)
+    if app in RUNNING:
+        RUNNING.remove(app)
 
 
-RUNNING: list[subprocess.Popen[bytes]] = []  # every Streamlit process this run started
-
-
-def streamlit_command(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "server.py",
-        "--server.address=127.0.0.1",
-        f"--server.port={port}",
-        "--server.headless=true",
-        "--browser.gatherUsageStats=false",
-        "--server.fileWatcherType=none",
-    ]
-
-
-def start_app(env: dict[str, str], log_dir: Path, deadline: float) -> AppServer:
-    port = free_port()
-    log_path = log_dir / f"streamlit-{port}.log"
-    command = streamlit_command(port)
-    with log_path.open("wb") as log:
-        started = time.monotonic()
-        spawned_epoch = time.time()
-        proc = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so stop_app reaches any children
-        )
-    RUNNING.append(proc)
-    server = AppServer(proc, port, log_path, spawned_epoch, 0.0)
-    limit = min(deadline, time.monotonic() + 60)
-    while not health_ok(server.base):
-        if proc.poll() is not None:
-            raise BenchError(f"streamlit exited with {proc.returncode}:\n{server.log_tail()}")
-        if time.monotonic() > limit:
-            raise BenchError(f"streamlit not healthy within 60 s:\n{server.log_tail()}")
-        time.sleep(0.01)
-    server.health_s = time.monotonic() - started
-    return server
-
-
-def stop_app(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=8)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-    if proc in RUNNING:
-        RUNNING.remove(proc)
+def server_rss_mb(app: AppProcess) -> float:
+    """Resident memory of the app's process and any children, in MB."""
+    try:
+        root = psutil.Process(app.pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return float("nan")
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += proc.memory_info().rss
+    return total / 2**20
 
 
 class BackgroundLoad:
@@ -582,14 +512,14 @@ class Bench:
         )
 
     def app_first_token_ms(self, conversation_id: str) -> int | None:
-        repo = self.services.repository
+        repo = self.services.infra.chats
         conversation = repo.get_conversation(self.user_id, conversation_id)
         if conversation is None or conversation.active_leaf_id is None:
             return None
         message = repo.get_message(conversation.active_leaf_id)
         return message.first_token_ms if message else None
 
-    def run_sends(self, browser: Browser, app: AppServer, size: int) -> list[Send]:
+    def run_sends(self, browser: Browser, app: AppProcess, size: int) -> list[Send]:
         """Warm-up plus counted sends into `size`-message conversations."""
         total = self.args.warmup + self.args.sends
         seed = 1000 * size
@@ -609,12 +539,12 @@ class Bench:
                 conversation_id = copies[0 if self.args.grow else number]
                 current = size + (2 * number if self.args.grow else 0)
                 if number == 0 or not self.args.grow:
-                    page.goto(f"{app.base}/?c={conversation_id}", wait_until="commit")
+                    page.goto(f"{app.url}/?c={conversation_id}", wait_until="commit")
                 drawn = wait_app_idle(page)
                 time.sleep(SETTLE_SECONDS)
                 result = self.send_once(page, conversation_id, current, drawn)
                 if self.replies == 20:
-                    self.rss_after_20 = app.rss_mb()
+                    self.rss_after_20 = server_rss_mb(app)
                 if number >= self.args.warmup:
                     results.append(result)
         finally:
@@ -650,15 +580,15 @@ def page_load(browser: Browser, url: str, count: int, *, fresh: bool) -> list[di
 
 def cold_start(
     browser: Browser, env: dict[str, str], log_dir: Path, deadline: float, url_path: str
-) -> tuple[AppServer, dict[str, float]]:
+) -> tuple[AppProcess, dict[str, float]]:
     """Spawn the app, poll its health, and open the first page at once (tab made beforehand)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         context.add_init_script(LOAD_PROBE_JS)
         page = context.new_page()
         page.goto("about:blank")
-        app = start_app(env, log_dir, deadline)
-        page.goto(app.base + url_path, wait_until="commit", timeout=STEP_TIMEOUT_MS)
+        app = launch_app(env, log_dir, deadline)
+        page.goto(app.url + url_path, wait_until="commit", timeout=STEP_TIMEOUT_MS)
         page.wait_for_function(
             "() => window.__load && window.__load.inputAt !== null", timeout=STEP_TIMEOUT_MS
         )
@@ -668,8 +598,8 @@ def cold_start(
         context.close()
     visible_epoch = (sample["timeOrigin"] + sample["inputAt"]) / 1000
     return app, {
-        "health_ms": app.health_s * 1000,
-        "input_visible_ms": (visible_epoch - app.spawned_epoch) * 1000,
+        "health_ms": app.startup_s * 1000,
+        "input_visible_ms": (visible_epoch - app.spawned_at) * 1000,
         "first_page_ms": sample["inputAt"],
     }
 
@@ -702,23 +632,13 @@ def run(args: argparse.Namespace, deadline: float, log: Any) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="anychat-bench-"))
     fake = FakeOpenAI().start()
     fake.default = Behavior(first_token_delay=args.first_token_delay)
-    database_url = f"sqlite:///{workdir / 'bench.db'}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "ANYCHAT_SECRET_KEY_FILE": str(workdir / "secret.key"),
-        "ANYCHAT_AUTH": "none",
-        "ANYAPI_API_KEY": "sk-bench",
-        "ANYAPI_BASE_URL": fake.base_url,
-        "ANYAPI_MAX_RETRIES": "0",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("OPENAI_API_KEY", None)
+    # The app's environment (sign-in off, SQLite in workdir); this process opens the same database.
+    env = app_env(api_base_url=fake.base_url, api_key="sk-bench", data_dir=workdir)
     settings = replace(
         load_settings(env=env, secrets={}), api_key="sk-bench", base_url=fake.base_url
     )
     services = build_services(settings, prefetch_models=False)
-    apps: list[AppServer] = []
+    apps: list[AppProcess] = []
     try:
         user = services.local_user
         # time.time() - time.monotonic(): turns the fake server's monotonic stamps into epoch.
@@ -742,21 +662,21 @@ def run(args: argparse.Namespace, deadline: float, log: Any) -> dict[str, Any]:
                     apps.append(app)
                     cold.append(figures)
                     if attempt < args.cold_starts - 1:
-                        stop_app(app.proc)
+                        stop_app(app)
                 app = apps[-1]
-                rss_start = app.rss_mb()
+                rss_start = server_rss_mb(app)
 
                 load.phase = "page loads"
                 log(f"page loads x{args.loads} (new context each)")
-                fresh_loads = page_load(browser, app.base + load_url_path, args.loads, fresh=True)
+                fresh_loads = page_load(browser, app.url + load_url_path, args.loads, fresh=True)
                 log(f"page loads x{args.loads} (same tab, warm cache)")
-                warm_loads = page_load(browser, app.base + load_url_path, args.loads, fresh=False)
+                warm_loads = page_load(browser, app.url + load_url_path, args.loads, fresh=False)
                 sends: dict[int, list[Send]] = {}
                 for size in (20, 500):
                     load.phase = f"sends {size}"
                     log(f"sends into {size}-message conversations: {args.warmup} + {args.sends}")
                     sends[size] = bench.run_sends(browser, app, size)
-                rss_end = app.rss_mb()
+                rss_end = server_rss_mb(app)
             finally:
                 browser.close()
         env_facts["background"] = load.summary()
@@ -775,8 +695,8 @@ def run(args: argparse.Namespace, deadline: float, log: Any) -> dict[str, Any]:
             print(f"--- streamlit log (tail) ---\n{apps[-1].log_tail()}", file=sys.stderr)
         raise
     finally:
-        for proc in list(RUNNING):
-            stop_app(proc)
+        for running in list(RUNNING):
+            stop_app(running)
         services.close()
         fake.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -940,7 +860,7 @@ def render_table(data: dict[str, Any]) -> str:
     )
     lines.append(row("   DOMContentLoaded (new context)", fresh["dom_content_loaded_ms"]))
     lines.append(row("   chat input visible (reload, warm cache)", warm["input_visible_ms"]))
-    lines.append("  3. Cold start: spawn `streamlit run app.py` ->")
+    lines.append("  3. Cold start: spawn `streamlit run server.py` ->")
     cold = data["cold_start"]
     lines.append(row("   /_stcore/health ok", cold["health_ms"]))
     lines.append(row("   first page's chat input visible", cold["input_visible_ms"]))
@@ -995,9 +915,8 @@ def main(argv: list[str] | None = None) -> int:
     def last_resort() -> None:
         # If cleanup itself hangs: stop what we started and leave.
         time.sleep(args.timeout + 60)
-        for proc in list(RUNNING):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        for app in list(RUNNING):
+            app.kill()
         print("benchmark hung past its timeout; killed its processes", file=sys.stderr)
         os._exit(3)
 

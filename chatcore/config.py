@@ -145,23 +145,41 @@ def read_secrets(path: Path = DEFAULT_SECRETS_PATH) -> dict[str, Any]:
         try:
             return tomllib.load(handle)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+            raise ConfigError(
+                f"{path} is not valid TOML: {exc}",
+                code="secrets_not_toml",
+                path=str(path),
+                detail=str(exc),
+            ) from exc
 
 
 def _number(name: str, raw: str, kind: type[int] | type[float], minimum: float) -> Any:
     try:
         value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        raise ConfigError(
+            f"{name} must be a number, got {raw!r}", code="not_a_number", variable=name, value=raw
+        ) from None
     if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+        raise ConfigError(
+            f"{name} must be at least {minimum}, got {raw!r}",
+            code="below_minimum",
+            variable=name,
+            minimum=minimum,
+            value=raw,
+        )
     return value
 
 
 def _auth_mode(raw: str) -> str:
     mode = raw.strip().lower()
     if mode not in AUTH_MODES:
-        raise ConfigError(f"ANYCHAT_AUTH must be one of {', '.join(AUTH_MODES)}, got {raw!r}")
+        raise ConfigError(
+            f"ANYCHAT_AUTH must be one of {', '.join(AUTH_MODES)}, got {raw!r}",
+            code="unknown_auth_mode",
+            choices=AUTH_MODES,
+            value=raw,
+        )
     return mode
 
 
@@ -175,7 +193,12 @@ def _networks(name: str, raw: str | None) -> tuple[str, ...]:
         try:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
-            raise ConfigError(f"{name}: {item!r} is not an address or CIDR range") from None
+            raise ConfigError(
+                f"{name}: {item!r} is not an address or CIDR range",
+                code="not_a_network",
+                variable=name,
+                value=item,
+            ) from None
     return items
 
 

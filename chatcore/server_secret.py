@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 from chatcore.config import Settings
+from chatcore.errors import ConfigError
 
 
 def load_or_create(path: Path) -> bytes:
@@ -34,7 +35,11 @@ def load_or_create(path: Path) -> bytes:
         draft.unlink()
     value = path.read_text().strip()
     if not value:
-        raise RuntimeError(f"{path} is empty; delete it to have a new secret generated.")
+        raise ConfigError(
+            f"{path} is empty; delete it to have a new secret generated.",
+            code="secret_file_empty",
+            path=str(path),
+        )
     return value.encode()
 
 

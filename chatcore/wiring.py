@@ -21,9 +21,18 @@ from chatcore.team.keys import KeyVault, PersonalKeys
 from chatcore.team.policy import AccountPolicy
 from chatcore.team.sharing import Sharing
 from chatcore.team.signin_throttle import SignInThrottle
-from storage import LOCAL_USERNAME, ChatRepository, Database, UserRecord, upgrade_to_head
-from storage.accounts import AccountRepository
-from storage.signin import SignInAttemptRepository
+from chatcore.team.usage import UsageReports
+from storage import (
+    ChatRepository,
+    Database,
+    KeyRepository,
+    ShareRepository,
+    SignInAttemptRepository,
+    UsageLedger,
+    UserRecord,
+    UserRepository,
+    upgrade_to_head,
+)
 
 if TYPE_CHECKING:  # openai takes ~0.5 s to import; only the generation thread needs it
     from openai import OpenAI
@@ -34,31 +43,41 @@ MAX_CLIENTS = 64  # the team's client plus personal keys' clients kept warm
 
 
 @dataclass
-class Services:
-    """Process-wide objects. The Streamlit layer holds exactly one per Settings value."""
+class Infrastructure:
+    """What the use cases are built on. Pages and HTTP routes never reach in here (the layering
+    check in tests/test_layering.py holds them to it); wiring and tests do."""
 
-    settings: Settings
     database: Database
-    repository: ChatRepository
+    chats: ChatRepository
+    users: UserRepository
+    shares: ShareRepository
+    keys: KeyRepository
+    usage: UsageLedger
+    signin: SignInAttemptRepository
     worker: GenerationWorker
     catalog: ModelCatalog
+
+
+@dataclass
+class Services:
+    """The one door from the UI and the HTTP routes into the core: use cases only.
+
+    The Streamlit layer holds exactly one per Settings value and process.
+    """
+
+    settings: Settings
     chat: ChatService
     presets: PresetBook
-    account_repository: AccountRepository
     accounts: AccountService
     keys: PersonalKeys
     sharing: Sharing
+    usage: UsageReports
+    infra: Infrastructure
 
     @cached_property
     def local_user(self) -> UserRecord:
         """The one account of single-user mode (ANYCHAT_AUTH=none); it administers itself."""
-        user = self.account_repository.ensure_user(
-            LOCAL_USERNAME, display_name="Local user", auth_source="none", role="admin"
-        )
-        if not user.is_admin:  # a "local" user carried over from before accounts existed
-            self.account_repository.set_role(user.id, "admin")
-            user = self.account_repository.get_user(user.id) or user
-        return user
+        return self.accounts.local_user()
 
     def can_send(self, user: UserRecord) -> bool:
         """Whether a key exists for this teammate's requests: the team's or their own."""
@@ -66,19 +85,23 @@ class Services:
 
     def model_list(self) -> ModelList:
         """For pages: never waits behind a listing already in flight."""
-        return self.catalog.models(wait=False)
+        return self.infra.catalog.models(wait=False)
+
+    def refresh_models(self) -> None:
+        """Drop the cached model list; the next page run lists the models again."""
+        self.infra.catalog.refresh()
 
     def close(self) -> None:
-        self.worker.shutdown()
-        self.database.dispose()
+        self.infra.worker.shutdown()
+        self.infra.database.dispose()
 
 
 def build_services(settings: Settings, *, prefetch_models: bool = True) -> Services:
     """Migrate, recover replies a previous process left open, and start the worker."""
     database = Database(settings.database_url)
     upgrade_to_head(database.engine)
-    repository = ChatRepository(database)
-    recovered = repository.interrupt_streaming(RESTART_NOTE)
+    chats = ChatRepository(database)
+    recovered = chats.interrupt_streaming(RESTART_NOTE)
     if recovered:
         log.info("closed %d reply(s) left open by a previous process", recovered)
 
@@ -99,7 +122,7 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
             return clients[api_key]
 
     worker = GenerationWorker(
-        repository,
+        chats,
         client,
         base_url=settings.base_url,
         timeout=settings.request_timeout,
@@ -111,9 +134,16 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
         default_model=settings.default_model,
     )
     secret = server_secret(settings)
-    account_repository = AccountRepository(database)
-    throttle = SignInThrottle(SignInAttemptRepository(database), settings, secret=secret)
-    accounts = AccountService(account_repository, settings, throttle, secret=secret)
+    users = UserRepository(database)
+    shares = ShareRepository(database)
+    key_store = KeyRepository(database)
+    ledger = UsageLedger(database)
+    signin = SignInAttemptRepository(database)
+    throttle = SignInThrottle(signin, settings, secret=secret)
+    accounts = AccountService(users, settings, throttle, secret=secret)
+    purged = accounts.purge_expired_sessions()
+    if purged:
+        log.info("deleted %d expired session(s)", purged)
     if accounts.bootstrap_from_settings():
         log.info("created the administrator named by ANYCHAT_ADMIN_USER")
     if settings.auth_mode == "local" and accounts.needs_first_admin():
@@ -122,21 +152,18 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
             "(/signin) and enter the setup code %s (it works with this server process only).",
             accounts.setup_code(),
         )
-    keys = PersonalKeys(account_repository, KeyVault(secret))
-    policy = AccountPolicy(settings, account_repository, keys)
-    chat = ChatService(settings, repository, worker, secret, policy)
+    keys = PersonalKeys(key_store, KeyVault(secret))
+    policy = AccountPolicy(settings, users, ledger, keys)
+    chat = ChatService(settings, chats, worker, secret, policy, lambda: catalog.models(wait=False))
     services = Services(
         settings,
-        database,
-        repository,
-        worker,
-        catalog,
         chat,
-        PresetBook(repository, settings.default_model),
-        account_repository,
+        PresetBook(chats, settings.default_model),
         accounts,
         keys,
-        Sharing(repository, account_repository),
+        Sharing(chats, shares),
+        UsageReports(ledger),
+        Infrastructure(database, chats, users, shares, key_store, ledger, signin, worker, catalog),
     )
     if prefetch_models and settings.has_api_key:
         # Warm the picker (and the openai import) in the background, so the first page load

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install AnyChat's dependencies into .venv. `install.sh dev` adds test tools and Chromium.
+# Install AnyChat's dependencies, then AnyChat itself (editable), into .venv.
+# `install.sh dev` adds test tools, Chromium and PostgreSQL. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,9 @@ fi
 requirements=requirements.txt
 [ "$mode" = dev ] && requirements=requirements-dev.txt
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
+# AnyChat's own packages (chatcore, storage, ui, web), editable: imports resolve to this folder,
+# so `streamlit run server.py`, pytest and bench/ import them with no sys.path patch.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
 
 if [ "$mode" = dev ]; then
   # Browser tests drive Debian's Chromium (Playwright's own browser download is not used);

@@ -1,41 +1,57 @@
-"""Persistence: SQLAlchemy models, Alembic migrations and a repository of plain records."""
+"""Persistence: SQLAlchemy models, Alembic migrations, and one repository of plain records per
+kind of data (chats, users, shares, keys, usage, sign-in attempts)."""
 
-from storage.accounts import AccountRepository, UsernameTaken
+from storage.chats import ChatRepository
 from storage.db import Database
+from storage.keys import KeyRepository
 from storage.migrate import upgrade_to_head
 from storage.records import (
+    AccountRole,
     ConversationPage,
     ConversationRecord,
     Credentials,
     MessageRecord,
     MessageStatus,
     PresetRecord,
+    QuotaPeriod,
     ReplyOutcome,
     Role,
     ShareRecord,
+    SignInSource,
     Thread,
     UsageRow,
     UserRecord,
 )
-from storage.repository import LOCAL_USERNAME, ChatRepository
+from storage.shares import ShareRepository
+from storage.signin import SignInAttemptRepository
+from storage.usage import UsageLedger
+from storage.users import LOCAL_USERNAME, AlreadySetUp, UsernameTaken, UserRepository
 
 __all__ = [
     "LOCAL_USERNAME",
-    "AccountRepository",
+    "AccountRole",
+    "AlreadySetUp",
     "ChatRepository",
     "ConversationPage",
     "ConversationRecord",
     "Credentials",
     "Database",
+    "KeyRepository",
     "MessageRecord",
     "MessageStatus",
     "PresetRecord",
+    "QuotaPeriod",
     "ReplyOutcome",
     "Role",
     "ShareRecord",
+    "ShareRepository",
+    "SignInAttemptRepository",
+    "SignInSource",
     "Thread",
+    "UsageLedger",
     "UsageRow",
     "UserRecord",
+    "UserRepository",
     "UsernameTaken",
     "upgrade_to_head",
 ]

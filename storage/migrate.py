@@ -29,7 +29,8 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
             return None
-        return connection.scalar(text("select version_num from alembic_version"))
+        revision = connection.scalar(text("select version_num from alembic_version"))
+        return None if revision is None else str(revision)
 
 
 def upgrade_to_head(engine: Engine) -> None:

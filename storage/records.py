@@ -22,6 +22,28 @@ class Role(StrEnum):
     TOOL = "tool"
 
 
+class AccountRole(StrEnum):
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class SignInSource(StrEnum):
+    """Where an account signs in: a password here, single sign-on, a reverse proxy, or
+    single-user mode (ANYCHAT_AUTH=none)."""
+
+    LOCAL = "local"
+    OIDC = "oidc"
+    PROXY = "proxy"
+    NONE = "none"
+
+
+class QuotaPeriod(StrEnum):
+    """How often a token quota resets: at midnight UTC, or on the 1st of the month (UTC)."""
+
+    DAY = "day"
+    MONTH = "month"
+
+
 @dataclass(frozen=True, slots=True)
 class UserRecord:
     """A user as pages see one. The password hash is deliberately absent: see Credentials."""
@@ -29,18 +51,18 @@ class UserRecord:
     id: int
     username: str
     display_name: str
-    role: str = "member"
+    role: AccountRole = AccountRole.MEMBER
     disabled: bool = False
-    auth_source: str = "local"
+    auth_source: SignInSource = SignInSource.LOCAL
     email: str | None = None
     quota_tokens: int | None = None
-    quota_period: str | None = None
+    quota_period: QuotaPeriod | None = None
     last_login_at: datetime | None = None
     created_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == AccountRole.ADMIN
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import case, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from storage.accounts import _utc
-from storage.db import Database
+from storage.convert import as_utc
+from storage.db import Database, rows_changed
 from storage.models import SignInAttempt
 from storage.records import AttemptCount
 
@@ -39,7 +39,7 @@ class SignInAttemptRepository:
         dialect = self.db.engine.dialect.name
         if dialect not in _INSERTS:
             raise NotImplementedError(f"sign-in throttling needs SQLite or PostgreSQL: {dialect}")
-        now = _utc(now)
+        now = as_utc(now)
         fresh = _INSERTS[dialect](SignInAttempt).values(
             key_hash=key_hash, name_hash=name_hash, attempts=1, window_started_at=now
         )
@@ -57,7 +57,7 @@ class SignInAttemptRepository:
         ).returning(SignInAttempt.attempts, SignInAttempt.window_started_at)
         with self.db.session() as session:
             attempts, started = session.execute(statement).one()
-        return AttemptCount(int(attempts), _utc(started))
+        return AttemptCount(int(attempts), as_utc(started))
 
     def refund(self, key_hash: str) -> None:
         """Take one attempt back (a successful sign-in is not held against its address)."""
@@ -75,13 +75,15 @@ class SignInAttemptRepository:
     def clear_name(self, name_hash: str) -> int:
         """Forget every key of one account name; the number of keys forgotten."""
         with self.db.session() as session:
-            return session.execute(
-                delete(SignInAttempt).where(SignInAttempt.name_hash == name_hash)
-            ).rowcount
+            return rows_changed(
+                session.execute(delete(SignInAttempt).where(SignInAttempt.name_hash == name_hash))
+            )
 
     def purge(self, before: datetime) -> int:
         """Delete the counters whose window started before `before` (they restart anyway)."""
         with self.db.session() as session:
-            return session.execute(
-                delete(SignInAttempt).where(SignInAttempt.window_started_at < _utc(before))
-            ).rowcount
+            return rows_changed(
+                session.execute(
+                    delete(SignInAttempt).where(SignInAttempt.window_started_at < as_utc(before))
+                )
+            )

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from postgres_server import PostgresServer  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-
-from chatcore.config import Settings, load_settings  # noqa: E402
-from chatcore.wiring import Services, build_services  # noqa: E402
-from fake_openai import FakeOpenAI  # noqa: E402
-from storage import ChatRepository, Database, upgrade_to_head  # noqa: E402
+from chatcore.config import Settings, load_settings
+from chatcore.wiring import Services, build_services
+from storage import ChatRepository, Database, upgrade_to_head
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.postgres_server import PostgresServer
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from chatcore.chat.use_cases import ChatInputError
 from chatcore.config import Settings, load_settings
-from chatcore.errors import ConfigError
+from chatcore.errors import (
+    AccountError,
+    ChatInputError,
+    ConfigError,
+    KeyUnreadable,
+    QuotaExceeded,
+)
 from chatcore.team import accounts
 from chatcore.team.accounts import (
     ACCOUNT_DISABLED,
@@ -28,19 +33,25 @@ from chatcore.team.accounts import (
     LAST_ADMIN,
     WRONG_CREDENTIALS,
     WRONG_SETUP_CODE,
-    AccountError,
     AccountService,
     SignIn,
     check_password,
     new_token,
-    token_hash,
     verify_password,
 )
-from chatcore.team.keys import KeyUnreadable, KeyVault, PersonalKeys
+from chatcore.team.keys import KeyVault, PersonalKeys
 from chatcore.team.signin_throttle import MAX_DELAY_SECONDS, SignInThrottle
-from chatcore.team.usage import QuotaExceeded, check_quota, period_start, remaining, usage_csv
-from storage import Database, UsageRow, UserRecord, upgrade_to_head
-from storage.accounts import AccountRepository
+from chatcore.team.tokens import token_hash
+from chatcore.team.usage import check_quota, period_start, remaining, usage_csv
+from storage import (
+    Database,
+    KeyRepository,
+    UsageLedger,
+    UsageRow,
+    UserRecord,
+    UserRepository,
+    upgrade_to_head,
+)
 from storage.models import UsageEvent
 from storage.signin import SignInAttemptRepository
 
@@ -83,8 +94,8 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 
 @pytest.fixture
-def repo(db: Database) -> AccountRepository:
-    return AccountRepository(db)
+def repo(db: Database) -> UserRepository:
+    return UserRepository(db)
 
 
 @pytest.fixture
@@ -104,7 +115,7 @@ def sleep() -> RecordingSleep:
 
 @pytest.fixture
 def make_service(
-    repo: AccountRepository, base_settings: Settings, clock: FakeClock, sleep: RecordingSleep
+    repo: UserRepository, base_settings: Settings, clock: FakeClock, sleep: RecordingSleep
 ) -> Callable[..., AccountService]:
     def make(**overrides: Any) -> AccountService:
         settings = replace(base_settings, **overrides)
@@ -201,7 +212,7 @@ def test_password_policy_bounds() -> None:
 
 
 def test_only_an_argon2id_hash_is_stored(
-    service: AccountService, repo: AccountRepository, db: Database
+    service: AccountService, repo: UserRepository, db: Database
 ) -> None:
     service.create_first_admin("root", PASSWORD, service.setup_code())
     credentials = repo.credentials("root")
@@ -217,7 +228,7 @@ def test_only_an_argon2id_hash_is_stored(
 
 
 def test_an_outdated_hash_is_replaced_at_sign_in(
-    service: AccountService, repo: AccountRepository, admin: UserRecord
+    service: AccountService, repo: UserRepository, admin: UserRecord
 ) -> None:
     weak = accounts.PasswordHasher(time_cost=1, memory_cost=8192).hash(PASSWORD)
     repo.set_password_hash(admin.id, weak)
@@ -371,6 +382,30 @@ def test_session_tokens_are_stored_only_hashed(
     assert user is not None and user.id == admin.id
 
 
+def test_expired_sessions_are_purged_then_at_most_once_a_day(
+    make_service: Callable[..., AccountService], clock: FakeClock, db: Database
+) -> None:
+    service = make_service(session_days=1.0)
+    service.create_first_admin("root", PASSWORD, service.setup_code())
+
+    def stored() -> int:
+        with db.engine.connect() as connection:
+            return connection.scalar(text("SELECT count(*) FROM auth_sessions"))
+
+    assert service.sign_in("root", PASSWORD).ok  # the first sign-in purges: none expired
+    clock.advance(hours=12)
+    assert service.sign_in("root", PASSWORD).ok
+    assert stored() == 2
+    clock.advance(hours=12, minutes=1)  # the first session expired, and a day has passed
+    assert service.sign_in("root", PASSWORD).ok
+    assert stored() == 2
+    clock.advance(hours=12)  # the second expired too, but the last purge was 12 h ago
+    assert service.sign_in("root", PASSWORD).ok
+    assert stored() == 3
+    assert service.purge_expired_sessions() == 1
+    assert stored() == 2
+
+
 def test_sign_out_ends_the_session(service: AccountService, admin: UserRecord) -> None:
     first = service.sign_in("root", PASSWORD).token
     second = service.sign_in("root", PASSWORD).token
@@ -412,7 +447,7 @@ def test_the_first_admin_is_created_once(service: AccountService) -> None:
 
 
 def test_the_setup_form_needs_this_processs_code(
-    make_service: Callable[..., AccountService], repo: AccountRepository
+    make_service: Callable[..., AccountService], repo: UserRepository
 ) -> None:
     """Only whoever reads the server's log can create the administrator; a wrong code
     changes nothing, and another process's code is a wrong code."""
@@ -650,10 +685,8 @@ def test_the_vault_round_trips_and_hides_the_key() -> None:
     assert "server secret" not in repr(vault)
 
 
-def test_personal_keys_are_stored_encrypted(
-    repo: AccountRepository, member: UserRecord, db: Database
-) -> None:
-    keys = PersonalKeys(repo, KeyVault(b"server secret one"))
+def test_personal_keys_are_stored_encrypted(member: UserRecord, db: Database) -> None:
+    keys = PersonalKeys(KeyRepository(db), KeyVault(b"server secret one"))
     assert not keys.has(member.id) and keys.get(member.id) is None
     keys.save(member.id, "  sk-personal-123456  ")
     assert keys.has(member.id)
@@ -662,7 +695,7 @@ def test_personal_keys_are_stored_encrypted(
         stored = connection.execute(text("SELECT ciphertext FROM personal_keys")).scalar_one()
     assert "sk-personal-123456" not in stored
 
-    rotated = PersonalKeys(repo, KeyVault(b"a new server secret"))
+    rotated = PersonalKeys(KeyRepository(db), KeyVault(b"a new server secret"))
     assert rotated.has(member.id) and rotated.get(member.id) is None
 
     for bad, message in [("   ", "Enter"), ("x" * 501, "500"), ("sk one", "spaces")]:
@@ -706,50 +739,50 @@ def test_period_start_is_utc_midnight_or_the_first() -> None:
 
 def test_a_daily_quota(
     service: AccountService,
-    repo: AccountRepository,
     db: Database,
     admin: UserRecord,
     member: UserRecord,
 ) -> None:
-    assert remaining(repo, member, NOW) is None
-    check_quota(repo, member, NOW)  # no quota, nothing to check
+    ledger = UsageLedger(db)
+    assert remaining(ledger, member, NOW) is None
+    check_quota(ledger, member, NOW)  # no quota, nothing to check
     limited = service.set_quota(admin, member.id, 5000, "day")
     _spend(db, member.id, 6000, NOW - timedelta(hours=11))  # yesterday evening
     _spend(db, member.id, 4000, NOW - timedelta(hours=9))
-    check_quota(repo, limited, NOW)
-    assert remaining(repo, limited, NOW) == 1000
+    check_quota(ledger, limited, NOW)
+    assert remaining(ledger, limited, NOW) == 1000
     _spend(db, member.id, 2345, NOW - timedelta(hours=1))
-    assert remaining(repo, limited, NOW) == 0
+    assert remaining(ledger, limited, NOW) == 0
     with pytest.raises(QuotaExceeded) as caught:
-        check_quota(repo, limited, NOW)
+        check_quota(ledger, limited, NOW)
     assert isinstance(caught.value, ChatInputError)
     assert str(caught.value) == (
         "You have used 6,345 of your 5,000 tokens today; the quota resets at midnight UTC."
     )
-    assert remaining(repo, limited, NOW + timedelta(days=1)) == 5000
+    assert remaining(ledger, limited, NOW + timedelta(days=1)) == 5000
 
 
 def test_a_monthly_quota(
     service: AccountService,
-    repo: AccountRepository,
     db: Database,
     admin: UserRecord,
     member: UserRecord,
 ) -> None:
+    ledger = UsageLedger(db)
     limited = service.set_quota(admin, member.id, 10000, "month")
     _spend(db, member.id, 50000, datetime(2025, 10, 31, 23, 59, tzinfo=UTC))  # last month
     _spend(db, member.id, 9999, datetime(2025, 11, 1, 0, 0, tzinfo=UTC))
-    check_quota(repo, limited, NOW)
+    check_quota(ledger, limited, NOW)
     _spend(db, member.id, 2346, NOW - timedelta(days=3))
     with pytest.raises(QuotaExceeded) as caught:
-        check_quota(repo, limited, NOW)
+        check_quota(ledger, limited, NOW)
     assert str(caught.value) == (
         "You have used 12,345 of your 10,000 tokens this month; the quota resets on 1 December."
     )
     december = datetime(2025, 12, 20, tzinfo=UTC)
     _spend(db, member.id, 10000, december - timedelta(days=1))
     with pytest.raises(QuotaExceeded, match="resets on 1 January"):
-        check_quota(repo, limited, december)
+        check_quota(ledger, limited, december)
 
 
 def test_usage_csv_is_exact_and_safe() -> None:
@@ -767,10 +800,8 @@ def test_usage_csv_is_exact_and_safe() -> None:
     )
 
 
-def test_usage_csv_reads_the_repository_report(
-    repo: AccountRepository, db: Database, admin: UserRecord
-) -> None:
+def test_usage_csv_reads_the_repository_report(db: Database, admin: UserRecord) -> None:
     _spend(db, admin.id, 30, NOW - timedelta(hours=1))
     _spend(db, admin.id, 10, NOW - timedelta(hours=2))
-    report = usage_csv(repo.usage(NOW - timedelta(days=1)))
+    report = usage_csv(UsageLedger(db).rows(NOW - timedelta(days=1)))
     assert report.splitlines()[1] == "2025-11-15,root,gpt-4o,2,20,20,40"

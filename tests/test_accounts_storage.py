@@ -8,34 +8,52 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from old_schema import migrate, populate
 from sqlalchemy import event, func, inspect, select, text
 
 from storage import (
-    AccountRepository,
+    AlreadySetUp,
     ChatRepository,
     ConversationRecord,
     Credentials,
     Database,
+    KeyRepository,
     MessageStatus,
     ReplyOutcome,
     Role,
+    ShareRepository,
+    UsageLedger,
     UsageRow,
     UsernameTaken,
     UserRecord,
+    UserRepository,
     upgrade_to_head,
 )
-from storage.accounts import AlreadySetUp
 from storage.migrate import HEAD_REVISION, current_revision
 from storage.models import AuthSession, Conversation, UsageEvent
+from tests.support.old_schema import migrate, populate
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 ACCOUNT_TABLES = {"auth_sessions", "shares", "personal_keys", "usage_events"}
 
 
 @pytest.fixture
-def accounts(database: Database) -> AccountRepository:
-    return AccountRepository(database)
+def users(database: Database) -> UserRepository:
+    return UserRepository(database)
+
+
+@pytest.fixture
+def shares(database: Database) -> ShareRepository:
+    return ShareRepository(database)
+
+
+@pytest.fixture
+def keys(database: Database) -> KeyRepository:
+    return KeyRepository(database)
+
+
+@pytest.fixture
+def ledger(database: Database) -> UsageLedger:
+    return UsageLedger(database)
 
 
 @pytest.fixture
@@ -51,20 +69,20 @@ def _count(database: Database, table: str) -> int:
 # Users -----------------------------------------------------------------------------------
 
 
-def test_password_hash_never_travels_in_a_user_record(accounts: AccountRepository) -> None:
+def test_password_hash_never_travels_in_a_user_record(users: UserRepository) -> None:
     assert "password_hash" not in {field.name for field in dataclasses.fields(UserRecord)}
-    user = accounts.create_user("ann", password_hash="$argon2id$secret")
+    user = users.create_user("ann", password_hash="$argon2id$secret")
     assert "$argon2id$secret" not in repr(user)
     assert not hasattr(user, "password_hash")
-    credentials = accounts.credentials("ann")
+    credentials = users.credentials("ann")
     assert isinstance(credentials, Credentials)
     assert credentials.password_hash == "$argon2id$secret"
     assert credentials.user == user
 
 
-def test_create_user_stores_every_field(accounts: AccountRepository) -> None:
+def test_create_user_stores_every_field(users: UserRepository) -> None:
     before = datetime.now(UTC)
-    admin = accounts.create_user(
+    admin = users.create_user(
         "Root",
         display_name="The Admin",
         role="admin",
@@ -80,40 +98,40 @@ def test_create_user_stores_every_field(accounts: AccountRepository) -> None:
     assert admin.is_admin
     assert admin.created_at is not None and admin.created_at.tzinfo is not None
     assert admin.created_at >= before - timedelta(seconds=5)
-    member = accounts.create_user("bob")
+    member = users.create_user("bob")
     assert (member.display_name, member.role, member.auth_source) == ("bob", "member", "local")
     assert not member.is_admin
     assert (member.quota_tokens, member.quota_period, member.last_login_at) == (None, None, None)
-    assert accounts.get_user(admin.id) == admin
-    assert accounts.get_user(admin.id + member.id + 1000) is None
+    assert users.get_user(admin.id) == admin
+    assert users.get_user(admin.id + member.id + 1000) is None
 
 
-def test_usernames_are_unique_ignoring_case(accounts: AccountRepository) -> None:
-    ann = accounts.create_user("Ann")
+def test_usernames_are_unique_ignoring_case(users: UserRepository) -> None:
+    ann = users.create_user("Ann")
     for duplicate in ("Ann", "ann", "ANN"):
         with pytest.raises(UsernameTaken):
-            accounts.create_user(duplicate)
+            users.create_user(duplicate)
     assert issubclass(UsernameTaken, ValueError)
-    assert accounts.count_users() == 1
-    assert accounts.find_user("aNN") == ann
-    assert accounts.find_user("ann").username == "Ann"  # stored as typed
-    assert accounts.credentials("ANN").user.id == ann.id
-    assert accounts.find_user("anne") is None
-    assert accounts.credentials("nobody") is None
+    assert users.count_users() == 1
+    assert users.find_user("aNN") == ann
+    assert users.find_user("ann").username == "Ann"  # stored as typed
+    assert users.credentials("ANN").user.id == ann.id
+    assert users.find_user("anne") is None
+    assert users.credentials("nobody") is None
 
 
-def test_create_user_refuses_nonsense(accounts: AccountRepository) -> None:
+def test_create_user_refuses_nonsense(users: UserRepository) -> None:
     with pytest.raises(ValueError, match="blank"):
-        accounts.create_user("  ")
+        users.create_user("  ")
     with pytest.raises(ValueError, match="role"):
-        accounts.create_user("ann", role="owner")
+        users.create_user("ann", role="owner")
     with pytest.raises(ValueError, match="auth source"):
-        accounts.create_user("ann", auth_source="ldap")
-    assert accounts.count_users() == 0
+        users.create_user("ann", auth_source="ldap")
+    assert users.count_users() == 0
 
 
-def test_ensure_user_creates_once(accounts: AccountRepository) -> None:
-    first = accounts.ensure_user(
+def test_ensure_user_creates_once(users: UserRepository) -> None:
+    first = users.ensure_user(
         "carol", display_name="Carol", auth_source="proxy", email="c@example.com"
     )
     assert (first.auth_source, first.email, first.display_name) == (
@@ -121,31 +139,31 @@ def test_ensure_user_creates_once(accounts: AccountRepository) -> None:
         "c@example.com",
         "Carol",
     )
-    again = accounts.ensure_user("Carol", display_name="Other", auth_source="oidc")
+    again = users.ensure_user("Carol", display_name="Other", auth_source="oidc")
     assert again == first  # an existing account comes back unchanged
-    admin = accounts.ensure_user("boss", role="admin", auth_source="none")
+    admin = users.ensure_user("boss", role="admin", auth_source="none")
     assert admin.is_admin and admin.auth_source == "none"
-    assert accounts.count_users() == 2
+    assert users.count_users() == 2
 
 
-def test_listing_and_counting_users(accounts: AccountRepository) -> None:
+def test_listing_and_counting_users(users: UserRepository) -> None:
     for name, role in (("carol", "member"), ("Bob", "admin"), ("ann", "admin")):
-        accounts.create_user(name, role=role)
-    assert [u.username for u in accounts.list_users()] == ["ann", "Bob", "carol"]
-    assert accounts.count_users() == 3
-    assert accounts.count_admins() == 2
-    bob = accounts.find_user("bob")
-    assert accounts.set_disabled(bob.id, True)
-    assert accounts.count_admins() == 1
-    assert accounts.count_admins(active_only=False) == 2
-    assert accounts.count_users() == 3  # disabled accounts still exist
+        users.create_user(name, role=role)
+    assert [u.username for u in users.list_users()] == ["ann", "Bob", "carol"]
+    assert users.count_users() == 3
+    assert users.count_admins() == 2
+    bob = users.find_user("bob")
+    assert users.set_disabled(bob.id, True)
+    assert users.count_admins() == 1
+    assert users.count_admins(active_only=False) == 2
+    assert users.count_users() == 3  # disabled accounts still exist
 
 
-def test_a_login_is_recorded_and_nothing_locks(accounts: AccountRepository) -> None:
-    user = accounts.create_user("ann", password_hash="h")
+def test_a_login_is_recorded_and_nothing_locks(users: UserRepository) -> None:
+    user = users.create_user("ann", password_hash="h")
     before = datetime.now(UTC)
-    accounts.record_login(user.id)
-    recorded = accounts.credentials("ann")
+    users.record_login(user.id)
+    recorded = users.credentials("ann")
     assert recorded is not None and recorded.password_hash == "h"
     assert recorded.user.last_login_at is not None
     assert recorded.user.last_login_at >= before - timedelta(seconds=5)
@@ -153,134 +171,130 @@ def test_a_login_is_recorded_and_nothing_locks(accounts: AccountRepository) -> N
     assert {field.name for field in dataclasses.fields(Credentials)} == {"user", "password_hash"}
 
 
-def test_the_first_admin_is_a_one_time_step(
-    accounts: AccountRepository, database: Database
-) -> None:
-    root = accounts.create_first_admin("root", "h")
+def test_the_first_admin_is_a_one_time_step(users: UserRepository, database: Database) -> None:
+    root = users.create_first_admin("root", "h")
     assert (root.username, root.display_name, root.role, root.auth_source) == (
         "root",
         "root",
         "admin",
         "local",
     )
-    assert accounts.credentials("root").password_hash == "h"
+    assert users.credentials("root").password_hash == "h"
     with pytest.raises(AlreadySetUp):
-        accounts.create_first_admin("mallory", "h")
-    assert [user.username for user in accounts.list_users()] == ["root"]
+        users.create_first_admin("mallory", "h")
+    assert [user.username for user in users.list_users()] == ["root"]
     assert _count(database, "setup_steps") == 1
 
 
-def test_no_first_admin_step_once_accounts_exist(
-    accounts: AccountRepository, database: Database
-) -> None:
+def test_no_first_admin_step_once_accounts_exist(users: UserRepository, database: Database) -> None:
     """An install with accounts from before the step existed is refused, and the refused
     attempt leaves no step behind."""
-    accounts.create_user("old")
+    users.create_user("old")
     with pytest.raises(AlreadySetUp):
-        accounts.create_first_admin("root", "h")
-    assert accounts.count_users() == 1 and accounts.count_admins() == 0
+        users.create_first_admin("root", "h")
+    assert users.count_users() == 1 and users.count_admins() == 0
     assert _count(database, "setup_steps") == 0
 
 
-def test_setters_report_whether_the_user_exists(accounts: AccountRepository) -> None:
-    user = accounts.create_user("ann", password_hash="old")
+def test_setters_report_whether_the_user_exists(users: UserRepository) -> None:
+    user = users.create_user("ann", password_hash="old")
     missing = user.id + 1000
-    assert accounts.set_password_hash(user.id, "new")
-    assert accounts.credentials("ann").password_hash == "new"
-    assert accounts.set_role(user.id, "admin")
-    assert accounts.get_user(user.id).is_admin
-    assert accounts.set_quota(user.id, 50_000, "day")
-    limited = accounts.get_user(user.id)
+    assert users.set_password_hash(user.id, "new")
+    assert users.credentials("ann").password_hash == "new"
+    assert users.set_role(user.id, "admin")
+    assert users.get_user(user.id).is_admin
+    assert users.set_quota(user.id, 50_000, "day")
+    limited = users.get_user(user.id)
     assert (limited.quota_tokens, limited.quota_period) == (50_000, "day")
-    assert accounts.set_quota(user.id, None, None)
-    assert accounts.get_user(user.id).quota_tokens is None
-    assert accounts.set_disabled(user.id, True)
-    assert accounts.get_user(user.id).disabled
-    assert accounts.set_disabled(user.id, False)
-    assert not accounts.get_user(user.id).disabled
+    assert users.set_quota(user.id, None, None)
+    assert users.get_user(user.id).quota_tokens is None
+    assert users.set_disabled(user.id, True)
+    assert users.get_user(user.id).disabled
+    assert users.set_disabled(user.id, False)
+    assert not users.get_user(user.id).disabled
     for setter in (
-        lambda: accounts.set_password_hash(missing, "x"),
-        lambda: accounts.set_role(missing, "member"),
-        lambda: accounts.set_disabled(missing, True),
-        lambda: accounts.set_quota(missing, 1, "month"),
+        lambda: users.set_password_hash(missing, "x"),
+        lambda: users.set_role(missing, "member"),
+        lambda: users.set_disabled(missing, True),
+        lambda: users.set_quota(missing, 1, "month"),
     ):
         assert setter() is False
     with pytest.raises(ValueError, match="role"):
-        accounts.set_role(user.id, "root")
+        users.set_role(user.id, "root")
     with pytest.raises(ValueError, match="quota period"):
-        accounts.set_quota(user.id, 10, "week")
+        users.set_quota(user.id, 10, "week")
 
 
 # Sessions --------------------------------------------------------------------------------
 
 
-def test_session_resolves_until_it_expires(accounts: AccountRepository) -> None:
-    user = accounts.create_user("ann")
-    accounts.create_session(user.id, "a" * 64, T0 + timedelta(hours=1))
-    assert accounts.session_user("a" * 64, T0) == user
-    assert accounts.session_user("a" * 64, T0 + timedelta(minutes=59)) == user
-    assert accounts.session_user("a" * 64, T0 + timedelta(hours=1)) is None
-    assert accounts.session_user("b" * 64, T0) is None
+def test_session_resolves_until_it_expires(users: UserRepository) -> None:
+    user = users.create_user("ann")
+    users.create_session(user.id, "a" * 64, T0 + timedelta(hours=1))
+    assert users.session_user("a" * 64, T0) == user
+    assert users.session_user("a" * 64, T0 + timedelta(minutes=59)) == user
+    assert users.session_user("a" * 64, T0 + timedelta(hours=1)) is None
+    assert users.session_user("b" * 64, T0) is None
     # A time in another zone means the same instant.
     tokyo = T0.astimezone(timezone(timedelta(hours=9)))
-    assert accounts.session_user("a" * 64, tokyo) == user
+    assert users.session_user("a" * 64, tokyo) == user
 
 
 def test_last_seen_is_written_at_most_once_a_minute(
-    accounts: AccountRepository, database: Database
+    users: UserRepository, database: Database
 ) -> None:
-    user = accounts.create_user("ann")
-    accounts.create_session(user.id, "a" * 64, T0 + timedelta(days=1))
+    user = users.create_user("ann")
+    users.create_session(user.id, "a" * 64, T0 + timedelta(days=1))
 
     def last_seen() -> datetime:
         with database.session() as session:
             value = session.scalar(select(AuthSession.last_seen_at))
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
-    accounts.session_user("a" * 64, T0)
+    users.session_user("a" * 64, T0)
     assert last_seen() == T0
-    accounts.session_user("a" * 64, T0 + timedelta(seconds=30))
+    users.session_user("a" * 64, T0 + timedelta(seconds=30))
     assert last_seen() == T0
-    accounts.session_user("a" * 64, T0 + timedelta(minutes=2))
+    users.session_user("a" * 64, T0 + timedelta(minutes=2))
     assert last_seen() == T0 + timedelta(minutes=2)
 
 
-def test_disabling_signs_the_user_out(accounts: AccountRepository, database: Database) -> None:
-    ann, bob = accounts.create_user("ann"), accounts.create_user("bob")
-    accounts.create_session(ann.id, "a" * 64, T0 + timedelta(days=1))
-    accounts.create_session(ann.id, "b" * 64, T0 + timedelta(days=1))
-    accounts.create_session(bob.id, "c" * 64, T0 + timedelta(days=1))
-    assert accounts.set_disabled(ann.id, True)
-    assert accounts.session_user("a" * 64, T0) is None
+def test_disabling_signs_the_user_out(users: UserRepository, database: Database) -> None:
+    ann, bob = users.create_user("ann"), users.create_user("bob")
+    users.create_session(ann.id, "a" * 64, T0 + timedelta(days=1))
+    users.create_session(ann.id, "b" * 64, T0 + timedelta(days=1))
+    users.create_session(bob.id, "c" * 64, T0 + timedelta(days=1))
+    assert users.set_disabled(ann.id, True)
+    assert users.session_user("a" * 64, T0) is None
     assert _count(database, "auth_sessions") == 1  # only bob's is left
-    assert accounts.session_user("c" * 64, T0) == bob
+    assert users.session_user("c" * 64, T0) == bob
     # Re-enabling does not bring the old sessions back.
-    assert accounts.set_disabled(ann.id, False)
-    assert accounts.session_user("b" * 64, T0) is None
+    assert users.set_disabled(ann.id, False)
+    assert users.session_user("b" * 64, T0) is None
 
 
-def test_disabled_user_is_refused_even_with_a_live_session(accounts: AccountRepository) -> None:
+def test_disabled_user_is_refused_even_with_a_live_session(users: UserRepository) -> None:
     """A session row created after disabling (a race with a sign-in) still does not work."""
-    ann = accounts.create_user("ann")
-    accounts.set_disabled(ann.id, True)
-    accounts.create_session(ann.id, "a" * 64, T0 + timedelta(days=1))
-    assert accounts.session_user("a" * 64, T0) is None
+    ann = users.create_user("ann")
+    users.set_disabled(ann.id, True)
+    users.create_session(ann.id, "a" * 64, T0 + timedelta(days=1))
+    assert users.session_user("a" * 64, T0) is None
 
 
-def test_deleting_and_purging_sessions(accounts: AccountRepository, database: Database) -> None:
-    ann, bob = accounts.create_user("ann"), accounts.create_user("bob")
-    accounts.create_session(ann.id, "a" * 64, T0 + timedelta(hours=1))
-    accounts.create_session(ann.id, "b" * 64, T0 - timedelta(hours=1))
-    accounts.create_session(ann.id, "c" * 64, T0 - timedelta(minutes=1))
-    accounts.create_session(bob.id, "d" * 64, T0 + timedelta(hours=1))
-    accounts.create_session(bob.id, "e" * 64, T0 + timedelta(hours=2))
-    assert accounts.purge_expired_sessions(T0) == 2
-    assert accounts.purge_expired_sessions(T0) == 0
-    assert accounts.delete_session("a" * 64)
-    assert not accounts.delete_session("a" * 64)
-    assert accounts.session_user("a" * 64, T0) is None
-    assert accounts.delete_user_sessions(bob.id) == 2
-    assert accounts.delete_user_sessions(bob.id) == 0
+def test_deleting_and_purging_sessions(users: UserRepository, database: Database) -> None:
+    ann, bob = users.create_user("ann"), users.create_user("bob")
+    users.create_session(ann.id, "a" * 64, T0 + timedelta(hours=1))
+    users.create_session(ann.id, "b" * 64, T0 - timedelta(hours=1))
+    users.create_session(ann.id, "c" * 64, T0 - timedelta(minutes=1))
+    users.create_session(bob.id, "d" * 64, T0 + timedelta(hours=1))
+    users.create_session(bob.id, "e" * 64, T0 + timedelta(hours=2))
+    assert users.purge_expired_sessions(T0) == 2
+    assert users.purge_expired_sessions(T0) == 0
+    assert users.delete_session("a" * 64)
+    assert not users.delete_session("a" * 64)
+    assert users.session_user("a" * 64, T0) is None
+    assert users.delete_user_sessions(bob.id) == 2
+    assert users.delete_user_sessions(bob.id) == 0
     assert _count(database, "auth_sessions") == 0
 
 
@@ -288,59 +302,59 @@ def test_deleting_and_purging_sessions(accounts: AccountRepository, database: Da
 
 
 def test_only_the_owner_shares_lists_and_revokes(
-    accounts: AccountRepository, chats: ChatRepository
+    users: UserRepository, shares: ShareRepository, chats: ChatRepository
 ) -> None:
-    ann, bob = accounts.create_user("ann"), accounts.create_user("bob")
+    ann, bob = users.create_user("ann"), users.create_user("bob")
     chat = chats.create_conversation(ann.id, "ann's", "m")
-    assert accounts.create_share(bob.id, chat.id, "x" * 64) is None
-    assert accounts.create_share(ann.id, "0" * 32, "y" * 64) is None
-    assert accounts.shared_conversation("x" * 64) is None
+    assert shares.create_share(bob.id, chat.id, "x" * 64) is None
+    assert shares.create_share(ann.id, "0" * 32, "y" * 64) is None
+    assert shares.shared_conversation("x" * 64) is None
 
-    share = accounts.create_share(ann.id, chat.id, "a" * 64)
+    share = shares.create_share(ann.id, chat.id, "a" * 64)
     assert share is not None
     assert (share.conversation_id, share.user_id, share.revoked_at) == (chat.id, ann.id, None)
     assert share.created_at.tzinfo is not None
-    second = accounts.create_share(ann.id, chat.id, "b" * 64)
-    assert [s.id for s in accounts.active_shares(ann.id, chat.id)] == [share.id, second.id]
-    assert accounts.active_shares(bob.id, chat.id) == []
-    assert accounts.shared_conversation("a" * 64) == chat.id
+    second = shares.create_share(ann.id, chat.id, "b" * 64)
+    assert [s.id for s in shares.active_shares(ann.id, chat.id)] == [share.id, second.id]
+    assert shares.active_shares(bob.id, chat.id) == []
+    assert shares.shared_conversation("a" * 64) == chat.id
 
-    assert not accounts.revoke_share(bob.id, share.id)
-    assert accounts.shared_conversation("a" * 64) == chat.id
-    assert accounts.revoke_share(ann.id, share.id)
-    assert not accounts.revoke_share(ann.id, share.id)  # already revoked
-    assert accounts.shared_conversation("a" * 64) is None
-    assert accounts.shared_conversation("b" * 64) == chat.id
-    assert [s.id for s in accounts.active_shares(ann.id, chat.id)] == [second.id]
+    assert not shares.revoke_share(bob.id, share.id)
+    assert shares.shared_conversation("a" * 64) == chat.id
+    assert shares.revoke_share(ann.id, share.id)
+    assert not shares.revoke_share(ann.id, share.id)  # already revoked
+    assert shares.shared_conversation("a" * 64) is None
+    assert shares.shared_conversation("b" * 64) == chat.id
+    assert [s.id for s in shares.active_shares(ann.id, chat.id)] == [second.id]
 
 
 def test_deleting_a_conversation_removes_its_links(
-    accounts: AccountRepository, chats: ChatRepository, database: Database
+    users: UserRepository, shares: ShareRepository, chats: ChatRepository, database: Database
 ) -> None:
-    ann = accounts.create_user("ann")
+    ann = users.create_user("ann")
     chat = chats.create_conversation(ann.id, "t", "m")
-    accounts.create_share(ann.id, chat.id, "a" * 64)
+    shares.create_share(ann.id, chat.id, "a" * 64)
     assert chats.delete_conversation(ann.id, chat.id)
-    assert accounts.shared_conversation("a" * 64) is None
+    assert shares.shared_conversation("a" * 64) is None
     assert _count(database, "shares") == 0
 
 
 # Personal keys ---------------------------------------------------------------------------
 
 
-def test_personal_key_round_trip(accounts: AccountRepository) -> None:
-    ann, bob = accounts.create_user("ann"), accounts.create_user("bob")
-    assert accounts.personal_key(ann.id) is None
-    assert not accounts.has_personal_key(ann.id)
-    accounts.set_personal_key(ann.id, "gAAAA-first")
-    assert accounts.personal_key(ann.id) == "gAAAA-first"
-    assert accounts.has_personal_key(ann.id)
-    accounts.set_personal_key(ann.id, "gAAAA-second")
-    assert accounts.personal_key(ann.id) == "gAAAA-second"
-    assert accounts.personal_key(bob.id) is None
-    assert accounts.delete_personal_key(ann.id)
-    assert not accounts.delete_personal_key(ann.id)
-    assert not accounts.has_personal_key(ann.id)
+def test_personal_key_round_trip(users: UserRepository, keys: KeyRepository) -> None:
+    ann, bob = users.create_user("ann"), users.create_user("bob")
+    assert keys.personal_key(ann.id) is None
+    assert not keys.has_personal_key(ann.id)
+    keys.set_personal_key(ann.id, "gAAAA-first")
+    assert keys.personal_key(ann.id) == "gAAAA-first"
+    assert keys.has_personal_key(ann.id)
+    keys.set_personal_key(ann.id, "gAAAA-second")
+    assert keys.personal_key(ann.id) == "gAAAA-second"
+    assert keys.personal_key(bob.id) is None
+    assert keys.delete_personal_key(ann.id)
+    assert not keys.delete_personal_key(ann.id)
+    assert not keys.has_personal_key(ann.id)
 
 
 # Usage -----------------------------------------------------------------------------------
@@ -377,10 +391,10 @@ def _use_a_non_utc_session_zone(database: Database) -> None:
 
 
 def test_usage_groups_by_utc_day_model_and_user(
-    accounts: AccountRepository, database: Database
+    users: UserRepository, ledger: UsageLedger, database: Database
 ) -> None:
     _use_a_non_utc_session_zone(database)
-    bob, ann = accounts.create_user("bob"), accounts.create_user("ann")
+    bob, ann = users.create_user("bob"), users.create_user("ann")
     day1, day2 = date(2030, 3, 1), date(2030, 3, 2)
     late = datetime(2030, 3, 1, 23, 30, tzinfo=UTC)  # already 2 March in Shanghai
     early = datetime(2030, 3, 2, 0, 30, tzinfo=UTC)
@@ -397,7 +411,7 @@ def test_usage_groups_by_utc_day_model_and_user(
             ]
         )
     since = datetime(2030, 3, 1, tzinfo=UTC)
-    rows = accounts.usage(since)
+    rows = ledger.rows(since)
     assert all(isinstance(row, UsageRow) for row in rows)
     assert [
         (
@@ -420,16 +434,18 @@ def test_usage_groups_by_utc_day_model_and_user(
     assert {row.user_id for row in rows if row.username == "ann"} == {ann.id}
     assert all(type(row.day) is date for row in rows)
 
-    mine = accounts.usage(since, user_id=bob.id)
+    mine = ledger.rows(since, user_id=bob.id)
     assert [(r.day, r.model, r.total_tokens) for r in mine] == [
         (day1, "gpt-4o", 150),
         (day2, "claude", 8),
     ]
-    assert accounts.usage(datetime(2031, 1, 1, tzinfo=UTC)) == []
+    assert ledger.rows(datetime(2031, 1, 1, tzinfo=UTC)) == []
 
 
-def test_tokens_used_since_a_time(accounts: AccountRepository, database: Database) -> None:
-    ann, bob = accounts.create_user("ann"), accounts.create_user("bob")
+def test_tokens_used_since_a_time(
+    users: UserRepository, ledger: UsageLedger, database: Database
+) -> None:
+    ann, bob = users.create_user("ann"), users.create_user("bob")
     with database.session() as session:
         session.add_all(
             [
@@ -439,26 +455,11 @@ def test_tokens_used_since_a_time(accounts: AccountRepository, database: Databas
                 _event(bob.id, "m", T0 + timedelta(hours=1), 7, 0),
             ]
         )
-    assert accounts.tokens_used(ann.id, T0) == 45  # from `since` on, inclusive
-    assert accounts.tokens_used(ann.id, T0 + timedelta(seconds=1)) == 30
-    assert accounts.tokens_used(ann.id, T0 - timedelta(days=2)) == 1045
-    assert accounts.tokens_used(bob.id, T0) == 7
-    assert accounts.tokens_used(ann.id, T0 + timedelta(days=1)) == 0
-
-
-def test_record_usage_writes_one_ledger_row(
-    accounts: AccountRepository, database: Database
-) -> None:
-    ann = accounts.create_user("ann")
-    before = datetime.now(UTC) - timedelta(seconds=5)
-    accounts.record_usage(ann.id, 42, "gpt-4o", 3, 4, 7)
-    with database.session() as session:
-        rows = list(session.scalars(select(UsageEvent)))
-    assert [
-        (r.user_id, r.message_id, r.model, r.prompt_tokens, r.completion_tokens, r.total_tokens)
-        for r in rows
-    ] == [(ann.id, 42, "gpt-4o", 3, 4, 7)]
-    assert accounts.tokens_used(ann.id, before) == 7
+    assert ledger.tokens_used(ann.id, T0) == 45  # from `since` on, inclusive
+    assert ledger.tokens_used(ann.id, T0 + timedelta(seconds=1)) == 30
+    assert ledger.tokens_used(ann.id, T0 - timedelta(days=2)) == 1045
+    assert ledger.tokens_used(bob.id, T0) == 7
+    assert ledger.tokens_used(ann.id, T0 + timedelta(days=1)) == 0
 
 
 def _reply(chats: ChatRepository, chat: ConversationRecord, model: str = "gpt-4o") -> int:
@@ -475,9 +476,9 @@ def _reply(chats: ChatRepository, chat: ConversationRecord, model: str = "gpt-4o
 
 
 def test_finish_reply_feeds_the_ledger_which_outlives_the_conversation(
-    accounts: AccountRepository, chats: ChatRepository, database: Database
+    users: UserRepository, ledger: UsageLedger, chats: ChatRepository, database: Database
 ) -> None:
-    ann, bob = accounts.create_user("ann"), accounts.create_user("bob")
+    ann, bob = users.create_user("ann"), users.create_user("bob")
     since = datetime.now(UTC) - timedelta(seconds=5)
     chat = chats.create_conversation(ann.id, "t", "gpt-4o")
     reply_id = _reply(chats, chat)
@@ -498,20 +499,20 @@ def test_finish_reply_feeds_the_ledger_which_outlives_the_conversation(
         (e.user_id, e.message_id, e.model, e.prompt_tokens, e.completion_tokens, e.total_tokens)
         for e in events
     ] == [(ann.id, reply_id, "gpt-4o-2024-08-06", 11, 22, 33)]
-    assert accounts.tokens_used(ann.id, since) == 33
-    assert accounts.tokens_used(bob.id, since) == 0
+    assert ledger.tokens_used(ann.id, since) == 33
+    assert ledger.tokens_used(bob.id, since) == 0
 
     assert chats.delete_conversation(ann.id, chat.id)
     assert _count(database, "messages") == 0
     assert _count(database, "usage_events") == 1
-    assert accounts.tokens_used(ann.id, since) == 33  # deleting refunds nothing
-    assert [r.total_tokens for r in accounts.usage(since)] == [33]
+    assert ledger.tokens_used(ann.id, since) == 33  # deleting refunds nothing
+    assert [r.total_tokens for r in ledger.rows(since)] == [33]
 
 
 def test_finish_reply_without_usage_writes_no_event(
-    accounts: AccountRepository, chats: ChatRepository, database: Database
+    users: UserRepository, chats: ChatRepository, database: Database
 ) -> None:
-    ann = accounts.create_user("ann")
+    ann = users.create_user("ann")
     chat = chats.create_conversation(ann.id, "t", "gpt-4o")
     failed = _reply(chats, chat)
     chats.finish_reply(failed, ReplyOutcome(content="", status=MessageStatus.ERROR, error="x"))
@@ -535,9 +536,9 @@ def test_finish_reply_without_usage_writes_no_event(
 
 
 def test_copy_takes_only_the_visible_branch(
-    accounts: AccountRepository, chats: ChatRepository, database: Database
+    users: UserRepository, shares: ShareRepository, chats: ChatRepository, database: Database
 ) -> None:
-    ann, bob = accounts.create_user("ann"), accounts.create_user("bob")
+    ann, bob = users.create_user("ann"), users.create_user("bob")
     chat = chats.create_conversation(ann.id, "original", "gpt-4o", {"temperature": 0.3})
     question = chats.add_message(chat.id, Role.USER, "q1", parent_id=None)
     chats.add_message(
@@ -577,7 +578,7 @@ def test_copy_takes_only_the_visible_branch(
     assert original.active_leaf_id == second_choice.id
     messages_before = _count(database, "messages")
 
-    copy = accounts.copy_conversation(chat.id, bob.id, "My copy")
+    copy = shares.copy_conversation(chat.id, bob.id, "My copy")
     assert copy.id != chat.id and len(copy.id) == 32
     assert (copy.user_id, copy.title, copy.model, copy.settings) == (
         bob.id,
@@ -616,13 +617,13 @@ def test_copy_takes_only_the_visible_branch(
 
 
 def test_copy_of_a_reply_still_being_written_is_stopped(
-    accounts: AccountRepository, chats: ChatRepository
+    users: UserRepository, shares: ShareRepository, chats: ChatRepository
 ) -> None:
-    ann, bob = accounts.create_user("ann"), accounts.create_user("bob")
+    ann, bob = users.create_user("ann"), users.create_user("bob")
     chat = chats.create_conversation(ann.id, "t", "m")
     reply_id = _reply(chats, chat)
     chats.save_progress(reply_id, "so far")
-    copy = accounts.copy_conversation(chat.id, bob.id, "copy")
+    copy = shares.copy_conversation(chat.id, bob.id, "copy")
     copied = chats.thread(copy)
     assert [(m.content, m.status) for m in copied] == [
         ("q", "complete"),
@@ -632,15 +633,15 @@ def test_copy_of_a_reply_still_being_written_is_stopped(
 
 
 def test_copy_of_an_empty_or_missing_conversation(
-    accounts: AccountRepository, chats: ChatRepository
+    users: UserRepository, shares: ShareRepository, chats: ChatRepository
 ) -> None:
-    ann, bob = accounts.create_user("ann"), accounts.create_user("bob")
+    ann, bob = users.create_user("ann"), users.create_user("bob")
     empty = chats.create_conversation(ann.id, "empty", "m")
-    copy = accounts.copy_conversation(empty.id, bob.id, "copy")
+    copy = shares.copy_conversation(empty.id, bob.id, "copy")
     assert copy.active_leaf_id is None
     assert chats.thread(copy) == []
     with pytest.raises(LookupError):
-        accounts.copy_conversation("0" * 32, bob.id, "copy")
+        shares.copy_conversation("0" * 32, bob.id, "copy")
 
 
 # Migration -------------------------------------------------------------------------------
@@ -658,13 +659,13 @@ def test_upgrade_from_0002_keeps_users_and_their_conversations(database_url: str
 
         assert current_revision(db.engine) == HEAD_REVISION == "0004"
         assert set(inspect(db.engine).get_table_names()) >= ACCOUNT_TABLES
-        accounts = AccountRepository(db)
-        user = accounts.get_user(user_id)
+        users = UserRepository(db)
+        user = users.get_user(user_id)
         assert (user.username, user.display_name) == ("old", "Old")
         assert (user.role, user.disabled, user.auth_source) == ("member", False, "local")
         assert (user.email, user.quota_tokens, user.last_login_at) == (None, None, None)
         assert user.created_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-        assert accounts.credentials("old").password_hash is None
+        assert users.credentials("old").password_hash is None
         columns = {column["name"] for column in inspect(db.engine).get_columns("users")}
         assert not {"failed_logins", "locked_until"} & columns  # throttled, not locked (0004)
         # Adding columns to users must not cost the user their conversations.
@@ -673,9 +674,9 @@ def test_upgrade_from_0002_keeps_users_and_their_conversations(database_url: str
         assert conversation is not None and conversation.title == "旧对话"
         assert [m.id for m in chats.thread(conversation)] == [rows.question_id, rows.reply_id]
         # The upgraded table takes new rows with the ORM's defaults and the new features.
-        newcomer = accounts.create_user("new", password_hash="h", role="admin")
-        assert newcomer.is_admin and accounts.count_users() == 2
-        assert accounts.create_share(user_id, conversation_id, "a" * 64) is not None
+        newcomer = users.create_user("new", password_hash="h", role="admin")
+        assert newcomer.is_admin and users.count_users() == 2
+        assert ShareRepository(db).create_share(user_id, conversation_id, "a" * 64) is not None
     finally:
         db.dispose()
 
@@ -687,7 +688,7 @@ def test_downgrade_to_0002_keeps_users_and_their_conversations(database_url: str
         rows = populate(db)
         user_id, conversation_id = rows.user_id, rows.conversation_id
         upgrade_to_head(db.engine)
-        AccountRepository(db).create_session(user_id, "a" * 64, T0)
+        UserRepository(db).create_session(user_id, "a" * 64, T0)
 
         migrate(db, "0002", down=True)
 

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from old_schema import migrate, populate
 from sqlalchemy import inspect, text
 
 from storage import (
@@ -18,11 +17,12 @@ from storage import (
     ReplyOutcome,
     Role,
     UserRecord,
+    UserRepository,
     upgrade_to_head,
 )
-from storage.accounts import AccountRepository
 from storage.migrate import HEAD_REVISION, current_revision
 from storage.models import User
+from tests.support.old_schema import migrate, populate
 
 NEW_MESSAGE_COLUMNS = ("tool_calls", "tool_call_id", "system_fingerprint")
 NEW_CHOICE_COLUMNS = ("choice_group", "choice_index")
@@ -30,7 +30,7 @@ NEW_CHOICE_COLUMNS = ("choice_group", "choice_index")
 
 @pytest.fixture
 def ann(repo: ChatRepository) -> UserRecord:
-    return AccountRepository(repo.db).ensure_user("ann")
+    return UserRepository(repo.db).ensure_user("ann")
 
 
 @pytest.fixture
@@ -218,7 +218,7 @@ def test_select_branch_follows_the_most_recently_extended_child(
 def test_select_branch_refuses_other_users_and_unknown_ids(
     repo: ChatRepository, ann: UserRecord, chat: ConversationRecord
 ) -> None:
-    bob = AccountRepository(repo.db).ensure_user("bob")
+    bob = UserRepository(repo.db).ensure_user("bob")
     _, *replies = _start(repo, chat, choices=2)
     assert repo.select_branch(bob.id, replies[1].id) is None
     assert _reload(repo, ann, chat).active_leaf_id == replies[0].id
@@ -295,7 +295,7 @@ def test_save_preset_creates_then_overwrites_by_name(repo: ChatRepository, ann: 
 
 
 def test_two_users_may_use_the_same_preset_name(repo: ChatRepository, ann: UserRecord) -> None:
-    bob = AccountRepository(repo.db).ensure_user("bob")
+    bob = UserRepository(repo.db).ensure_user("bob")
     mine = repo.save_preset(ann.id, "Review", {"temperature": 0.1}, shared=False)
     theirs = repo.save_preset(bob.id, "Review", {"temperature": 0.9}, shared=False)
     assert mine.id != theirs.id
@@ -308,7 +308,7 @@ def test_two_users_may_use_the_same_preset_name(repo: ChatRepository, ann: UserR
 
 
 def test_preset_visibility_and_order(repo: ChatRepository, ann: UserRecord) -> None:
-    bob = AccountRepository(repo.db).ensure_user("bob")
+    bob = UserRepository(repo.db).ensure_user("bob")
     repo.save_preset(ann.id, "delta", {}, shared=False)
     repo.save_preset(ann.id, "Bravo", {}, shared=True)
     shared = repo.save_preset(bob.id, "alpha", {"n": 2}, shared=True)
@@ -331,7 +331,7 @@ def test_preset_visibility_and_order(repo: ChatRepository, ann: UserRecord) -> N
 
 
 def test_only_the_owner_deletes_a_preset(repo: ChatRepository, ann: UserRecord) -> None:
-    bob = AccountRepository(repo.db).ensure_user("bob")
+    bob = UserRepository(repo.db).ensure_user("bob")
     shared = repo.save_preset(bob.id, "team", {}, shared=True)
     private = repo.save_preset(bob.id, "mine", {}, shared=False)
     assert not repo.delete_preset(ann.id, shared.id)
@@ -346,7 +346,7 @@ def test_only_the_owner_deletes_a_preset(repo: ChatRepository, ann: UserRecord) 
 def test_deleting_a_user_deletes_their_presets(
     repo: ChatRepository, database: Database, ann: UserRecord
 ) -> None:
-    bob = AccountRepository(repo.db).ensure_user("bob")
+    bob = UserRepository(repo.db).ensure_user("bob")
     repo.save_preset(bob.id, "team", {}, shared=True)
     repo.save_preset(bob.id, "mine", {}, shared=False)
     kept = repo.save_preset(ann.id, "kept", {}, shared=True)

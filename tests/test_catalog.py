@@ -7,7 +7,7 @@ import time
 
 from chatcore.chat.catalog import ModelCatalog
 from chatcore.wiring import Services
-from fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI
 
 
 def test_models_come_from_the_server_with_the_default_first(

@@ -10,12 +10,12 @@ import pytest
 
 from chatcore.chat.params import GenerationParams
 from chatcore.chat.thread import api_messages, title_from
-from chatcore.chat.use_cases import ChatInputError, ConversationNotFound, ConversationView
+from chatcore.chat.use_cases import ConversationView
 from chatcore.config import Settings
-from chatcore.errors import InvalidParameter
+from chatcore.errors import ChatInputError, ConversationNotFound, InvalidParameter
 from chatcore.wiring import Services, build_services
-from fake_openai import Behavior, FakeOpenAI
 from storage import MessageRecord, MessageStatus
+from tests.support.fake_openai import Behavior, FakeOpenAI
 
 PARAMS = GenerationParams(model="gpt-4o")
 
@@ -28,8 +28,8 @@ def send(
 
 def finished(services: Services, view: ConversationView) -> MessageRecord:
     reply = view.thread[-1]
-    assert services.worker.wait_idle(10), "reply did not finish"
-    return services.repository.get_message(reply.id)
+    assert services.infra.worker.wait_idle(10), "reply did not finish"
+    return services.infra.chats.get_message(reply.id)
 
 
 def test_streamed_reply_is_saved_with_usage_and_timings(
@@ -49,7 +49,7 @@ def test_streamed_reply_is_saved_with_usage_and_timings(
     assert reply.response_id.startswith("chatcmpl-")
     assert reply.request_id.startswith("req_")
     assert reply.model == "gpt-4o"
-    assert services.repository.token_total(view.conversation.id) == 4
+    assert services.infra.chats.token_total(view.conversation.id) == 4
 
 
 def test_request_carries_only_what_was_set(services: Services, fake_api: FakeOpenAI) -> None:
@@ -103,7 +103,7 @@ def test_follow_up_sends_the_whole_thread_and_settings_are_remembered(
         {"role": "assistant", "content": "first answer"},
         {"role": "user", "content": "two"},
     ]
-    stored = services.repository.get_conversation(services.local_user.id, first.conversation.id)
+    stored = services.infra.chats.get_conversation(services.local_user.id, first.conversation.id)
     assert GenerationParams.from_settings(stored.settings, "x") == params
     assert stored.title == "one"
 
@@ -128,7 +128,7 @@ def test_user_message_is_saved_before_the_reply_arrives(
     fake_api.enqueue(Behavior(text="slow", first_token_delay=1.0))
     view = send(services, "saved first?")
     fake_api.wait_for_requests(1)
-    stored = services.repository.thread(view.conversation)
+    stored = services.infra.chats.thread(view.conversation)
     assert [(m.role, m.content, m.status) for m in stored] == [
         ("user", "saved first?", "complete"),
         ("assistant", "", "streaming"),
@@ -163,7 +163,7 @@ def test_failures_become_clear_messages_and_keep_the_user_message(
         assert "(request id req_" in reply.error
     if behavior.status == 200:
         assert reply.content == "a b c "  # the partial reply is kept
-    thread = services.repository.thread(view.conversation)
+    thread = services.infra.chats.thread(view.conversation)
     assert thread[0].content == "please answer"
 
 
@@ -197,12 +197,12 @@ def test_retry_answers_the_same_message_again(services: Services, fake_api: Fake
     retried = services.chat.retry(services.local_user.id, failed.id)
     reply = finished(services, retried)
     assert reply.content == "better now"
-    thread = services.repository.thread(retried.conversation)
+    thread = services.infra.chats.thread(retried.conversation)
     assert [(m.role, m.content) for m in thread] == [
         ("user", "try me"),
         ("assistant", "better now"),
     ]
-    failed_again = services.repository.get_message(failed.id)
+    failed_again = services.infra.chats.get_message(failed.id)
     assert (failed_again.status, failed_again.parent_id) == ("error", thread[0].id)  # kept
     assert fake_api.chat_requests()[-1].body["messages"] == [{"role": "user", "content": "try me"}]
 
@@ -211,7 +211,7 @@ def test_stop_keeps_the_partial_reply(services: Services, fake_api: FakeOpenAI) 
     words = " ".join(f"w{i}" for i in range(200))
     fake_api.enqueue(Behavior(text=words, chunk_delay=0.02))
     view = send(services, "long please")
-    live = services.worker.live(view.thread[-1].id)
+    live = services.infra.worker.live(view.thread[-1].id)
     snapshot = live.wait(-1, 5)
     while "w5" not in snapshot.text:
         snapshot = live.wait(snapshot.version, 5)
@@ -230,7 +230,7 @@ def test_stop_before_anything_arrived_ends_at_once(
     fake_api.wait_for_requests(1)
     started = time.monotonic()
     services.chat.stop(view.thread[-1].id)
-    reply = services.repository.get_message(view.thread[-1].id)
+    reply = services.infra.chats.get_message(view.thread[-1].id)
     assert time.monotonic() - started < 1
     assert (reply.status, reply.content) == ("stopped", "")
 
@@ -242,7 +242,7 @@ def test_reply_keeps_going_without_any_viewer_and_checkpoints(
     fake_api.enqueue(Behavior(text=words, chunk_delay=0.04))
     view = send(services, "q")
     time.sleep(1.5)  # nobody watches; the worker checkpoints progress to the row
-    midway = services.repository.get_message(view.thread[-1].id)
+    midway = services.infra.chats.get_message(view.thread[-1].id)
     assert midway.status == MessageStatus.STREAMING
     assert midway.content.startswith("w0 w1")
     assert finished(services, view).content == words
@@ -256,7 +256,7 @@ def test_restart_closes_replies_left_streaming(settings: Settings, fake_api: Fak
     # A new process on the same database finds the row still streaming.
     second = build_services(settings, prefetch_models=False)
     try:
-        reply = second.repository.get_message(view.thread[-1].id)
+        reply = second.infra.chats.get_message(view.thread[-1].id)
         assert reply.status == MessageStatus.ERROR
         assert "restarted" in reply.error
     finally:
@@ -275,7 +275,7 @@ def test_input_problems_send_nothing(services: Services, fake_api: FakeOpenAI) -
     with pytest.raises(ConversationNotFound):
         send(services, "hi", conv="f" * 32)
     assert fake_api.chat_requests() == []
-    assert services.repository.list_conversations(services.local_user.id).items == []
+    assert services.infra.chats.list_conversations(services.local_user.id).items == []
 
 
 def test_no_key_sends_nothing(settings: Settings, fake_api: FakeOpenAI) -> None:
@@ -297,8 +297,8 @@ def test_titles_come_from_the_first_line() -> None:
 
 
 def test_failed_and_unfinished_replies_are_not_sent_as_context(services: Services) -> None:
-    conversation = services.repository.create_conversation(services.local_user.id, "t", "m")
-    repo = services.repository
+    conversation = services.infra.chats.create_conversation(services.local_user.id, "t", "m")
+    repo = services.infra.chats
     q = repo.add_message(conversation.id, "user", "q", parent_id=None)
     bad = repo.add_message(conversation.id, "assistant", "half", parent_id=q.id, status="error")
     stopped = repo.add_message(
@@ -323,7 +323,7 @@ def test_a_whole_turn_on_postgresql(
         assert (reply.content, reply.status, reply.total_tokens) == ("from postgres", "complete", 4)
         reopened = built.chat.open(built.local_user.id, view.conversation.id)
         assert [m.content for m in reopened.thread] == ["你好, PostgreSQL", "from postgres"]
-        assert built.repository.list_conversations(built.local_user.id).items[0].title == (
+        assert built.infra.chats.list_conversations(built.local_user.id).items[0].title == (
             "你好, PostgreSQL"
         )
     finally:

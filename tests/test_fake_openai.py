@@ -15,7 +15,7 @@ from typing import Any
 import openai
 import pytest
 
-from fake_openai import Behavior, FakeOpenAI, parse_directives
+from tests.support.fake_openai import Behavior, FakeOpenAI, parse_directives
 
 MODEL = "gpt-4o"
 CALC_ARGS = {"expression": "6*7"}

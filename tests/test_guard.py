@@ -15,6 +15,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from chatcore.config import load_settings
 from chatcore.team.accounts import hash_password
 from chatcore.wiring import Services, close_shared_services, shared_services
+from tests.support.asgi import run_coroutine
 from web.guard import (
     Refusal,
     SignInGuard,
@@ -45,7 +46,7 @@ def proxy_services(local_services: Services, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def signed_in_token(services: Services, name: str = "mei") -> str:
-    services.account_repository.create_user(name, password_hash=hash_password(PASSWORD))
+    services.infra.users.create_user(name, password_hash=hash_password(PASSWORD))
     outcome = services.accounts.sign_in(name, PASSWORD)
     assert outcome.token is not None
     return outcome.token
@@ -112,7 +113,7 @@ def run_websocket(
 
         await SignInGuard(inner)(guard_scope, receive, send)
 
-    asyncio.run(main())
+    run_coroutine(main())
     return sent
 
 
@@ -156,8 +157,8 @@ def test_signing_out_elsewhere_stops_the_next_message_of_an_open_tab(
 @pytest.mark.parametrize("ending", ["disable", "reset", "own_password"])
 def test_every_way_a_session_ends_reaches_open_tabs(local_services: Services, ending: str) -> None:
     token = signed_in_token(local_services, "lin")
-    admin = local_services.account_repository.create_user("boss", role="admin")
-    lin = local_services.account_repository.find_user("lin")
+    admin = local_services.infra.users.create_user("boss", role="admin")
+    lin = local_services.infra.users.find_user("lin")
     assert lin is not None
 
     def end() -> None:
@@ -204,8 +205,8 @@ def test_a_doubled_proxy_header_is_refused(proxy_services: Services) -> None:
     assert refusal == Refusal(
         400, "The request carries the X-Forwarded-User header more than once."
     )
-    assert proxy_services.account_repository.find_user("alice") is None
-    assert proxy_services.account_repository.find_user("realuser") is None
+    assert proxy_services.infra.users.find_user("alice") is None
+    assert proxy_services.infra.users.find_user("realuser") is None
 
 
 def test_the_proxy_header_counts_only_from_a_trusted_proxy(proxy_services: Services) -> None:
@@ -220,11 +221,11 @@ def test_the_proxy_header_counts_only_from_a_trusted_proxy(proxy_services: Servi
 
 
 def test_a_proxy_visitor_disabled_mid_session_is_stopped(proxy_services: Services) -> None:
-    admin = proxy_services.account_repository.create_user("boss", role="admin")
+    admin = proxy_services.infra.users.create_user("boss", role="admin")
     inner = InnerApp(messages=2)
 
     def disable() -> None:
-        alice = proxy_services.account_repository.find_user("alice")
+        alice = proxy_services.infra.users.find_user("alice")
         assert alice is not None
         proxy_services.accounts.set_disabled(admin, alice.id, True)
 
@@ -263,7 +264,7 @@ def test_single_sign_on_tabs_end_when_their_person_signs_out(local_services: Ser
     """Streamlit's identity cookie cannot be revoked; a tab bound to the account is refused
     at its next message once that person signs out (anywhere), or is disabled."""
     accounts = local_services.accounts
-    mei = local_services.account_repository.create_user("mei", auth_source="oidc")
+    mei = local_services.infra.users.create_user("mei", auth_source="oidc")
     visitor = Visitor("oidc", None)
     assert recheck(visitor, accounts)  # not bound yet: the page's first run binds it
     visitor.user = mei
@@ -272,6 +273,6 @@ def test_single_sign_on_tabs_end_when_their_person_signs_out(local_services: Ser
     assert not recheck(visitor, accounts)
     reopened = Visitor("oidc", mei)  # a tab opened after signing in again
     assert recheck(reopened, accounts)
-    admin = local_services.account_repository.create_user("boss", role="admin")
+    admin = local_services.infra.users.create_user("boss", role="admin")
     accounts.set_disabled(admin, mei.id, True)
     assert not recheck(reopened, accounts)

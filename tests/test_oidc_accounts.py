@@ -15,7 +15,7 @@ import pytest
 from chatcore.config import load_settings
 from chatcore.team.accounts import USERNAME_MAX_CHARS, AccountService, oidc_username
 from chatcore.team.signin_throttle import SignInThrottle
-from storage import AccountRepository, Database, UserRecord
+from storage import Database, UserRecord, UserRepository
 from storage.signin import SignInAttemptRepository
 
 ISSUER = "https://id.example.test"
@@ -23,19 +23,19 @@ OTHER_ISSUER = "https://login.other.test/tenant/v2.0"
 SECRET = b"test-server-secret"
 
 
-def make_service(repo: AccountRepository) -> AccountService:
+def make_service(repo: UserRepository) -> AccountService:
     settings = load_settings(env={}, secrets={})
     throttle = SignInThrottle(SignInAttemptRepository(repo.db), settings, secret=SECRET)
     return AccountService(repo, settings, throttle, secret=SECRET)
 
 
 @pytest.fixture
-def repo(database: Database) -> AccountRepository:
-    return AccountRepository(database)
+def repo(database: Database) -> UserRepository:
+    return UserRepository(database)
 
 
 @pytest.fixture
-def service(repo: AccountRepository) -> AccountService:
+def service(repo: UserRepository) -> AccountService:
     return make_service(repo)
 
 
@@ -77,7 +77,7 @@ def test_a_renamed_person_keeps_their_account(service: AccountService) -> None:
 
 
 def test_a_namesake_gets_an_account_of_their_own(
-    service: AccountService, repo: AccountRepository
+    service: AccountService, repo: UserRepository
 ) -> None:
     mei = sign_in(service, "s-1", "mei")
     namesake = sign_in(service, "s-2", "mei")
@@ -118,7 +118,7 @@ def test_names_from_claims_are_cleaned_and_fit(service: AccountService) -> None:
 
 
 def test_an_old_account_is_bound_at_its_owners_next_sign_in_once(
-    service: AccountService, repo: AccountRepository
+    service: AccountService, repo: UserRepository
 ) -> None:
     # As the previous code made it: found by name, e-mail taken unverified.
     old = repo.ensure_user("mei", auth_source="oidc", email="typed@anything.test", role="admin")
@@ -132,7 +132,7 @@ def test_an_old_account_is_bound_at_its_owners_next_sign_in_once(
 
 
 def test_an_old_account_named_by_email_needs_it_verified(
-    service: AccountService, repo: AccountRepository
+    service: AccountService, repo: UserRepository
 ) -> None:
     old = repo.ensure_user("jo@example.test", auth_source="oidc")
     doubtful = sign_in(service, "s-1", email="jo@example.test")
@@ -141,7 +141,7 @@ def test_an_old_account_named_by_email_needs_it_verified(
 
 
 def test_a_local_or_proxy_account_is_never_opened(
-    service: AccountService, repo: AccountRepository
+    service: AccountService, repo: UserRepository
 ) -> None:
     local = repo.create_user("admin", password_hash="$argon2id$x", role="admin")
     proxied = repo.create_user("ops", auth_source="proxy")
@@ -157,7 +157,7 @@ def test_a_local_or_proxy_account_is_never_opened(
 
 
 def test_disabled_accounts_and_unusable_identities_get_nothing(
-    service: AccountService, repo: AccountRepository
+    service: AccountService, repo: UserRepository
 ) -> None:
     mei = sign_in(service, "s-1", "mei")
     repo.set_disabled(mei.id, True)
@@ -170,7 +170,7 @@ def test_disabled_accounts_and_unusable_identities_get_nothing(
     assert repo.count_users() == 2
 
 
-class RacingRepository(AccountRepository):
+class RacingRepository(UserRepository):
     """Holds each thread's first identity lookup until every thread has made one, so that
     concurrent first sign-ins all find no account and all try to create it."""
 

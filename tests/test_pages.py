@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from chatcore.config import load_settings
 from chatcore.wiring import build_services, close_shared_services
-from fake_openai import Behavior, FakeOpenAI
 from storage import MessageStatus, ReplyOutcome
+from tests.support.fake_openai import Behavior, FakeOpenAI
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SECRET = "sk-page-test-secret"
@@ -131,7 +131,7 @@ def test_rename_and_delete_from_the_header(app_env: Path, fake_api: FakeOpenAI) 
     services = build_services(settings, prefetch_models=False)
     try:
         user = services.local_user
-        assert services.repository.get_conversation(user.id, conversation_id) is None
+        assert services.infra.chats.get_conversation(user.id, conversation_id) is None
     finally:
         services.close()
 
@@ -190,7 +190,7 @@ def test_history_is_paginated_and_searchable(app_env: Path) -> None:
     try:
         user = services.local_user
         for number in range(25):
-            services.repository.create_conversation(user.id, f"chat number {number:02}", "gpt-4o")
+            services.infra.chats.create_conversation(user.id, f"chat number {number:02}", "gpt-4o")
     finally:
         services.close()
     at = run_app()
@@ -207,7 +207,7 @@ def test_history_is_paginated_and_searchable(app_env: Path) -> None:
 def test_a_long_conversation_draws_its_tail_and_the_rest_on_request(app_env: Path) -> None:
     services = build_services(load_settings(), prefetch_models=False)
     try:
-        repo = services.repository
+        repo = services.infra.chats
         chat = repo.create_conversation(services.local_user.id, "long one", "gpt-4o")
         parent = None
         for number in range(30):
@@ -225,7 +225,7 @@ def test_a_reply_written_by_another_process_is_followed_through_its_row(app_env:
     at = run_app()  # this page's process starts (and runs its start-up recovery) first
     services = build_services(load_settings(), prefetch_models=False)
     try:
-        repo = services.repository
+        repo = services.infra.chats
         chat = repo.create_conversation(services.local_user.id, "elsewhere", "gpt-4o")
         question = repo.add_message(chat.id, "user", "q", parent_id=None)
         reply = repo.add_message(
@@ -254,7 +254,7 @@ def test_a_reply_written_by_another_process_is_followed_through_its_row(app_env:
 def test_older_questions_open_their_actions_on_request(app_env: Path) -> None:
     services = build_services(load_settings(), prefetch_models=False)
     try:
-        repo = services.repository
+        repo = services.infra.chats
         chat = repo.create_conversation(services.local_user.id, "four", "gpt-4o")
         ids, parent = [], None
         for number in range(4):

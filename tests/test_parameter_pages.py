@@ -12,7 +12,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from chatcore.wiring import close_shared_services
-from fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI
+from ui.text import plain
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -109,7 +110,7 @@ def test_an_unknown_model_is_refused_once_the_list_is_loaded(fake_api: FakeOpenA
     at.session_state["params_loaded_for"] = None
     at.run()
     assert at.selectbox(key="p_model").value == "no-such-model"
-    assert "does not list “no-such-model”" in warnings(at)
+    assert f"does not list “{plain('no-such-model')}”" in warnings(at)  # escaped, like titles
     at = send(at, "hello")
     assert "does not offer “no-such-model”" in warnings(at)
     assert_nothing_sent(fake_api, at)

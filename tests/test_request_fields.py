@@ -10,7 +10,7 @@ import pytest
 
 from chatcore.chat.params import GenerationParams
 from chatcore.wiring import Services
-from fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI
 
 # Non-streamed, so the body holds only what the parameters produce.
 DEFAULTS = GenerationParams(model="gpt-4o", stream=False)
@@ -73,7 +73,7 @@ def request_for(services: Services, fake_api: FakeOpenAI, params: GenerationPara
     user = services.local_user.id
     text = "Reply in JSON, please." if params.json_mode else "hello"
     services.chat.send(user, None, text, params)
-    assert services.worker.wait_idle(10)
+    assert services.infra.worker.wait_idle(10)
     return fake_api.chat_requests()[-1].body
 
 

@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import text
 
 from chatcore.config import Settings, load_settings
+from chatcore.errors import AccountError
 from chatcore.team import accounts
 from chatcore.team.accounts import (
     ALREADY_SET_UP,
     WRONG_CREDENTIALS,
-    AccountError,
     AccountService,
     verify_password,
 )
@@ -31,8 +31,7 @@ from chatcore.team.signin_throttle import (
     address_bucket,
     delay_seconds,
 )
-from storage import Database
-from storage.accounts import AccountRepository
+from storage import Database, UserRepository
 from storage.signin import SignInAttemptRepository
 
 SECRET = b"test-server-secret"
@@ -195,7 +194,7 @@ def test_windows_that_passed_are_purged_at_the_next_success(
 @pytest.fixture
 def service(database: Database, settings: Settings) -> AccountService:
     throttle = SignInThrottle(SignInAttemptRepository(database), settings, secret=SECRET)
-    return AccountService(AccountRepository(database), settings, throttle, secret=SECRET)
+    return AccountService(UserRepository(database), settings, throttle, secret=SECRET)
 
 
 def test_concurrent_guesses_check_at_most_the_limit(
@@ -232,5 +231,5 @@ def test_concurrent_setups_make_exactly_one_administrator(
     outcomes = _all_at_once(6, create)
     created = [name for name in outcomes if name.startswith("admin")]
     assert len(created) == 1 and outcomes.count(ALREADY_SET_UP) == 5
-    users = AccountRepository(database).list_users()
+    users = UserRepository(database).list_users()
     assert [(user.username, user.role) for user in users] == [(created[0], "admin")]

@@ -21,9 +21,9 @@ from storage import (
     ReplyOutcome,
     Role,
     UserRecord,
+    UserRepository,
     upgrade_to_head,
 )
-from storage.accounts import AccountRepository
 from storage.migrate import HEAD_REVISION, alembic_config
 from storage.models import Base
 
@@ -39,7 +39,7 @@ def sqlite_database(tmp_path: Path) -> Iterator[Database]:
 def _chat_with_question(
     repo: ChatRepository,
 ) -> tuple[UserRecord, ConversationRecord, MessageRecord]:
-    user = AccountRepository(repo.db).ensure_user("ann")
+    user = UserRepository(repo.db).ensure_user("ann")
     chat = repo.create_conversation(user.id, "t", "m")
     return user, chat, repo.add_message(chat.id, Role.USER, "q", parent_id=None)
 
@@ -101,7 +101,7 @@ def test_sqlite_pragmas(sqlite_database: Database) -> None:
 
 
 def test_conversations_are_listed_newest_first_and_paginated(repo: ChatRepository) -> None:
-    user = AccountRepository(repo.db).ensure_user("ann")
+    user = UserRepository(repo.db).ensure_user("ann")
     created = [repo.create_conversation(user.id, f"chat {i}", "gpt-4o") for i in range(5)]
     # Activity moves a conversation to the top.
     repo.add_message(created[1].id, Role.USER, "bump", parent_id=None)
@@ -114,7 +114,7 @@ def test_conversations_are_listed_newest_first_and_paginated(repo: ChatRepositor
 
 
 def test_pinned_conversations_come_first(repo: ChatRepository) -> None:
-    user = AccountRepository(repo.db).ensure_user("ann")
+    user = UserRepository(repo.db).ensure_user("ann")
     older = repo.create_conversation(user.id, "older", "m")
     repo.create_conversation(user.id, "newer", "m")
     assert repo.set_pinned(user.id, older.id, True)
@@ -124,7 +124,7 @@ def test_pinned_conversations_come_first(repo: ChatRepository) -> None:
 
 
 def test_search_matches_titles_literally(repo: ChatRepository) -> None:
-    user = AccountRepository(repo.db).ensure_user("ann")
+    user = UserRepository(repo.db).ensure_user("ann")
     repo.create_conversation(user.id, "Budget 100% plan", "m")
     repo.create_conversation(user.id, "Budget 1000 plan", "m")
     repo.create_conversation(user.id, "中文 标题", "m")
@@ -137,8 +137,8 @@ def test_search_matches_titles_literally(repo: ChatRepository) -> None:
 
 def test_users_cannot_reach_each_others_conversations(repo: ChatRepository) -> None:
     ann, bob = (
-        AccountRepository(repo.db).ensure_user("ann"),
-        AccountRepository(repo.db).ensure_user("bob"),
+        UserRepository(repo.db).ensure_user("ann"),
+        UserRepository(repo.db).ensure_user("bob"),
     )
     chat = repo.create_conversation(ann.id, "ann's", "m")
     assert repo.get_conversation(bob.id, chat.id) is None
@@ -150,14 +150,14 @@ def test_users_cannot_reach_each_others_conversations(repo: ChatRepository) -> N
 
 
 def test_conversation_ids_are_random(repo: ChatRepository) -> None:
-    user = AccountRepository(repo.db).ensure_user("ann")
+    user = UserRepository(repo.db).ensure_user("ann")
     ids = {repo.create_conversation(user.id, "t", "m").id for _ in range(20)}
     assert len(ids) == 20
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
 
 
 def test_rename_and_delete_cascade(repo: ChatRepository, database: Database) -> None:
-    user = AccountRepository(repo.db).ensure_user("ann")
+    user = UserRepository(repo.db).ensure_user("ann")
     chat = repo.create_conversation(user.id, "old", "m")
     question = repo.add_message(chat.id, Role.USER, "q", parent_id=None)
     repo.add_message(chat.id, Role.ASSISTANT, "a", parent_id=question.id)
@@ -185,7 +185,7 @@ def test_thread_follows_the_active_branch(repo: ChatRepository, database: Databa
 
 
 def test_records_are_plain_dataclasses(repo: ChatRepository) -> None:
-    user = AccountRepository(repo.db).ensure_user("ann")
+    user = UserRepository(repo.db).ensure_user("ann")
     chat = repo.create_conversation(user.id, "t", "m", {"temperature": 0.5})
     message = repo.add_message(chat.id, Role.USER, "q", parent_id=None)
     assert isinstance(message, MessageRecord)

@@ -3,33 +3,33 @@ through the services the pages use, against the fake OpenAI server."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from chatcore.chat.params import GenerationParams
-from chatcore.chat.use_cases import ChatInputError, ConversationNotFound
-from chatcore.team.usage import QuotaExceeded
-from chatcore.wiring import Services
-from fake_openai import Behavior, FakeOpenAI
+from chatcore.config import Settings
+from chatcore.errors import ChatInputError, ConversationNotFound, QuotaExceeded
+from chatcore.wiring import Services, build_services
 from storage import UserRecord
+from tests.support.fake_openai import Behavior, FakeOpenAI
 
 PARAMS = GenerationParams(model="gpt-4o")
 
 
 @pytest.fixture
 def ann(services: Services) -> UserRecord:
-    return services.account_repository.create_user("ann")
+    return services.infra.users.create_user("ann")
 
 
 @pytest.fixture
 def bob(services: Services) -> UserRecord:
-    return services.account_repository.create_user("bob")
+    return services.infra.users.create_user("bob")
 
 
 def chat(services: Services, user: UserRecord, text: str, conversation: str | None = None) -> str:
     view = services.chat.send(user.id, conversation, text, PARAMS)
-    assert services.worker.wait_idle(10)
+    assert services.infra.worker.wait_idle(10)
     return view.conversation.id
 
 
@@ -37,7 +37,7 @@ def test_a_teammate_cannot_reach_another_teammates_conversation(
     services: Services, ann: UserRecord, bob: UserRecord
 ) -> None:
     anns = chat(services, ann, "ann's secret plan")
-    repo = services.repository
+    repo = services.infra.chats
     assert [c.id for c in repo.list_conversations(ann.id).items] == [anns]
     assert repo.list_conversations(bob.id).items == []
     assert repo.list_conversations(bob.id, search="secret").items == []
@@ -85,10 +85,10 @@ def test_quota_counts_exactly_what_the_server_reported(
         Behavior(text="one", usage={"prompt_tokens": 30, "completion_tokens": 12}),
         Behavior(text="two", usage={"prompt_tokens": 40, "completion_tokens": 9}),
     )
-    services.account_repository.set_quota(ann.id, 91, "day")
+    services.infra.users.set_quota(ann.id, 91, "day")
     first = chat(services, ann, "q1")
     chat(services, ann, "q2", first)
-    used = services.account_repository.tokens_used(ann.id, datetime(2000, 1, 1, tzinfo=UTC))
+    used = services.infra.usage.tokens_used(ann.id, datetime(2000, 1, 1, tzinfo=UTC))
     assert used == 42 + 49 == 91
     requests_before = len(fake_api.chat_requests())
     with pytest.raises(QuotaExceeded, match="91 of your 91 tokens"):
@@ -96,7 +96,7 @@ def test_quota_counts_exactly_what_the_server_reported(
     assert len(fake_api.chat_requests()) == requests_before
     assert len(services.chat.open(ann.id, first).thread) == 4  # the refused text was not saved
     # Deleting the conversation does not give the tokens back.
-    services.repository.delete_conversation(ann.id, first)
+    services.infra.chats.delete_conversation(ann.id, first)
     with pytest.raises(QuotaExceeded):
         services.chat.send(ann.id, None, "q4", PARAMS)
 
@@ -110,7 +110,7 @@ def test_a_personal_key_is_used_for_that_teammates_requests_only(
     ann_request, bob_request = fake_api.chat_requests()[-2:]
     assert ann_request.headers["authorization"] == "Bearer sk-ann-personal-123"
     assert bob_request.headers["authorization"] == "Bearer sk-test-secret-key"
-    stored = services.account_repository.personal_key(ann.id)
+    stored = services.infra.keys.personal_key(ann.id)
     assert stored is not None and "sk-ann-personal-123" not in stored
     assert services.chat.request_user(ann.id) != services.chat.request_user(bob.id)
 
@@ -118,17 +118,34 @@ def test_a_personal_key_is_used_for_that_teammates_requests_only(
 def test_a_disabled_account_sends_nothing(
     services: Services, fake_api: FakeOpenAI, ann: UserRecord
 ) -> None:
-    services.account_repository.set_disabled(ann.id, True)
+    services.infra.users.set_disabled(ann.id, True)
     with pytest.raises(ChatInputError, match="disabled"):
         services.chat.send(ann.id, None, "hello", PARAMS)
     assert fake_api.chat_requests() == []
 
 
 def test_an_identity_provider_cannot_open_a_local_account(services: Services) -> None:
-    local = services.account_repository.create_user("admin", role="admin")
+    local = services.infra.users.create_user("admin", role="admin")
     assert services.accounts.external_user("ADMIN", source="proxy") is None
     assert services.accounts.external_user("x" * 151, source="proxy") is None
     sso = services.accounts.oidc_user("https://id.example.test", "s-1", preferred_username="admin")
     assert sso is not None and sso.id != local.id
     assert (sso.username, sso.auth_source, sso.role) == ("admin-2", "oidc", "member")
-    assert services.account_repository.get_user(local.id).auth_source == "local"
+    assert services.infra.users.get_user(local.id).auth_source == "local"
+
+
+def test_expired_sessions_are_purged_at_start(settings: Settings) -> None:
+    now = datetime.now(UTC)
+    first = build_services(settings, prefetch_models=False)
+    try:
+        ann = first.infra.users.create_user("ann")
+        first.infra.users.create_session(ann.id, "a" * 64, now - timedelta(minutes=1))
+        first.infra.users.create_session(ann.id, "b" * 64, now + timedelta(days=1))
+    finally:
+        first.close()
+    second = build_services(settings, prefetch_models=False)
+    try:
+        assert second.infra.users.purge_expired_sessions(now) == 0  # already gone
+        assert second.infra.users.session_user("b" * 64, now) == ann
+    finally:
+        second.close()

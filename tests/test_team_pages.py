@@ -18,7 +18,7 @@ import ui.auth
 from chatcore.config import load_settings
 from chatcore.team.accounts import hash_password
 from chatcore.wiring import close_shared_services, shared_services
-from fake_openai import Behavior, FakeOpenAI
+from tests.support.fake_openai import Behavior, FakeOpenAI
 from ui.text import plain
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -35,7 +35,7 @@ def app_env(
     monkeypatch.setenv("ANYCHAT_SECRET_KEY_FILE", str(tmp_path / "secret.key"))
     monkeypatch.setenv("ANYCHAT_AUTH", "local")
     services = shared_services(load_settings())
-    admin = services.account_repository.create_user("boss", role="admin")
+    admin = services.infra.users.create_user("boss", role="admin")
     monkeypatch.setattr(ui.auth, "_resolve", lambda _services: admin)
     yield
     st.cache_resource.clear()
@@ -56,24 +56,24 @@ def test_the_admin_creates_a_teammate_and_sets_a_quota() -> None:
     next(b for b in at.button if b.label == "Create").click().run()
     assert any(plain("Created lin.wei") in s.value for s in at.success)
     services = shared_services(load_settings())
-    lin = services.account_repository.find_user("lin.wei")
+    lin = services.infra.users.find_user("lin.wei")
     assert lin is not None and lin.role == "member"
     at.selectbox(key="admin_selected_user").set_value(lin.id).run()
     at.number_input(key=f"quota_tokens_{lin.id}").set_value(5000)
     at.radio(key=f"quota_period_{lin.id}").set_value("day")
     next(b for b in at.button if b.label == "Save quota").click().run()
     assert any(plain("Quota for lin.wei saved") in s.value for s in at.success)
-    lin = services.account_repository.get_user(lin.id)
+    lin = services.infra.users.get_user(lin.id)
     assert (lin.quota_tokens, lin.quota_period) == (5000, "day")
     next(b for b in at.button if b.label.startswith("Disable")).click().run()
-    assert services.account_repository.get_user(lin.id).disabled
+    assert services.infra.users.get_user(lin.id).disabled
 
 
 def test_names_from_elsewhere_are_shown_not_rendered() -> None:
     """A name a proxy or an identity provider chose is data: Markdown in it stays text."""
     services = shared_services(load_settings())
     name = "*x*[y](https://example.test)"
-    odd = services.account_repository.create_user(name, auth_source="proxy")
+    odd = services.infra.users.create_user(name, auth_source="proxy")
     at = open_page("admin")
     at.selectbox(key="admin_selected_user").set_value(odd.id).run()
     assert at.subheader[0].value == plain(name)
@@ -86,7 +86,7 @@ def test_usage_shows_tokens_and_offers_a_csv(fake_api: FakeOpenAI) -> None:
     chat = AppTest.from_file(APP, default_timeout=20).run()
     chat.chat_input[0].set_value("count me").run()
     services = shared_services(load_settings())
-    assert services.worker.wait_idle(10)
+    assert services.infra.worker.wait_idle(10)
     at = open_page("usage")
     assert any(metric.value == "12" for metric in at.metric)
     table = at.dataframe[0].value
@@ -101,16 +101,16 @@ def test_a_personal_key_is_saved_encrypted_and_never_shown_again() -> None:
     assert any("Personal key saved" in s.value for s in at.success)
     assert all("sk-my-own-key-42" not in (w.value or "") for w in at.text_input)
     services = shared_services(load_settings())
-    user = services.account_repository.find_user("boss")
+    user = services.infra.users.find_user("boss")
     assert services.keys.get(user.id) == "sk-my-own-key-42"
-    assert "sk-my-own-key-42" not in (services.account_repository.personal_key(user.id) or "")
+    assert "sk-my-own-key-42" not in (services.infra.keys.personal_key(user.id) or "")
     again = open_page("account")
     assert any(b.label == "Remove my key" for b in again.button)
 
 
 def test_the_admin_clears_a_teammates_sign_in_throttling() -> None:
     services = shared_services(load_settings())
-    boss = services.account_repository.find_user("boss")
+    boss = services.infra.users.find_user("boss")
     lin = services.accounts.create_user(boss, "lin", "a long enough password")
     for _ in range(5):
         services.accounts.sign_in("lin", "a wrong password", address="198.51.100.7")
@@ -132,8 +132,8 @@ def test_proving_the_current_password_is_throttled_per_address(
     # What the guard would have read from the connection (AppTest has no guard in front).
     monkeypatch.setattr(ui.account_page, "client_address", lambda: "198.51.100.20")
     services = shared_services(load_settings())
-    boss = services.account_repository.find_user("boss")
-    services.account_repository.set_password_hash(boss.id, hash_password("the right password"))
+    boss = services.infra.users.find_user("boss")
+    services.infra.users.set_password_hash(boss.id, hash_password("the right password"))
     at = open_page("account")
     for current in ("wrong password 1", "wrong password 2", "the right password"):
         at.text_input(key="pw_current").input(current)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chatcore.errors import InvalidParameter
+from chatcore.errors import CalculatorError, InvalidParameter
 from chatcore.tools.builtin import BUILTIN_TOOLS, builtin_specs, run_builtin
-from chatcore.tools.calculator import CalculatorError, calculate, format_number
+from chatcore.tools.calculator import calculate, format_number
 from chatcore.tools.clock import run_current_time
 from chatcore.tools.functions import (
     FunctionSpec,

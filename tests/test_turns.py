@@ -9,10 +9,11 @@ import pytest
 
 from chatcore.chat.params import GenerationParams
 from chatcore.chat.thread import pending_calls
-from chatcore.chat.use_cases import ChatInputError, ConversationView, JsonModeUnmentioned
+from chatcore.chat.use_cases import ConversationView
+from chatcore.errors import ChatInputError, JsonModeUnmentioned
 from chatcore.wiring import Services
-from fake_openai import Behavior, FakeOpenAI
 from storage import MessageRecord, MessageStatus
+from tests.support.fake_openai import Behavior, FakeOpenAI
 
 PARAMS = GenerationParams(model="gpt-4o")
 CALC = {"id": "call_calc", "name": "calculator", "arguments": '{"expression": "6*7"}'}
@@ -23,7 +24,7 @@ def user_id(services: Services) -> int:
 
 
 def settle(services: Services, conversation_id: str) -> ConversationView:
-    assert services.worker.wait_idle(10), "replies did not finish"
+    assert services.infra.worker.wait_idle(10), "replies did not finish"
     return services.chat.open(user_id(services), conversation_id)
 
 
@@ -59,7 +60,7 @@ def test_n_choices_are_stored_as_alternatives_of_one_turn(
     assert sum(c.prompt_tokens for c in choices) == 10
     assert sum(c.completion_tokens for c in choices) == 30
     assert sum(c.total_tokens for c in choices) == 40
-    assert services.repository.token_total(view.conversation.id) == 40
+    assert services.infra.chats.token_total(view.conversation.id) == 40
     assert all(c.status == MessageStatus.COMPLETE for c in choices)
 
 
@@ -233,7 +234,7 @@ def test_json_mode_warns_when_nothing_mentions_json(
     settle(services, sent.conversation.id)
     prompted = replace(params, system_prompt="Answer as a json object.")
     services.chat.send(uid, None, "list three fruits", prompted)
-    assert services.worker.wait_idle(10)
+    assert services.infra.worker.wait_idle(10)
     assert [r.body["response_format"] for r in fake_api.chat_requests()] == [
         {"type": "json_object"},
         {"type": "json_object"},
@@ -255,7 +256,7 @@ def test_stop_ends_every_choice_of_a_request(services: Services, fake_api: FakeO
     sent = services.chat.send(user_id(services), None, "long", replace(PARAMS, n=2))
     fake_api.wait_for_requests(1)
     first = sent.thread[-1]
-    live = services.worker.live(first.id)
+    live = services.infra.worker.live(first.id)
     assert live is not None
     live.wait(0, 5)
     assert services.chat.stop(first.id)

@@ -2,44 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import streamlit as st
 
-from chatcore.team.accounts import AccountError
 from chatcore.team.usage import period_start
 from chatcore.wiring import Services
 from storage import UserRecord
+from ui.actions import run_action, show_notice
 from ui.text import plain
 
-NOTICE = "admin_notice"
+# Success notices name accounts, and a provider or proxy chooses some of those names: each is
+# escaped with plain() where it is written.
+NOTICE = "admin"
 SELECTED = "admin_selected_user"
 PERIOD_LABELS = {None: "no quota", "day": "per day", "month": "per month"}
-
-
-def _act(action: Callable[..., Any], *args: Any, done: str) -> None:
-    """Run an admin operation from a callback and leave its outcome for the next run."""
-    try:
-        action(*args)
-    except AccountError as exc:
-        st.session_state[NOTICE] = ("error", str(exc))
-        return
-    st.session_state[NOTICE] = ("success", done)
 
 
 def _create(services: Services, admin: UserRecord) -> None:
     state = st.session_state
     name = state.get("new_username", "").strip()
-    _act(
+    run_action(
+        NOTICE,
         services.accounts.create_user,
         admin,
         name,
         state.get("new_password", ""),
         state.get("new_role", "member"),
-        done=f"Created {name}.",
+        success=plain(f"Created {name}."),
     )
+
+
+def _set_quota(services: Services, admin: UserRecord, user: UserRecord) -> None:
+    state = st.session_state
+    tokens, period = state.get(f"quota_tokens_{user.id}"), state.get(f"quota_period_{user.id}")
+    services.accounts.set_quota(admin, user.id, tokens, period)
+
+
+def _reset_password(services: Services, admin: UserRecord, user: UserRecord) -> None:
+    password = st.session_state.get(f"reset_password_{user.id}", "")
+    services.accounts.reset_password(admin, user.id, password)
 
 
 def _users_table(services: Services, users: list[UserRecord], now: datetime) -> None:
@@ -55,7 +57,7 @@ def _users_table(services: Services, users: list[UserRecord], now: datetime) -> 
                 "quota": "—"
                 if user.quota_tokens is None
                 else f"{user.quota_tokens:,} {PERIOD_LABELS[user.quota_period]}",
-                "tokens this month": services.account_repository.tokens_used(user.id, month),
+                "tokens this month": services.usage.used_since(user.id, month),
                 "last sign-in": user.last_login_at,
             }
         )
@@ -69,16 +71,17 @@ def _edit_user(services: Services, admin: UserRecord, user: UserRecord) -> None:
         new_role = "member" if user.is_admin else "admin"
         st.button(
             "Make member" if user.is_admin else "Make administrator",
-            on_click=_act,
-            args=(services.accounts.set_role, admin, user.id, new_role),
-            kwargs={"done": f"{user.username} is now {new_role}."},
+            on_click=run_action,
+            args=(NOTICE, services.accounts.set_role, admin, user.id, new_role),
+            kwargs={"success": plain(f"{user.username} is now {new_role}.")},
         )
     with status_col:
+        done = "re-enabled" if user.disabled else "disabled"
         st.button(
             "Re-enable" if user.disabled else "Disable (ends their sessions)",
-            on_click=_act,
-            args=(services.accounts.set_disabled, admin, user.id, not user.disabled),
-            kwargs={"done": f"{user.username} {'re-enabled' if user.disabled else 'disabled'}."},
+            on_click=run_action,
+            args=(NOTICE, services.accounts.set_disabled, admin, user.id, not user.disabled),
+            kwargs={"success": plain(f"{user.username} {done}.")},
         )
     with st.form(f"quota-{user.id}"):
         st.number_input(
@@ -97,35 +100,26 @@ def _edit_user(services: Services, admin: UserRecord, user: UserRecord) -> None:
         )
         st.form_submit_button(
             "Save quota",
-            on_click=lambda: _act(
-                services.accounts.set_quota,
-                admin,
-                user.id,
-                st.session_state.get(f"quota_tokens_{user.id}"),
-                st.session_state.get(f"quota_period_{user.id}"),
-                done=f"Quota for {user.username} saved.",
-            ),
+            on_click=run_action,
+            args=(NOTICE, _set_quota, services, admin, user),
+            kwargs={"success": plain(f"Quota for {user.username} saved.")},
         )
     if user.auth_source == "local":
         with st.form(f"reset-{user.id}", clear_on_submit=True):
             st.text_input("New password", type="password", key=f"reset_password_{user.id}")
             st.form_submit_button(
                 "Reset password (ends their sessions)",
-                on_click=lambda: _act(
-                    services.accounts.reset_password,
-                    admin,
-                    user.id,
-                    st.session_state.get(f"reset_password_{user.id}", ""),
-                    done=f"Password of {user.username} reset.",
-                ),
+                on_click=run_action,
+                args=(NOTICE, _reset_password, services, admin, user),
+                kwargs={"success": plain(f"Password of {user.username} reset.")},
             )
         # Sign-ins are throttled, never locked: this forgets the account's recent attempts
         # from every address, so whoever was made to wait may try again at once.
         st.button(
             "Clear failed sign-in attempts",
-            on_click=_act,
-            args=(services.accounts.clear_sign_in_throttle, admin, user.id),
-            kwargs={"done": f"Sign-in attempts for {user.username} cleared."},
+            on_click=run_action,
+            args=(NOTICE, services.accounts.clear_sign_in_throttle, admin, user.id),
+            kwargs={"success": plain(f"Sign-in attempts for {user.username} cleared.")},
         )
 
 
@@ -134,11 +128,11 @@ def render(services: Services, admin: UserRecord) -> None:
         st.error("Only administrators can open this page.")
         return
     st.title("Admin", anchor=False)
-    notice = st.session_state.pop(NOTICE, None)
-    if notice:
-        # Escaped: notices name accounts, and a provider or proxy chooses some of those names.
-        (st.error if notice[0] == "error" else st.success)(plain(notice[1]))
-    users = services.account_repository.list_users()
+    # Read like an action: an administrator demoted or disabled meanwhile is told so, once.
+    users = run_action(NOTICE, services.accounts.list_users, admin)
+    show_notice(NOTICE)
+    if users is None:
+        return
     _users_table(services, users, datetime.now(UTC))
     by_id = {user.id: user for user in users}
     chosen = st.selectbox(

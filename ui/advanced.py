@@ -15,6 +15,7 @@ from chatcore.chat.params import CHOICES_RANGE, parse_logit_bias, parse_seed, pa
 from chatcore.errors import InvalidParameter
 from chatcore.tools.builtin import BUILTIN_TOOLS, builtin_specs
 from chatcore.tools.functions import FunctionSpec, validate_function, validate_tools
+from ui.actions import run_action, show_notice
 from ui.controls import (
     bind,
     optional_number,
@@ -26,7 +27,7 @@ from ui.controls import (
 
 NOT_SENT = "default (not sent)"
 FUNCTION_PREFIX = "function:"
-NEW_TOOL_ERROR = "new_tool_error"
+NEW_TOOL = "new_tool"
 
 
 def _check_live(field: str, parse: Callable[[str], Any]) -> None:
@@ -75,19 +76,14 @@ def _draw_sampling() -> None:
 
 
 def _add_tool() -> None:
-    try:
-        spec = validate_function(
-            st.session_state.get("new_tool_name", ""),
-            st.session_state.get("new_tool_description", ""),
-            st.session_state.get("new_tool_parameters", ""),
-        )
-        existing = [FunctionSpec.from_json(entry) for entry in store()["tools"]]
-        validate_tools([*builtin_specs(store()["builtin_tools"]), *existing, spec])
-    except InvalidParameter as exc:
-        st.session_state[NEW_TOOL_ERROR] = str(exc)
-        return
+    spec = validate_function(
+        st.session_state.get("new_tool_name", ""),
+        st.session_state.get("new_tool_description", ""),
+        st.session_state.get("new_tool_parameters", ""),
+    )
+    existing = [FunctionSpec.from_json(entry) for entry in store()["tools"]]
+    validate_tools([*builtin_specs(store()["builtin_tools"]), *existing, spec])
     store()["tools"] = [*store()["tools"], spec.to_json()]
-    st.session_state[NEW_TOOL_ERROR] = None
     for key in ("new_tool_name", "new_tool_description", "new_tool_parameters"):
         st.session_state[key] = ""
 
@@ -128,10 +124,13 @@ def _draw_tool_editor() -> None:
             height=100,
             placeholder='{"type": "object", "properties": {"city": {"type": "string"}}}',
         )
-        st.form_submit_button("Add function", icon=":material/add:", on_click=_add_tool)
-    error = st.session_state.get(NEW_TOOL_ERROR)
-    if error:
-        st.error(error, icon=":material/error:")
+        st.form_submit_button(
+            "Add function",
+            icon=":material/add:",
+            on_click=run_action,
+            args=(NEW_TOOL, _add_tool),
+        )
+    show_notice(NEW_TOOL)
     show_error("tools")
 
 

@@ -6,20 +6,15 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from chatcore.chat.params import GenerationParams
-from chatcore.chat.use_cases import (
-    JSON_MODE_WARNING,
-    ChatInputError,
-    ConversationNotFound,
-    ConversationView,
-    JsonModeUnmentioned,
-)
-from chatcore.errors import InvalidParameter
+from chatcore.chat.use_cases import JSON_MODE_WARNING, ConversationView
+from chatcore.errors import AnyChatError, ConversationNotFound, JsonModeUnmentioned
 from chatcore.wiring import Services
 from storage import ConversationRecord, MessageStatus, Role, UserRecord
 from ui import controls
+from ui.actions import CHAT_NOTICE, report, show_notice
 from ui.advanced import draw_advanced
 from ui.history import draw_history, open_conversation
-from ui.messages import ACTION_NOTICE, ACTIONS_FOR, draw_message
+from ui.messages import ACTIONS_FOR, draw_message
 from ui.presets import draw_presets
 from ui.replies import choice_group, draw_choices, draw_generating
 from ui.sharing import draw_share_controls, render_shared
@@ -59,39 +54,32 @@ def _send(
     text: str,
     *,
     confirmed_json: bool = False,
-) -> tuple[ConversationView | None, str | None]:
-    """Returns the view to draw, or None and the reason nothing was sent."""
+) -> ConversationView | None:
+    """The view to draw; None while JSON mode waits for the user's "Send anyway", or when the
+    message was refused (the reason becomes the chat's notice; the text is handed back)."""
     try:
         params = controls.current_params(services.settings.default_model)
-        services.model_list().check(params.model)
         sent = services.chat.send(
             user_id, conversation_id, text, params, confirmed_json=confirmed_json
         )
-    except InvalidParameter as exc:
-        controls.flag_error(exc)
-        return None, f"Not sent: {exc}"
-    except JsonModeUnmentioned as exc:
-        # Kept until the user decides, so the question survives the reruns in between.
+    except JsonModeUnmentioned:
+        # A question, not a refusal: kept until the user decides, so the message survives
+        # the reruns in between.
         st.session_state[JSON_CONFIRM] = {"text": text, "conversation": conversation_id}
-        return None, str(exc)
-    except ChatInputError as exc:
-        return None, str(exc)
-    except ConversationNotFound:
-        return None, "That conversation no longer exists."
+        return None
+    except AnyChatError as error:
+        report(CHAT_NOTICE, error, sends=True)
+        return None
     st.session_state.pop(JSON_CONFIRM, None)
     st.session_state[controls.LOADED_FOR] = sent.conversation.id
     open_conversation(sent.conversation.id)
-    return sent, None
+    return sent
 
 
 def _send_anyway(services: Services, user_id: int) -> None:
     pending = st.session_state.pop(JSON_CONFIRM, None)
     if pending:
-        _, notice = _send(
-            services, user_id, pending["conversation"], pending["text"], confirmed_json=True
-        )
-        if notice:
-            st.session_state[ACTION_NOTICE] = notice
+        _send(services, user_id, pending["conversation"], pending["text"], confirmed_json=True)
 
 
 def _draw_json_confirm(services: Services, user_id: int) -> None:
@@ -109,9 +97,9 @@ def _draw_json_confirm(services: Services, user_id: int) -> None:
         st.button("Cancel", on_click=lambda: st.session_state.pop(JSON_CONFIRM, None))
 
 
-def _draw_unsent(notice: str, text: str) -> None:
+def _draw_unsent(text: str) -> None:
     # The chat box has already cleared itself: hand the text back so nothing is lost.
-    st.warning(notice, icon=":material/block:")
+    show_notice(CHAT_NOTICE)  # why it was not sent, above the text
     if text.strip():
         with st.expander("Your message (not sent)"):
             st.code(text, language=None, wrap_lines=True)
@@ -122,7 +110,7 @@ def _close_delete_dialog() -> None:
 
 
 def _delete(services: Services, user_id: int, conversation_id: str) -> None:
-    services.repository.delete_conversation(user_id, conversation_id)
+    services.chat.delete(user_id, conversation_id)
     _close_delete_dialog()
     open_conversation(None)
 
@@ -149,7 +137,7 @@ def _confirm_delete(services: Services, user_id: int, conversation: Conversation
 def _rename(services: Services, user_id: int, conversation_id: str) -> None:
     title = st.session_state.get(f"rename-{conversation_id}", "").strip()
     if title:
-        services.repository.rename_conversation(user_id, conversation_id, title[:200])
+        services.chat.rename(user_id, conversation_id, title)
 
 
 def _draw_header(services: Services, user_id: int, view: ConversationView) -> None:
@@ -168,7 +156,7 @@ def _draw_header(services: Services, user_id: int, view: ConversationView) -> No
         st.button(
             "Unpin" if conversation.pinned else "Pin to top",
             icon=":material/push_pin:",
-            on_click=services.repository.set_pinned,
+            on_click=services.chat.set_pinned,
             args=(user_id, conversation.id, not conversation.pinned),
         )
         draw_share_controls(services, user_id, conversation.id)
@@ -183,7 +171,7 @@ def _draw_header(services: Services, user_id: int, view: ConversationView) -> No
 
 def _draw_totals(services: Services, view: ConversationView, slot: DeltaGenerator) -> None:
     # Drawn after the thread, so a reply that just finished is counted.
-    total = services.repository.token_total(view.conversation.id)
+    total = services.chat.token_total(view.conversation.user_id, view.conversation.id)
     slot.caption(
         f"{view.conversation.model} · {total:,} tokens in this conversation "
         "(every branch and choice counted)"
@@ -235,10 +223,11 @@ def render(services: Services, user: UserRecord) -> None:
         "Message AnyChat" if has_key else "Set ANYAPI_API_KEY to chat",
         disabled=not has_key,
     )
-    view, notice = None, None
+    view = None
     if text:
         # Before anything else is drawn, so the request is on its way while the page renders.
-        view, notice = _send(services, user.id, requested, text)
+        view = _send(services, user.id, requested, text)
+    unsent = text if text and view is None else None
     if view is None:
         view = _open(services, user.id, requested)
     _sync_controls(services, view)
@@ -259,11 +248,9 @@ def render(services: Services, user: UserRecord) -> None:
         )
     if JSON_CONFIRM in st.session_state:
         _draw_json_confirm(services, user.id)
-    elif notice and text:
-        _draw_unsent(notice, text)
-    action_notice = st.session_state.pop(ACTION_NOTICE, None)
-    if action_notice:
-        st.warning(action_notice, icon=":material/block:")
+    elif unsent:
+        _draw_unsent(unsent)
+    show_notice(CHAT_NOTICE)
     if requested and view is None and not text:
         st.warning(
             "Conversation not found. It may have been deleted.", icon=":material/search_off:"

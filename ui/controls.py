@@ -7,7 +7,7 @@ not the widgets, is what survives a visit to another page.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import streamlit as st
 
@@ -21,6 +21,7 @@ from chatcore.chat.params import (
     parse_stop,
 )
 from chatcore.errors import InvalidParameter
+from ui.text import plain
 
 STORE = "params"
 LOADED_FOR = "params_loaded_for"
@@ -49,7 +50,7 @@ def widget_key(field: str) -> str:
 
 
 def store() -> dict[str, Any]:
-    return st.session_state[STORE]
+    return cast(dict[str, Any], st.session_state[STORE])
 
 
 def _seed(field: str) -> str:
@@ -204,7 +205,7 @@ def draw_model_picker(models: ModelList) -> None:
     if models.error:
         st.caption(models.error)
     elif chosen not in models.ids:
-        st.warning(f"AnyAPI does not list “{chosen}”; choose a model from the list.")
+        st.warning(f"AnyAPI does not list “{plain(chosen)}”; choose a model from the list.")
     show_error("model")
 
 

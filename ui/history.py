@@ -44,7 +44,7 @@ def draw_history(services: Services, user_id: int, open_id: str | None) -> None:
         label_visibility="collapsed",
         on_change=_search_changed,
     )
-    page = services.repository.list_conversations(
+    page = services.chat.list_conversations(
         user_id,
         offset=st.session_state.get(OFFSET, 0),
         limit=PAGE_SIZE,

@@ -10,20 +10,23 @@ import streamlit as st
 
 from chatcore.chat.params import JSON_MODE
 from chatcore.chat.thread import pending_calls
-from chatcore.chat.use_cases import ChatInputError, ConversationNotFound
-from chatcore.errors import InvalidParameter
+from chatcore.markdown_safety import inert_markdown
 from chatcore.wiring import Services
 from storage import MessageRecord, MessageStatus, Role
 from ui import controls
+from ui.actions import CHAT_NOTICE, run_action
+from ui.text import plain
 from ui.tool_calls import draw_calls, draw_pending, draw_result
 
-ACTION_NOTICE = "action_notice"
 ACTIONS_FOR = "actions_for"  # an older message whose full action row the user opened
 
 
 def reply_facts(message: MessageRecord) -> str:
-    """The caption under a reply: model, tokens, latencies, fingerprint."""
-    facts = [message.model or ""]
+    """The caption under a reply: model, tokens, latencies, fingerprint.
+
+    The model id and the fingerprint are the upstream's words: escaped, like titles.
+    """
+    facts = [plain(message.model or "")]
     if message.total_tokens is not None:
         # One of n choices: the request's usage was shared out, so this is an estimate.
         share = "≈ " if message.choice_group is not None else ""
@@ -36,7 +39,7 @@ def reply_facts(message: MessageRecord) -> str:
     if message.total_ms is not None:
         facts.append(f"total {message.total_ms / 1000:.2f} s")
     if message.system_fingerprint:
-        facts.append(f"fingerprint {message.system_fingerprint}")
+        facts.append(f"fingerprint {plain(message.system_fingerprint)}")
     return " · ".join(fact for fact in facts if fact)
 
 
@@ -50,7 +53,7 @@ def json_reply(message: MessageRecord) -> Any | None:
         return None
 
 
-def draw_content(message: MessageRecord) -> None:
+def draw_content(services: Services, message: MessageRecord) -> None:
     parsed = json_reply(message) if message.content else None
     if parsed is not None:
         formatted = json.dumps(parsed, indent=2, ensure_ascii=False)
@@ -59,8 +62,8 @@ def draw_content(message: MessageRecord) -> None:
             st.text(message.content)
     elif message.content and message.role == Role.USER:
         st.text(message.content)  # what the user typed, exactly: no Markdown reading of `*`
-    elif message.content:
-        st.markdown(message.content)
+    elif message.content:  # the model's Markdown, with no image that fetches from elsewhere
+        st.markdown(inert_markdown(message.content, services.settings.image_hosts))
     if message.tool_calls:
         draw_calls(message)
 
@@ -71,7 +74,8 @@ def draw_outcome(message: MessageRecord) -> None:
         st.caption(":material/stop_circle: Stopped — the reply above is partial.")
     elif message.status == MessageStatus.ERROR:
         note = "The reply above is partial. " if message.content else ""
-        st.error(f"{note}{message.error or 'The reply failed.'}", icon=":material/error:")
+        error = plain(message.error) if message.error else "The reply failed."  # may quote upstream
+        st.error(f"{note}{error}", icon=":material/error:")
     elif message.finish_reason == "length":
         st.caption(":material/content_cut: Cut off: the reply reached max_tokens.")
         if json_reply(message) is None and (message.request_params or {}).get("response_format"):
@@ -89,34 +93,24 @@ def draw_outcome(message: MessageRecord) -> None:
         st.caption(facts)
 
 
-def _notice(text: str) -> None:
-    st.session_state[ACTION_NOTICE] = text
+def _regenerate_now(services: Services, user_id: int, message_id: int) -> None:
+    params = controls.current_params(services.settings.default_model)
+    services.chat.regenerate(user_id, message_id, params)
 
 
 def regenerate(services: Services, user_id: int, message_id: int) -> None:
     """With the settings in the sidebar now, so a changed temperature applies."""
-    try:
-        params = controls.current_params(services.settings.default_model)
-        services.chat.regenerate(user_id, message_id, params)
-    except InvalidParameter as exc:
-        controls.flag_error(exc)
-        _notice(f"Not sent: {exc}")
-    except ConversationNotFound:  # deleted in another tab: nothing to do
-        pass
+    run_action(CHAT_NOTICE, _regenerate_now, services, user_id, message_id, sends=True)
+
+
+def _edit_now(services: Services, user_id: int, message_id: int) -> None:
+    text = st.session_state.get(f"edit-{message_id}", "")
+    params = controls.current_params(services.settings.default_model)
+    services.chat.edit(user_id, message_id, text, params)
 
 
 def _edit(services: Services, user_id: int, message_id: int) -> None:
-    text = st.session_state.get(f"edit-{message_id}", "")
-    try:
-        params = controls.current_params(services.settings.default_model)
-        services.chat.edit(user_id, message_id, text, params)
-    except InvalidParameter as exc:
-        controls.flag_error(exc)
-        _notice(f"Not sent: {exc}")
-    except ChatInputError as exc:
-        _notice(f"Not sent: {exc}")
-    except ConversationNotFound:
-        _notice("That conversation no longer exists.")
+    run_action(CHAT_NOTICE, _edit_now, services, user_id, message_id, sends=True)
 
 
 def switch_to(services: Services, user_id: int, message_id: int) -> None:
@@ -271,7 +265,7 @@ def draw_body(
     alternatives: list[MessageRecord] | None = None,
     full_actions: bool = True,
 ) -> None:
-    draw_content(message)
+    draw_content(services, message)
     if message.role == Role.ASSISTANT:
         if is_last and message.tool_calls:
             pending = pending_calls([message])

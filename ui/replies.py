@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from chatcore.chat.thread import pending_calls
 from chatcore.wiring import Services
@@ -27,7 +30,7 @@ def draw_generating(
         with footer.container():
             ticker = draw_stop(services, message)
         follow(services, [message], [body], ticker)
-        final = services.repository.get_message(message.id) or message
+        final = services.chat.message(message.id) or message
         footer.empty()
         with body.container():
             draw_body(services, user_id, final, is_last=True, alternatives=alternatives)
@@ -56,6 +59,7 @@ def draw_choices(
             f"{len(group)} choices. The selected one continues the conversation; the others "
             "stay available with ‹ ›."
         )
+        places: Sequence[DeltaGenerator]
         if len(group) <= SIDE_BY_SIDE_MAX:
             places = st.columns(len(group), border=True)
         else:
@@ -70,7 +74,7 @@ def draw_choices(
                 ticker = draw_stop(services, group[0])
             follow(services, group, bodies, ticker)
             footer.empty()
-            group = [services.repository.get_message(c.id) or c for c in group]
+            group = [services.chat.message(c.id) or c for c in group]
         for index, (body, choice) in enumerate(zip(bodies, group, strict=True)):
             with body.container():
                 _draw_choice(services, user_id, index, choice, picked=choice.id == shown.id)
@@ -93,7 +97,7 @@ def _draw_choice(
     services: Services, user_id: int, index: int, choice: MessageRecord, *, picked: bool
 ) -> None:
     st.markdown(f"**Choice {index + 1}**" + (" · selected" if picked else ""))
-    draw_content(choice)
+    draw_content(services, choice)
     pending = pending_calls([choice]) if picked else None
     if pending is not None:
         draw_pending(services, user_id, pending)

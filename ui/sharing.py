@@ -6,9 +6,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
 
-from chatcore.chat.use_cases import ConversationNotFound
 from chatcore.wiring import Services
 from storage import MessageRecord, Role, UserRecord
+from ui.actions import CHAT_NOTICE, run_action, show_notice
 from ui.history import open_conversation
 from ui.messages import draw_content, draw_outcome
 from ui.text import plain
@@ -27,13 +27,17 @@ def _create(services: Services, user_id: int, conversation_id: str) -> None:
     st.session_state[NEW_LINK] = (conversation_id, share_url(made.token))
 
 
+def _revoke(services: Services, user_id: int, share_id: int) -> None:
+    services.sharing.revoke(user_id, share_id)
+
+
 def draw_share_controls(services: Services, user_id: int, conversation_id: str) -> None:
     """Inside the conversation's menu: make a link, see it once, revoke links."""
     st.button(
         "Share read-only with the team",
         icon=":material/share:",
-        on_click=_create,
-        args=(services, user_id, conversation_id),
+        on_click=run_action,
+        args=(CHAT_NOTICE, _create, services, user_id, conversation_id),
     )
     fresh = st.session_state.get(NEW_LINK)
     if fresh and fresh[0] == conversation_id:
@@ -44,8 +48,8 @@ def draw_share_controls(services: Services, user_id: int, conversation_id: str) 
             f"Revoke the link made {share.created_at:%Y-%m-%d %H:%M} UTC",
             key=f"revoke-{share.id}",
             icon=":material/link_off:",
-            on_click=services.sharing.revoke,
-            args=(user_id, share.id),
+            on_click=_revoke,
+            args=(services, user_id, share.id),
         )
 
 
@@ -55,32 +59,30 @@ def _copy(services: Services, user_id: int, token: str) -> None:
     open_conversation(copy.id)
 
 
-def _draw_read_only(message: MessageRecord) -> None:
+def _draw_read_only(services: Services, message: MessageRecord) -> None:
     if message.role == Role.TOOL:
         return
     with st.chat_message(message.role):
-        draw_content(message)
+        draw_content(services, message)
         if message.role == Role.ASSISTANT:
             draw_outcome(message)
 
 
 def render_shared(services: Services, user: UserRecord, token: str) -> None:
-    try:
-        view = services.sharing.open(token)
-    except ConversationNotFound:
-        st.warning(
-            "This shared link does not exist, or its owner revoked it.",
-            icon=":material/link_off:",
-        )
+    # Opened like an action, so a link revoked meanwhile (also under "Continue as my own
+    # copy") is reported the one way, once.
+    view = run_action(CHAT_NOTICE, services.sharing.open, token)
+    show_notice(CHAT_NOTICE)
+    if view is None:
         return
     st.info("Shared read-only by a teammate.", icon=":material/group:")
     st.subheader(plain(view.conversation.title), anchor=False)
     for message in view.thread:
-        _draw_read_only(message)
+        _draw_read_only(services, message)
     st.button(
         "Continue as my own copy",
         type="primary",
         icon=":material/content_copy:",
-        on_click=_copy,
-        args=(services, user.id, token),
+        on_click=run_action,
+        args=(CHAT_NOTICE, _copy, services, user.id, token),
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import streamlit as st
-from sqlalchemy.engine import make_url
 
+from chatcore.config import redact_url
 from chatcore.wiring import Services
+from ui.text import code
 
 
 def render(services: Services) -> None:
@@ -15,8 +16,8 @@ def render(services: Services) -> None:
     left, middle, right = st.columns(3)
     left.metric("API key", "configured" if settings.has_api_key else "missing")
     middle.metric("Models listed", len(models.ids) if not models.error else 0)
-    right.metric("Replies generating", services.worker.active_count())
-    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    right.metric("Replies generating", services.chat.replies_generating())
+    database = redact_url(settings.database_url)
     st.markdown(
         f"- **Endpoint:** `{settings.base_url}`\n"
         f"- **Database:** `{database}`\n"
@@ -26,7 +27,7 @@ def render(services: Services) -> None:
     if models.error:
         st.warning(models.error)
     if st.button("Reload model list", icon=":material/refresh:"):
-        services.catalog.refresh()
+        services.refresh_models()
         st.rerun()
     with st.expander(f"{len(models.ids)} models"):
-        st.write(", ".join(f"`{model}`" for model in models.ids))
+        st.write(", ".join(code(model) for model in models.ids))  # ids the upstream chose

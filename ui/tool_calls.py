@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import streamlit as st
 
 from chatcore.chat.thread import PendingCalls
-from chatcore.chat.use_cases import ChatInputError, ConversationNotFound
 from chatcore.tools.builtin import BUILTIN_TOOLS
 from chatcore.tools.functions import format_arguments
 from chatcore.wiring import Services
 from storage import MessageRecord
-
-TOOL_NOTICE = "tool_notice"
+from ui.actions import CHAT_NOTICE, run_action
+from ui.text import code, plain
 
 
 def _function(call: dict[str, Any]) -> tuple[str, str]:
@@ -32,45 +30,34 @@ def call_names(thread: list[MessageRecord]) -> dict[str, str]:
 
 
 def draw_calls(message: MessageRecord) -> None:
-    """Each call the model asked for: the function's name and its arguments, formatted."""
+    """Each call the model asked for: the function's name and its arguments, formatted.
+
+    The model names the function and the call, any way it likes: both are shown as code spans
+    they cannot break out of.
+    """
     for call in message.tool_calls or []:
         name, arguments = _function(call)
-        st.markdown(f":material/build: Calls **`{name}`**")
+        st.markdown(f":material/build: Calls **{code(name)}**")
         st.code(format_arguments(arguments) or "{}", language="json", wrap_lines=True)
 
 
 def draw_result(message: MessageRecord, function_name: str | None = None) -> None:
     """A tool message: what went back to the model for one call."""
     with st.chat_message("tool", avatar=":material/output:"):
-        source = f"`{function_name}` returned" if function_name else "Tool result"
-        st.caption(f"{source} (call `{message.tool_call_id}`)")
+        source = f"{code(function_name)} returned" if function_name else "Tool result"
+        st.caption(f"{source} (call {code(message.tool_call_id or '')})")
         st.code(message.content, language=None, wrap_lines=True)
-
-
-def _run(services: Services, user_id: int, conversation_id: str, call_id: str) -> None:
-    with contextlib.suppress(ConversationNotFound):
-        try:
-            services.chat.run_builtin_tool(user_id, conversation_id, call_id)
-        except ChatInputError as exc:
-            st.session_state[TOOL_NOTICE] = str(exc)
 
 
 def _submit(services: Services, user_id: int, conversation_id: str, call_id: str) -> None:
     result = st.session_state.get(f"tool-result-{call_id}", "")
-    with contextlib.suppress(ConversationNotFound):
-        try:
-            services.chat.submit_tool_result(user_id, conversation_id, call_id, result)
-        except ChatInputError as exc:
-            st.session_state[TOOL_NOTICE] = str(exc)
+    services.chat.submit_tool_result(user_id, conversation_id, call_id, result)
 
 
 def draw_pending(services: Services, user_id: int, pending: PendingCalls) -> None:
     """Inputs for calls without a result. Built-in tools run on a click; for the user's own
     functions, the user types the result. The model continues once every call has one."""
     conversation_id = pending.message.conversation_id
-    notice = st.session_state.pop(TOOL_NOTICE, None)
-    if notice:
-        st.warning(notice)
     for call in pending.calls:
         call_id = str(call.get("id", ""))
         name, _ = _function(call)
@@ -80,15 +67,23 @@ def draw_pending(services: Services, user_id: int, pending: PendingCalls) -> Non
                 key=f"run-tool-{call_id}",
                 icon=":material/play_arrow:",
                 type="primary",
-                on_click=_run,
-                args=(services, user_id, conversation_id, call_id),
+                on_click=run_action,
+                args=(
+                    CHAT_NOTICE,
+                    services.chat.run_builtin_tool,
+                    user_id,
+                    conversation_id,
+                    call_id,
+                ),
+                kwargs={"sends": True},
             )
             continue
         with st.form(f"tool-form-{call_id}", border=True):
-            st.text_area(f"Result of {name}", key=f"tool-result-{call_id}", height=80)
+            st.text_area(f"Result of {plain(name)}", key=f"tool-result-{call_id}", height=80)
             st.form_submit_button(
                 "Send result",
                 icon=":material/send:",
-                on_click=_submit,
-                args=(services, user_id, conversation_id, call_id),
+                on_click=run_action,
+                args=(CHAT_NOTICE, _submit, services, user_id, conversation_id, call_id),
+                kwargs={"sends": True},
             )

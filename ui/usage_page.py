@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from chatcore.team.usage import period_start, usage_csv
+from chatcore.team.usage import usage_csv
 from chatcore.wiring import Services
 from storage import UserRecord
 
@@ -17,7 +17,7 @@ def _draw_quota(services: Services, user: UserRecord, now: datetime) -> None:
     if user.quota_tokens is None or user.quota_period is None:
         st.caption("No token quota applies to you.")
         return
-    used = services.account_repository.tokens_used(user.id, period_start(user.quota_period, now))
+    used = services.usage.used_this_period(user, now)
     label = "today (UTC)" if user.quota_period == "day" else "this month"
     st.metric(f"Your quota {label}", f"{used:,} / {user.quota_tokens:,} tokens")
     st.progress(min(used / user.quota_tokens, 1.0))
@@ -31,9 +31,7 @@ def render(services: Services, user: UserRecord) -> None:
     if user.is_admin:
         everyone = st.segmented_control("Show", ["Me", "Everyone"], default="Me") == "Everyone"
     days = st.selectbox("Period", list(PERIODS), format_func=PERIODS.__getitem__, index=1)
-    rows = services.account_repository.usage(
-        now - timedelta(days=days), None if everyone else user.id
-    )
+    rows = services.usage.rows(user, now - timedelta(days=days), everyone=everyone)
     if not rows:
         st.info("No tokens used in this period yet.", icon=":material/bar_chart:")
         return

@@ -149,7 +149,7 @@ def _ended_message(url: str) -> bytes:
 
     message = ForwardMsg()
     message.auth_redirect.url = url
-    return message.SerializeToString()
+    return bytes(message.SerializeToString())
 
 
 class SignInGuard:

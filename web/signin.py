@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from chatcore.team.accounts import AccountError, same_secret
+from chatcore.errors import AccountError
+from chatcore.team.accounts import same_secret
 from web.client import client_address
 from web.context import SESSION_COOKIE, accounts, base_path, settings
 from web.guard import same_origin

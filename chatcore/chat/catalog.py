@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chatcore.errors import InvalidParameter
+from chatcore.errors import ModelNotOffered
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,7 @@ class ModelList:
     def check(self, model: str) -> None:
         """Refuse a model AnyAPI does not list, but only when the list is real, not a fallback."""
         if self.error is None and model not in self.ids:
-            raise InvalidParameter(
-                "model", f"AnyAPI does not offer “{model}”. Choose a model from the list."
-            )
+            raise ModelNotOffered(model)
 
 
 class ModelCatalog:

@@ -5,20 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chatcore.config import Settings
+from chatcore.errors import MissingApiKey
 
 if TYPE_CHECKING:
     from openai import OpenAI
 
 MODEL_LIST_TIMEOUT = 5.0
-
-
-class MissingApiKey(RuntimeError):
-    """No key is configured; the UI tells the administrator which variable to set."""
+NO_TEAM_KEY = "No API key is configured: set ANYAPI_API_KEY (or OPENAI_API_KEY) to chat."
 
 
 def make_client(settings: Settings) -> OpenAI:
     if not settings.api_key:
-        raise MissingApiKey("Set ANYAPI_API_KEY (or OPENAI_API_KEY) to chat.")
+        raise MissingApiKey(NO_TEAM_KEY, code="api_key_not_configured")
     from openai import OpenAI  # deferred: pages draw before this ~0.5 s import
 
     return OpenAI(

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chatcore.chat.live import LiveReply
-from chatcore.chat.upstream_errors import StreamTruncated, describe_error
+from chatcore.chat.upstream_errors import describe_error
+from chatcore.errors import StreamTruncated
 from storage import MessageStatus, ReplyOutcome
 
 if TYPE_CHECKING:  # openai takes ~0.5 s to import; only the generation thread needs it
@@ -197,7 +198,7 @@ def _stream(
                     checkpoint(choice.live.message_id, choice.live.text())
                 last_checkpoint = time.monotonic()
     if not progress.cancel_requested and any(c.finish_reason is None for c in choices):
-        raise StreamTruncated
+        raise StreamTruncated()
 
 
 def _complete(client: OpenAI, job: GenerationJob, progress: _Progress) -> None:

@@ -54,7 +54,7 @@ class GenerationParams:
     def validate(self) -> None:
 
         if not self.model.strip():
-            raise InvalidParameter("model", "Choose a model.")
+            raise InvalidParameter("model", "Choose a model.", code="model_missing")
         _check_range("temperature", self.temperature, TEMPERATURE_RANGE)
         _check_range("top_p", self.top_p, TOP_P_RANGE)
         _check_whole("max_tokens", self.max_tokens, MAX_TOKENS_RANGE)
@@ -135,10 +135,18 @@ def check_stop(stop: tuple[str, ...]) -> None:
         raise InvalidParameter(
             "stop",
             f"At most {MAX_STOP_SEQUENCES} stop sequences are allowed; there are {len(stop)}.",
+            code="too_many_stop_sequences",
+            limit=MAX_STOP_SEQUENCES,
+            count=len(stop),
         )
     for position, sequence in enumerate(stop, start=1):
         if not isinstance(sequence, str) or sequence == "":
-            raise InvalidParameter("stop", f"Stop sequence {position} is empty.")
+            raise InvalidParameter(
+                "stop",
+                f"Stop sequence {position} is empty.",
+                code="empty_stop_sequence",
+                position=position,
+            )
 
 
 def parse_stop(text: str) -> tuple[str, ...]:
@@ -177,22 +185,38 @@ def _unescape(line: str) -> str:
 def check_logit_bias(bias: dict[str, int]) -> None:
     if len(bias) > MAX_LOGIT_BIAS_ENTRIES:
         raise InvalidParameter(
-            "logit_bias", f"At most {MAX_LOGIT_BIAS_ENTRIES} token biases; there are {len(bias)}."
+            "logit_bias",
+            f"At most {MAX_LOGIT_BIAS_ENTRIES} token biases; there are {len(bias)}.",
+            code="too_many_logit_biases",
+            limit=MAX_LOGIT_BIAS_ENTRIES,
+            count=len(bias),
         )
     low, high = LOGIT_BIAS_RANGE
     for token, value in bias.items():
         if not isinstance(token, str) or not token.isascii() or not token.isdigit():
             raise InvalidParameter(
-                "logit_bias", f'{token!r} is not a token id; keys are whole numbers like "1734".'
+                "logit_bias",
+                f'{token!r} is not a token id; keys are whole numbers like "1734".',
+                code="not_a_token_id",
+                token=token,
             )
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidParameter(
-                "logit_bias", f"The bias for token {token} must be a whole number; got {value!r}."
+                "logit_bias",
+                f"The bias for token {token} must be a whole number; got {value!r}.",
+                code="bias_not_whole",
+                token=token,
+                value=value,
             )
         if not low <= value <= high:
             raise InvalidParameter(
                 "logit_bias",
                 f"The bias for token {token} must be between {low} and {high}; got {value}.",
+                code="bias_out_of_range",
+                token=token,
+                low=low,
+                high=high,
+                value=value,
             )
 
 
@@ -207,10 +231,16 @@ def parse_logit_bias(text: str) -> dict[str, int] | None:
             "logit_bias",
             f"Logit bias is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). "
             'Write an object such as {"1734": -100, "42": 5}.',
+            code="logit_bias_not_json",
+            line=exc.lineno,
+            column=exc.colno,
+            detail=exc.msg,
         ) from None
     if not isinstance(value, dict):
         raise InvalidParameter(
-            "logit_bias", 'Logit bias must be a JSON object such as {"1734": -100}.'
+            "logit_bias",
+            'Logit bias must be a JSON object such as {"1734": -100}.',
+            code="logit_bias_not_object",
         )
     # Integral floats (5.0) are accepted as whole numbers; anything else is refused.
     value = {
@@ -225,7 +255,12 @@ def parse_seed(text: str) -> int | None:
     if not text.strip():
         return None
     if not re.fullmatch(r"-?[0-9]+", text.strip()):
-        raise InvalidParameter("seed", f"The seed must be a whole number; got {text!r}.")
+        raise InvalidParameter(
+            "seed",
+            f"The seed must be a whole number; got {text!r}.",
+            code="seed_not_whole",
+            text=text,
+        )
     seed = int(text.strip())
     _check_whole("seed", seed, SEED_RANGE)
     return seed
@@ -235,10 +270,22 @@ def _check_whole(name: str, value: int | None, bounds: tuple[int, int]) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidParameter(name, f"{name} must be a whole number; got {value!r}.")
+        raise InvalidParameter(
+            name,
+            f"{name} must be a whole number; got {value!r}.",
+            code="not_a_whole_number",
+            value=value,
+        )
     low, high = bounds
     if not low <= value <= high:
-        raise InvalidParameter(name, f"{name} must be between {low} and {high}; got {value}.")
+        raise InvalidParameter(
+            name,
+            f"{name} must be between {low} and {high}; got {value}.",
+            code="whole_number_out_of_range",
+            low=low,
+            high=high,
+            value=value,
+        )
 
 
 def _check_range(name: str, value: float | None, bounds: tuple[float, float]) -> None:
@@ -246,7 +293,14 @@ def _check_range(name: str, value: float | None, bounds: tuple[float, float]) ->
         return
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise InvalidParameter(name, f"{name} must be between {low:g} and {high:g}; got {value!r}.")
+        raise InvalidParameter(
+            name,
+            f"{name} must be between {low:g} and {high:g}; got {value!r}.",
+            code="number_out_of_range",
+            low=low,
+            high=high,
+            value=value,
+        )
 
 
 def mentions_json(texts: list[str]) -> bool:

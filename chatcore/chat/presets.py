@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chatcore.chat.params import GenerationParams
-from chatcore.errors import InvalidParameter
+from chatcore.errors import InvalidParameter, PresetNotFound
 from storage import ChatRepository, PresetRecord
 
 MAX_NAME_CHARS = 100
@@ -24,18 +24,21 @@ class PresetBook:
         """Save (or overwrite the same-named) preset; only valid settings are kept."""
         name = " ".join(name.split())
         if not name:
-            raise InvalidParameter("preset", "Give the preset a name.")
+            raise InvalidParameter("preset", "Give the preset a name.", code="preset_name_missing")
         if len(name) > MAX_NAME_CHARS:
             raise InvalidParameter(
-                "preset", f"Preset names are at most {MAX_NAME_CHARS} characters."
+                "preset",
+                f"Preset names are at most {MAX_NAME_CHARS} characters.",
+                code="preset_name_too_long",
+                limit=MAX_NAME_CHARS,
             )
         params.validate()
         return self._repository.save_preset(user_id, name, params.to_settings(), shared=shared)
 
-    def params(self, user_id: int, preset_id: int) -> GenerationParams | None:
+    def params(self, user_id: int, preset_id: int) -> GenerationParams:
         preset = self._repository.get_preset(user_id, preset_id)
         if preset is None:
-            return None
+            raise PresetNotFound("That preset no longer exists.")
         return GenerationParams.from_settings(preset.settings, self._default_model)
 
     def delete(self, user_id: int, preset_id: int) -> bool:

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from chatcore.errors import StreamTruncated
+
 if TYPE_CHECKING:
     import openai
 
@@ -18,10 +20,6 @@ class ReplyError:
     status_code: int | None = None
     request_id: str | None = None
     retry_after: float | None = None
-
-
-class StreamTruncated(Exception):
-    """The stream ended without a finish_reason: incomplete even though nothing was raised."""
 
 
 def _retry_after(error: openai.APIStatusError) -> float | None:

@@ -5,18 +5,29 @@ No Streamlit here, so tests call them directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from chatcore.chat.catalog import ModelList
+from chatcore.chat.client import NO_TEAM_KEY
 from chatcore.chat.generation import GenerationJob
+from chatcore.chat.live import LiveReply
 from chatcore.chat.params import GenerationParams, mentions_json
 from chatcore.chat.thread import api_messages, pending_calls, title_from
 from chatcore.chat.worker import GenerationWorker
 from chatcore.config import Settings
+from chatcore.errors import (
+    ChatInputError,
+    ConversationNotFound,
+    JsonModeUnmentioned,
+    MissingApiKey,
+)
 from chatcore.server_secret import pseudonym
 from chatcore.tools.builtin import BUILTIN_TOOLS, run_builtin
 from storage import (
     ChatRepository,
+    ConversationPage,
     ConversationRecord,
     MessageRecord,
     Role,
@@ -31,17 +42,8 @@ JSON_MODE_WARNING = (
     "requires that: without it the model may emit whitespace until it reaches max_tokens. "
     "Add an instruction such as “Reply in JSON.”, or send anyway."
 )
-
-
-_ADMIT = object()  # _start_reply's "ask the policy" marker, when the caller has not already
-
-
-class ChatInputError(ValueError):
-    """Something the user can fix before sending; nothing was saved or sent."""
-
-
-class JsonModeUnmentioned(ChatInputError):
-    """JSON mode without the word JSON anywhere: sent only once the user confirms."""
+CONVERSATION_GONE = "That conversation no longer exists."
+TOOL_CALL_ANSWERED = "That tool call has already been answered."
 
 
 class RequestPolicy(Protocol):
@@ -59,12 +61,8 @@ class TeamKeyPolicy:
 
     def admit(self, user_id: int) -> str | None:
         if not self._settings.has_api_key:
-            raise ChatInputError("No API key is configured, so nothing can be sent.")
+            raise MissingApiKey(NO_TEAM_KEY, code="api_key_not_configured")
         return None
-
-
-class ConversationNotFound(LookupError):
-    """Missing, deleted, or someone else's: deliberately indistinguishable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +81,16 @@ class ChatService:
         worker: GenerationWorker,
         secret: bytes,
         policy: RequestPolicy | None = None,
+        models_offered: Callable[[], ModelList] | None = None,
     ) -> None:
+        """`models_offered` is the catalogue's current list (never waiting on a fetch); without
+        it any model id is accepted, as with a list that failed to load."""
         self.settings = settings
         self.repository = repository
         self.worker = worker
         self._secret = secret
         self.policy = policy or TeamKeyPolicy(settings)
+        self._models_offered = models_offered
 
     def open(self, user_id: int, conversation_id: str) -> ConversationView:
         conversation = self._conversation(user_id, conversation_id)
@@ -97,13 +99,31 @@ class ChatService:
 
     def check_message(self, text: str) -> str:
         if not text.strip():
-            raise ChatInputError("The message is empty.")
-        if len(text) > self.settings.max_message_chars:
+            raise ChatInputError("The message is empty.", code="message_empty")
+        limit = self.settings.max_message_chars
+        if len(text) > limit:
             raise ChatInputError(
-                f"The message has {len(text):,} characters; the limit is "
-                f"{self.settings.max_message_chars:,}. Shorten it or split it."
+                f"The message has {len(text):,} characters; the limit is {limit:,}. "
+                "Shorten it or split it.",
+                code="message_too_long",
+                length=len(text),
+                limit=limit,
             )
         return text
+
+    def admit(self, user_id: int, params: GenerationParams) -> str | None:
+        """The one gate before anything is saved or sent, for every way of sending (send, edit,
+        regenerate, a tool result, the model continuing after the results): the settings are
+        valid, the catalogue offers the model, and the policy lets this teammate send now
+        (account enabled, quota left, a key). Returns the key to send with: their personal
+        one, or None for the team's.
+
+        Here and not in the pages, so no page can forget a check and every page refuses alike.
+        """
+        params.validate()
+        if self._models_offered is not None:
+            self._models_offered().check(params.model)
+        return self.policy.admit(user_id)
 
     def send(
         self,
@@ -115,11 +135,11 @@ class ChatService:
         confirmed_json: bool = False,
     ) -> ConversationView:
         """Save the user's message first, then start the reply in the background."""
-        self._check_ready(text, params)
+        self.check_message(text)
         conversation = (
             self._conversation(user_id, conversation_id) if conversation_id is not None else None
         )
-        api_key = self.policy.admit(user_id)  # before a new conversation row is created
+        api_key = self.admit(user_id, params)  # before a new conversation row is created
         loaded = self.repository.load_thread(conversation) if conversation else Thread([], {})
         thread = loaded.messages
         if params.json_mode and not confirmed_json:
@@ -145,12 +165,12 @@ class ChatService:
         """
         reply, conversation = self._message(user_id, reply_id)
         if reply.role != Role.ASSISTANT or reply.parent_id is None:
-            raise ConversationNotFound(str(reply_id))
+            raise ConversationNotFound(CONVERSATION_GONE)
         if params is None:
             params = GenerationParams.from_settings(conversation.settings, conversation.model)
-        params.validate()
+        api_key = self.admit(user_id, params)
         thread = self._thread_until(conversation, reply.parent_id)
-        return self._start_reply(user_id, conversation, thread, params)
+        return self._start_reply(user_id, conversation, thread, params, api_key=api_key)
 
     retry = regenerate
 
@@ -160,10 +180,11 @@ class ChatService:
         """Send an edited question as a new branch; the original and its replies stay."""
         original, conversation = self._message(user_id, message_id)
         if original.role != Role.USER:
-            raise ConversationNotFound(str(message_id))
-        self._check_ready(text, params)
+            raise ConversationNotFound(CONVERSATION_GONE)
+        self.check_message(text)
+        api_key = self.admit(user_id, params)
         thread = self._thread_until(conversation, original.parent_id) if original.parent_id else []
-        return self._start_reply(user_id, conversation, thread, params, text)
+        return self._start_reply(user_id, conversation, thread, params, text, api_key=api_key)
 
     def switch_branch(self, user_id: int, message_id: int) -> bool:
         """Show another alternative (a choice, an earlier reply, the unedited question)."""
@@ -172,17 +193,26 @@ class ChatService:
     def submit_tool_result(
         self, user_id: int, conversation_id: str, call_id: str, result: str
     ) -> ConversationView:
-        """Store one call's result; once every call has one, the model continues."""
+        """Store one call's result; once every call has one, the model continues.
+
+        Admitted before the result is stored, even when other calls still wait: a result is
+        the start of a request, and a teammate who may not send should not half-answer one.
+        """
         conversation = self._conversation(user_id, conversation_id)
         thread = self.repository.thread(conversation)
         pending = pending_calls(thread)
         if pending is None or call_id not in {call.get("id") for call in pending.calls}:
-            raise ChatInputError("That tool call has already been answered.")
-        if len(result) > self.settings.max_message_chars:
+            raise ChatInputError(TOOL_CALL_ANSWERED, code="tool_call_answered")
+        limit = self.settings.max_message_chars
+        if len(result) > limit:
             raise ChatInputError(
-                f"The result has {len(result):,} characters; the limit is "
-                f"{self.settings.max_message_chars:,}."
+                f"The result has {len(result):,} characters; the limit is {limit:,}.",
+                code="tool_result_too_long",
+                length=len(result),
+                limit=limit,
             )
+        params = GenerationParams.from_settings(conversation.settings, conversation.model)
+        api_key = self.admit(user_id, params)
         answer = self.repository.add_message(
             conversation.id, Role.TOOL, result, parent_id=thread[-1].id, tool_call_id=call_id
         )
@@ -190,8 +220,7 @@ class ChatService:
         conversation = replace(conversation, active_leaf_id=answer.id)
         if len(pending.calls) > 1:
             return ConversationView(conversation, thread)
-        params = GenerationParams.from_settings(conversation.settings, conversation.model)
-        return self._start_reply(user_id, conversation, thread, params)
+        return self._start_reply(user_id, conversation, thread, params, api_key=api_key)
 
     def run_builtin_tool(
         self, user_id: int, conversation_id: str, call_id: str
@@ -201,27 +230,62 @@ class ChatService:
         pending = pending_calls(self.repository.thread(conversation))
         call = next((c for c in pending.calls if c.get("id") == call_id), None) if pending else None
         if call is None:
-            raise ChatInputError("That tool call has already been answered.")
+            raise ChatInputError(TOOL_CALL_ANSWERED, code="tool_call_answered")
         name = call.get("function", {}).get("name", "")
         if name not in BUILTIN_TOOLS:
-            raise ChatInputError(f"{name!r} is not a built-in tool; enter its result yourself.")
+            raise ChatInputError(
+                f"{name!r} is not a built-in tool; enter its result yourself.",
+                code="not_a_builtin_tool",
+                name=name,
+            )
         result = run_builtin(name, call.get("function", {}).get("arguments", ""))
         return self.submit_tool_result(user_id, conversation_id, call_id, result)
 
     def stop(self, message_id: int) -> bool:
         return self.worker.cancel(message_id)
 
+    # --- the history list and a conversation's menu ------------------------------------
+
+    def list_conversations(
+        self, user_id: int, *, offset: int = 0, limit: int = 20, search: str = ""
+    ) -> ConversationPage:
+        return self.repository.list_conversations(
+            user_id, offset=offset, limit=limit, search=search
+        )
+
+    def rename(self, user_id: int, conversation_id: str, title: str) -> bool:
+        return self.repository.rename_conversation(user_id, conversation_id, title[:200])
+
+    def set_pinned(self, user_id: int, conversation_id: str, pinned: bool) -> None:
+        self.repository.set_pinned(user_id, conversation_id, pinned)
+
+    def delete(self, user_id: int, conversation_id: str) -> bool:
+        return self.repository.delete_conversation(user_id, conversation_id)
+
+    def token_total(self, user_id: int, conversation_id: str) -> int:
+        return self.repository.token_total(self._conversation(user_id, conversation_id).id)
+
+    # --- replies being written -----------------------------------------------------------
+
+    def live(self, message_id: int) -> LiveReply | None:
+        """The in-memory reply a worker thread is writing, to follow token by token."""
+        return self.worker.live(message_id)
+
+    def message(self, message_id: int) -> MessageRecord | None:
+        """A message as stored now, for a page that already shows it (its id came from the
+        viewer's own thread)."""
+        return self.repository.get_message(message_id)
+
+    def replies_generating(self) -> int:
+        return self.worker.active_count()
+
     def request_user(self, user_id: int) -> str:
         return pseudonym(self._secret, user_id)
-
-    def _check_ready(self, text: str, params: GenerationParams) -> None:
-        self.check_message(text)
-        params.validate()
 
     def _conversation(self, user_id: int, conversation_id: str) -> ConversationRecord:
         conversation = self.repository.get_conversation(user_id, conversation_id)
         if conversation is None:
-            raise ConversationNotFound(conversation_id)
+            raise ConversationNotFound(CONVERSATION_GONE)
         return conversation
 
     def _message(self, user_id: int, message_id: int) -> tuple[MessageRecord, ConversationRecord]:
@@ -230,7 +294,7 @@ class ChatService:
             self.repository.get_conversation(user_id, message.conversation_id) if message else None
         )
         if message is None or conversation is None:
-            raise ConversationNotFound(str(message_id))
+            raise ConversationNotFound(CONVERSATION_GONE)
         return message, conversation
 
     def _thread_until(
@@ -246,18 +310,17 @@ class ChatService:
         params: GenerationParams,
         user_text: str | None = None,
         *,
+        api_key: str | None,
         appended_to: Thread | None = None,
-        api_key: str | object | None = _ADMIT,
     ) -> ConversationView:
-        """Admit the request, save the user's message (if new) and the empty replies together,
-        then generate.
+        """Save the user's message (if new) and the empty replies together, then generate.
+
+        `api_key` is what `admit` returned: every caller has admitted the request already.
 
         `appended_to` is the loaded thread when the turn simply extends it: the view is then
         built from it instead of read back, which would compete for the interpreter with the
         request just started (tens of ms in a 500-message conversation).
         """
-        if api_key is _ADMIT:  # over quota or no key: nothing saved or sent
-            api_key = self.policy.admit(user_id)
         messages = api_messages(thread, params.system_prompt)
         if user_text is not None:
             messages.append({"role": Role.USER.value, "content": user_text})
@@ -283,7 +346,7 @@ class ChatService:
             conversation.id,
             request,
             params.stream,
-            api_key=api_key if isinstance(api_key, str) else None,
+            api_key=api_key,
         )
         self.worker.submit(job)
         opened = replace(

@@ -22,10 +22,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from chatcore.config import Settings
-from chatcore.errors import ConfigError
+from chatcore.errors import AccountError, ConfigError
 from chatcore.team.signin_throttle import SignInThrottle
-from storage import UserRecord
-from storage.accounts import AccountRepository, AlreadySetUp, UsernameTaken
+from chatcore.team.tokens import token_hash
+from storage import LOCAL_USERNAME, UserRecord
+from storage.records import AccountRole, QuotaPeriod, SignInSource
+from storage.users import AlreadySetUp, UsernameTaken, UserRepository
 
 PASSWORD_MIN_CHARS = 10
 # Long enough for any passphrase or manager-generated password, short enough that hashing a
@@ -43,9 +45,8 @@ OIDC_ISSUER_MAX_CHARS = 500
 OIDC_SUBJECT_MAX_CHARS = 255
 # "mei", "mei-2", … "mei-100": how many taken names a new single sign-on account may skip.
 OIDC_NAME_TRIES = 100
-ROLES = ("admin", "member")
 # Sources whose accounts are found by name; single sign-on accounts go through oidc_user.
-EXTERNAL_SOURCES = ("proxy", "none")
+EXTERNAL_SOURCES = (SignInSource.PROXY, SignInSource.NONE)
 
 WRONG_CREDENTIALS = "Wrong username or password."
 ACCOUNT_DISABLED = "This account is disabled."
@@ -55,6 +56,9 @@ ALREADY_SET_UP = "The first administrator has already been created."
 WRONG_SETUP_CODE = "The setup code is wrong; use the one in this server's log."
 # 80 random bits: read from the log and pasted once, never guessed.
 SETUP_CODE_BYTES = 10
+# Expired sessions are deleted at start, then at most this often, by a sign-in: only sign-ins
+# add sessions, so between them nothing piles up.
+SESSION_PURGE_INTERVAL = timedelta(days=1)
 
 # Default parameters (argon2id, RFC 9106 low-memory profile). Raising them later is safe:
 # a stored hash made with older parameters is rehashed at the next successful sign-in.
@@ -62,11 +66,6 @@ _hasher = PasswordHasher()
 
 
 log = logging.getLogger(__name__)
-
-
-class AccountError(ValueError):
-    """Something the person can fix (a weak password, a taken name) or may not do at all;
-    the message is written to be shown as is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,18 +87,32 @@ class SignIn:
 def check_password(password: str) -> None:
     """Refuse passwords too short to resist guessing, or too long to hash cheaply."""
     if len(password) < PASSWORD_MIN_CHARS:
-        raise AccountError(f"The password must have at least {PASSWORD_MIN_CHARS} characters.")
+        raise AccountError(
+            f"The password must have at least {PASSWORD_MIN_CHARS} characters.",
+            code="password_too_short",
+            minimum=PASSWORD_MIN_CHARS,
+        )
     if len(password) > PASSWORD_MAX_CHARS:
-        raise AccountError(f"The password must have at most {PASSWORD_MAX_CHARS} characters.")
+        raise AccountError(
+            f"The password must have at most {PASSWORD_MAX_CHARS} characters.",
+            code="password_too_long",
+            limit=PASSWORD_MAX_CHARS,
+        )
 
 
 def check_username(username: str) -> str:
     """The cleaned username, or AccountError: names end up in URLs, logs and CSV reports."""
     name = username.strip()
     if not 1 <= len(name) <= USERNAME_MAX_CHARS:
-        raise AccountError(f"A username has 1 to {USERNAME_MAX_CHARS} characters.")
+        raise AccountError(
+            f"A username has 1 to {USERNAME_MAX_CHARS} characters.",
+            code="username_length",
+            limit=USERNAME_MAX_CHARS,
+        )
     if not USERNAME_PATTERN.fullmatch(name):
-        raise AccountError("A username may contain only letters, digits and . _ - @")
+        raise AccountError(
+            "A username may contain only letters, digits and . _ - @", code="username_characters"
+        )
     return name
 
 
@@ -135,15 +148,6 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def token_hash(token: str) -> str:
-    """What the database keeps instead of the token, so a leaked copy cannot sign anyone in.
-
-    A plain SHA-256 suffices (no salt, no argon2): the token is random, not guessable, and
-    sessions must be found by this value on every page load.
-    """
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def same_secret(given: str, expected: str) -> bool:
     """Constant-time equality of a submitted secret and the expected one, compared as UTF-8
     bytes: compare_digest refuses non-ASCII str, and odd input must be a mismatch, not a
@@ -174,11 +178,11 @@ def _numbered(name: str) -> Iterator[str]:
 
 
 class AccountService:
-    """Sign-in, sessions and account administration on top of an AccountRepository."""
+    """Sign-in, sessions and account administration on top of a UserRepository."""
 
     def __init__(
         self,
-        repository: AccountRepository,
+        repository: UserRepository,
         settings: Settings,
         throttle: SignInThrottle,
         *,
@@ -195,6 +199,7 @@ class AccountService:
         self._sleep = sleep
         self._setup_code: str | None = None
         self._setup_lock = threading.Lock()
+        self._next_purge: datetime | None = None  # None: due now
 
     # --- first start -------------------------------------------------------------------
 
@@ -223,13 +228,13 @@ class AccountService:
         name = check_username(username)
         check_password(password)
         if not same_secret(setup_code.strip(), self.setup_code()):
-            raise AccountError(WRONG_SETUP_CODE)
+            raise AccountError(WRONG_SETUP_CODE, code="wrong_setup_code")
         if not self.needs_first_admin():
-            raise AccountError(ALREADY_SET_UP)
+            raise AccountError(ALREADY_SET_UP, code="already_set_up")
         try:
             return self._repo.create_first_admin(name, hash_password(password))
         except AlreadySetUp:
-            raise AccountError(ALREADY_SET_UP) from None
+            raise AccountError(ALREADY_SET_UP, code="already_set_up") from None
 
     def bootstrap_from_settings(self) -> UserRecord | None:
         """Create ANYCHAT_ADMIN_USER on first start, for deployments without a setup form.
@@ -248,9 +253,16 @@ class AccountService:
             check_password(password)
         except AccountError as exc:
             # A configuration mistake: say which variable, at start-up.
-            raise ConfigError(f"ANYCHAT_ADMIN_USER / ANYCHAT_ADMIN_PASSWORD: {exc}") from None
+            raise ConfigError(
+                f"ANYCHAT_ADMIN_USER / ANYCHAT_ADMIN_PASSWORD: {exc}",
+                code="admin_setting_invalid",
+                reason=exc.code,
+                **exc.params,
+            ) from None
         try:
-            return self._repo.create_user(name, password_hash=hash_password(password), role="admin")
+            return self._repo.create_user(
+                name, password_hash=hash_password(password), role=AccountRole.ADMIN
+            )
         except UsernameTaken:
             return None  # another server process created it at the same moment
 
@@ -290,7 +302,20 @@ class AccountService:
         token = new_token()
         expires = self._clock() + timedelta(days=self._settings.session_days)
         self._repo.create_session(user.id, token_hash(token), expires)
+        self._purge_if_due()
         return SignIn(self._repo.get_user(user.id) or user, token, None, decision.delay)
+
+    def purge_expired_sessions(self) -> int:
+        """Delete the sessions past their expiry; how many. Called once at start, then by
+        sign_in when SESSION_PURGE_INTERVAL has passed since the last time."""
+        now = self._clock()
+        self._next_purge = now + SESSION_PURGE_INTERVAL
+        return self._repo.purge_expired_sessions(now)
+
+    def _purge_if_due(self) -> None:
+        # Two sign-ins at the same moment may both purge: the delete is idempotent.
+        if self._next_purge is None or self._clock() >= self._next_purge:
+            self.purge_expired_sessions()
 
     def user_for_token(self, token: str | None) -> UserRecord | None:
         """The signed-in user behind a cookie, or None when absent, expired, ended or disabled."""
@@ -347,7 +372,9 @@ class AccountService:
         open the local account of that name. Single sign-on has its own way in, oidc_user.
         """
         if source not in EXTERNAL_SOURCES:
-            raise AccountError(f"Unknown sign-in source {source!r}.")
+            raise AccountError(
+                f"Unknown sign-in source {source!r}.", code="unknown_sign_in_source", source=source
+            )
         name = username.strip()
         if not name or len(name) > USERNAME_MAX_CHARS:
             return None
@@ -408,7 +435,7 @@ class AccountService:
         subject) opens it. An unverified e-mail no longer counts as a name.
         """
         legacy = self._repo.find_user(preferred_username or email or subject)
-        if legacy is None or legacy.auth_source != "oidc":
+        if legacy is None or legacy.auth_source != SignInSource.OIDC:
             return None
         if not self._repo.bind_oidc_identity(legacy.id, issuer, subject, email=email):
             return None
@@ -431,7 +458,7 @@ class AccountService:
                     username,
                     display_name=display_name.strip()[:DISPLAY_NAME_MAX_CHARS],
                     role=role,
-                    auth_source="oidc",
+                    auth_source=SignInSource.OIDC,
                     email=email,
                     oidc_issuer=issuer,
                     oidc_subject=subject,
@@ -442,13 +469,17 @@ class AccountService:
                 found = self._repo.find_oidc_user(issuer, subject)
                 if found is not None:
                     return found
-        raise AccountError("No free username is left for this account; ask an administrator.")
+        raise AccountError(
+            "No free username is left for this account; ask an administrator.",
+            code="no_free_username",
+        )
 
     def _new_external_role(self) -> str:
         """On an install without any administrator the first account made by a proxy or a
         provider becomes one, so an SSO-only team is never left without someone who can
         manage it."""
-        return "admin" if self._repo.count_admins(active_only=False) == 0 else "member"
+        no_admin = self._repo.count_admins(active_only=False) == 0
+        return AccountRole.ADMIN if no_admin else AccountRole.MEMBER
 
     def change_own_password(
         self,
@@ -469,16 +500,21 @@ class AccountService:
         """
         credentials = self._repo.credentials(user.username)
         if credentials is None or credentials.user.id != user.id:
-            raise AccountError("This account no longer exists.")
+            raise AccountError("This account no longer exists.", code="account_gone")
         if not credentials.password_hash:
-            raise AccountError("This account signs in elsewhere and has no password here.")
+            raise AccountError(
+                "This account signs in elsewhere and has no password here.",
+                code="no_local_password",
+            )
         decision = self._throttle.attempt(user.username, address)
         if not decision.allowed:
-            raise AccountError(decision.error)
+            raise AccountError(
+                str(decision.error), code="too_many_attempts", retry_after=decision.retry_after
+            )
         if decision.delay:
             self._sleep(decision.delay)
         if not verify_password(credentials.password_hash, current):
-            raise AccountError("The current password is wrong.")
+            raise AccountError("The current password is wrong.", code="wrong_current_password")
         self._throttle.succeeded(user.username, address)
         check_password(new)
         self._repo.set_password_hash(user.id, hash_password(new))
@@ -488,19 +524,37 @@ class AccountService:
             expires = self._clock() + timedelta(days=self._settings.session_days)
             self._repo.create_session(user.id, token_hash(keep_token), expires)
 
+    def local_user(self) -> UserRecord:
+        """The one account of single-user mode (ANYCHAT_AUTH=none); it administers itself."""
+        user = self._repo.ensure_user(
+            LOCAL_USERNAME,
+            display_name="Local user",
+            auth_source=SignInSource.NONE,
+            role=AccountRole.ADMIN,
+        )
+        if not user.is_admin:  # a "local" user carried over from before accounts existed
+            self._repo.set_role(user.id, AccountRole.ADMIN)
+            user = self._repo.get_user(user.id) or user
+        return user
+
+    def list_users(self, admin: UserRecord) -> list[UserRecord]:
+        """Every account, for the Admin page."""
+        self._require_admin(admin)
+        return self._repo.list_users()
+
     # --- administration ----------------------------------------------------------------
 
     def _require_admin(self, admin: UserRecord) -> UserRecord:
         # Re-read: the record a page holds may predate a demotion or a disabling.
         current = self._repo.get_user(admin.id)
         if current is None or not current.is_admin or current.disabled:
-            raise AccountError(ADMINS_ONLY)
+            raise AccountError(ADMINS_ONLY, code="admins_only")
         return current
 
     def _target(self, user_id: int) -> UserRecord:
         user = self._repo.get_user(user_id)
         if user is None:
-            raise AccountError("No such user.")
+            raise AccountError("No such user.", code="no_such_user")
         return user
 
     def _is_last_active_admin(self, user: UserRecord) -> bool:
@@ -509,18 +563,24 @@ class AccountService:
         )
 
     def create_user(
-        self, admin: UserRecord, username: str, password: str, role: str = "member"
+        self, admin: UserRecord, username: str, password: str, role: str = AccountRole.MEMBER
     ) -> UserRecord:
         """A local account with a first password the administrator hands over."""
         self._require_admin(admin)
         name = check_username(username)
-        if role not in ROLES:
-            raise AccountError(f"The role must be one of {', '.join(ROLES)}.")
+        if role not in set(AccountRole):
+            raise AccountError(
+                f"The role must be one of {', '.join(AccountRole)}.",
+                code="unknown_role",
+                roles=tuple(AccountRole),
+            )
         check_password(password)
         try:
             return self._repo.create_user(name, password_hash=hash_password(password), role=role)
         except UsernameTaken:
-            raise AccountError(f"The username {name!r} is taken.") from None
+            raise AccountError(
+                f"The username {name!r} is taken.", code="username_taken", username=name
+            ) from None
 
     def reset_password(self, admin: UserRecord, user_id: int, password: str) -> UserRecord:
         """Set a forgotten password; ends the user's sessions and clears their sign-in
@@ -528,9 +588,13 @@ class AccountService:
         wrong tries) or a suspected compromise."""
         self._require_admin(admin)
         target = self._target(user_id)
-        if target.auth_source != "local":
+        if target.auth_source != SignInSource.LOCAL:
             raise AccountError(
-                f"{target.username} signs in through {target.auth_source} and has no password here."
+                f"{target.username} signs in through {target.auth_source} "
+                "and has no password here.",
+                code="signs_in_elsewhere",
+                username=target.username,
+                source=target.auth_source,
             )
         check_password(password)
         self._repo.set_password_hash(user_id, hash_password(password))
@@ -540,11 +604,15 @@ class AccountService:
 
     def set_role(self, admin: UserRecord, user_id: int, role: str) -> UserRecord:
         self._require_admin(admin)
-        if role not in ROLES:
-            raise AccountError(f"The role must be one of {', '.join(ROLES)}.")
+        if role not in set(AccountRole):
+            raise AccountError(
+                f"The role must be one of {', '.join(AccountRole)}.",
+                code="unknown_role",
+                roles=tuple(AccountRole),
+            )
         target = self._target(user_id)
-        if role != "admin" and self._is_last_active_admin(target):
-            raise AccountError(LAST_ADMIN)
+        if role != AccountRole.ADMIN and self._is_last_active_admin(target):
+            raise AccountError(LAST_ADMIN, code="last_admin")
         self._repo.set_role(user_id, role)
         return self._target(user_id)
 
@@ -553,9 +621,9 @@ class AccountService:
         acting = self._require_admin(admin)
         target = self._target(user_id)
         if disabled and target.id == acting.id:
-            raise AccountError("You cannot disable your own account.")
+            raise AccountError("You cannot disable your own account.", code="disable_self")
         if disabled and self._is_last_active_admin(target):
-            raise AccountError(LAST_ADMIN)
+            raise AccountError(LAST_ADMIN, code="last_admin")
         self._repo.set_disabled(user_id, disabled)
         return self._target(user_id)
 
@@ -569,9 +637,13 @@ class AccountService:
             period = None
         else:
             if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
-                raise AccountError("A quota is a whole number of tokens, at least 1.")
-            if period not in ("day", "month"):
-                raise AccountError('A quota needs a period: "day" or "month".')
+                raise AccountError(
+                    "A quota is a whole number of tokens, at least 1.", code="quota_not_whole"
+                )
+            if period not in set(QuotaPeriod):
+                raise AccountError(
+                    'A quota needs a period: "day" or "month".', code="quota_period_missing"
+                )
         self._repo.set_quota(user_id, tokens, period)
         return self._target(user_id)
 

@@ -13,18 +13,14 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from chatcore.team.accounts import AccountError
-from storage.accounts import AccountRepository
+from chatcore.errors import AccountError, KeyUnreadable
+from storage.keys import KeyRepository
 
 # Binds the derived key to this one use, so the same server secret can key other things
 # (the pseudonymous `user` ids) without any relation between them.
 HKDF_INFO = b"anychat personal api keys"
 KEY_MAX_CHARS = 500
 _WHITESPACE = re.compile(r"\s")
-
-
-class KeyUnreadable(ValueError):
-    """Stored ciphertext that this server cannot decrypt: the server secret changed."""
 
 
 class KeyVault:
@@ -56,7 +52,7 @@ class KeyVault:
 class PersonalKeys:
     """A user's own API key: saved encrypted, read back only to make that user's requests."""
 
-    def __init__(self, repository: AccountRepository, vault: KeyVault) -> None:
+    def __init__(self, repository: KeyRepository, vault: KeyVault) -> None:
         self._repo = repository
         self._vault = vault
 
@@ -64,12 +60,19 @@ class PersonalKeys:
         """Encrypt and store a key, replacing any earlier one."""
         key = key.strip()
         if not key:
-            raise AccountError("Enter an API key.")
+            raise AccountError("Enter an API key.", code="api_key_empty")
         if len(key) > KEY_MAX_CHARS:
-            raise AccountError(f"An API key has at most {KEY_MAX_CHARS} characters.")
+            raise AccountError(
+                f"An API key has at most {KEY_MAX_CHARS} characters.",
+                code="api_key_too_long",
+                limit=KEY_MAX_CHARS,
+            )
         if _WHITESPACE.search(key) or not key.isprintable():
             # It travels in an HTTP header, where a line break would be refused or worse.
-            raise AccountError("An API key has no spaces, line breaks or control characters.")
+            raise AccountError(
+                "An API key has no spaces, line breaks or control characters.",
+                code="api_key_malformed",
+            )
         self._repo.set_personal_key(user_id, self._vault.encrypt(key))
 
     def get(self, user_id: int) -> str | None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from chatcore.chat.use_cases import ChatInputError
 from chatcore.config import Settings
+from chatcore.errors import AccountDisabled, MissingApiKey
 from chatcore.team.keys import PersonalKeys
 from chatcore.team.usage import check_quota
-from storage.accounts import AccountRepository
+from storage.usage import UsageLedger
+from storage.users import UserRepository
 
 
 class AccountPolicy:
@@ -18,25 +19,27 @@ class AccountPolicy:
     def __init__(
         self,
         settings: Settings,
-        accounts: AccountRepository,
+        users: UserRepository,
+        ledger: UsageLedger,
         keys: PersonalKeys,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
-        self._accounts = accounts
+        self._users = users
+        self._ledger = ledger
         self._keys = keys
         self._clock = clock
 
     def admit(self, user_id: int) -> str | None:
-        user = self._accounts.get_user(user_id)
+        user = self._users.get_user(user_id)
         if user is None or user.disabled:
-            raise ChatInputError("This account is disabled, so nothing can be sent.")
-        check_quota(self._accounts, user, self._clock())
+            raise AccountDisabled("This account is disabled, so nothing can be sent.")
+        check_quota(self._ledger, user, self._clock())
         personal = self._keys.get(user_id)
         if personal:
             return personal
         if not self._settings.has_api_key:
-            raise ChatInputError(
+            raise MissingApiKey(
                 "No API key is configured for the team, and you have no personal key: "
                 "add one on the Account page."
             )

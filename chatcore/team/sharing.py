@@ -6,17 +6,16 @@ shared conversation, and the raw link is shown once, when it is made.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 
-from chatcore.chat.use_cases import ConversationNotFound, ConversationView
+from chatcore.chat.use_cases import CONVERSATION_GONE, ConversationView
+from chatcore.errors import ConversationNotFound
+from chatcore.team.tokens import token_hash
 from storage import ChatRepository, ConversationRecord, ShareRecord
-from storage.accounts import AccountRepository
+from storage.shares import ShareRepository
 
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+SHARE_GONE = "This shared link does not exist, or its owner revoked it."
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,22 +25,22 @@ class NewShare:
 
 
 class Sharing:
-    def __init__(self, chats: ChatRepository, accounts: AccountRepository) -> None:
+    def __init__(self, chats: ChatRepository, shares: ShareRepository) -> None:
         self._chats = chats
-        self._accounts = accounts
+        self._shares = shares
 
     def create(self, user_id: int, conversation_id: str) -> NewShare:
         token = secrets.token_urlsafe(24)
-        share = self._accounts.create_share(user_id, conversation_id, _digest(token))
+        share = self._shares.create_share(user_id, conversation_id, token_hash(token))
         if share is None:  # not this user's conversation: same as missing
-            raise ConversationNotFound(conversation_id)
+            raise ConversationNotFound(CONVERSATION_GONE)
         return NewShare(share, token)
 
     def revoke(self, user_id: int, share_id: int) -> bool:
-        return self._accounts.revoke_share(user_id, share_id)
+        return self._shares.revoke_share(user_id, share_id)
 
     def active(self, user_id: int, conversation_id: str) -> list[ShareRecord]:
-        return self._accounts.active_shares(user_id, conversation_id)
+        return self._shares.active_shares(user_id, conversation_id)
 
     def open(self, token: str) -> ConversationView:
         """The shared conversation's visible thread, for any signed-in teammate."""
@@ -52,13 +51,13 @@ class Sharing:
     def copy(self, user_id: int, token: str) -> ConversationRecord:
         """Continue as my own copy: the visible thread becomes a new conversation of mine."""
         conversation = self._shared(token)
-        return self._accounts.copy_conversation(
+        return self._shares.copy_conversation(
             conversation.id, user_id, f"{conversation.title} (copy)"[:200]
         )
 
     def _shared(self, token: str) -> ConversationRecord:
-        conversation_id = self._accounts.shared_conversation(_digest(token)) if token else None
+        conversation_id = self._shares.shared_conversation(token_hash(token)) if token else None
         conversation = self._chats.shared_conversation(conversation_id) if conversation_id else None
         if conversation is None:
-            raise ConversationNotFound("shared link")
+            raise ConversationNotFound(SHARE_GONE, code="share_not_found")
         return conversation

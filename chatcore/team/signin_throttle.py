@@ -89,7 +89,7 @@ def delay_seconds(failures: int) -> float:
     if failures <= 0:
         return 0.0
     # The exponent is capped first: a long attack's count would overflow a float.
-    return min(FIRST_DELAY_SECONDS * 2 ** min(failures - 1, 8), MAX_DELAY_SECONDS)
+    return float(min(FIRST_DELAY_SECONDS * 2 ** min(failures - 1, 8), MAX_DELAY_SECONDS))
 
 
 def minutes(seconds: float) -> str:
@@ -177,4 +177,7 @@ class SignInThrottle:
         return self._store.clear_name(self.keys(username, None).account)
 
     def _left(self, count: AttemptCount, now: datetime) -> float:
-        return (count.window_started_at + self._window - now).total_seconds()
+        # Clamped: a concurrent attempt may have opened the window a moment after `now` was
+        # read here, which would otherwise announce a wait longer than the window itself.
+        left = (count.window_started_at + self._window - now).total_seconds()
+        return min(left, self._window.total_seconds())

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 
-from chatcore.chat.use_cases import ChatInputError
+from chatcore.errors import QuotaExceeded
 from storage import UserRecord
-from storage.accounts import AccountRepository
-from storage.records import UsageRow
+from storage.convert import as_utc
+from storage.records import QuotaPeriod, UsageRow
+from storage.usage import UsageLedger
 
-PERIODS = ("day", "month")
 CSV_HEADER = (
     "day",
     "user",
@@ -40,43 +40,46 @@ _MONTHS = (
 )
 
 
-class QuotaExceeded(ChatInputError):
-    """The user's token quota for this period is used up; nothing was sent."""
-
-
 def period_start(period: str, now: datetime) -> datetime:
     """Start of the current quota period in UTC: midnight today, or the 1st of the month.
 
     UTC for everyone, so a team spread over time zones shares one reset moment.
     """
-    if period not in PERIODS:
+    if period not in set(QuotaPeriod):
         raise ValueError(f"Unknown quota period {period!r}; expected 'day' or 'month'.")
-    moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
-    start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    return start.replace(day=1) if period == "month" else start
+    start = as_utc(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start.replace(day=1) if period == QuotaPeriod.MONTH else start
 
 
-def _reset_note(period: str, now: datetime) -> str:
-    if period == "day":
+def _next_reset(period: str, now: datetime) -> datetime:
+    """When the current quota period ends: the next midnight, or the 1st of next month (UTC)."""
+    start = period_start(period, now)
+    if period == QuotaPeriod.DAY:
+        return start + timedelta(days=1)
+    return (start + timedelta(days=32)).replace(day=1)
+
+
+def _reset_note(period: str, reset: datetime) -> str:
+    if period == QuotaPeriod.DAY:
         return "resets at midnight UTC"
-    start = period_start("month", now)
-    return f"resets on 1 {_MONTHS[start.month % 12]}"
+    return f"resets on 1 {_MONTHS[reset.month - 1]}"
 
 
-def _period(user: UserRecord) -> str:
+def _period(user: UserRecord) -> QuotaPeriod:
     # A quota stored without a period is read as monthly, the more cautious reading.
-    return user.quota_period if user.quota_period in PERIODS else "month"
+    period = user.quota_period
+    return QuotaPeriod(period) if period in set(QuotaPeriod) else QuotaPeriod.MONTH
 
 
-def remaining(repository: AccountRepository, user: UserRecord, now: datetime) -> int | None:
+def remaining(ledger: UsageLedger, user: UserRecord, now: datetime) -> int | None:
     """Tokens left in the current period, or None when the user has no quota."""
     if user.quota_tokens is None:
         return None
-    used = repository.tokens_used(user.id, period_start(_period(user), now))
+    used = ledger.tokens_used(user.id, period_start(_period(user), now))
     return max(user.quota_tokens - used, 0)
 
 
-def check_quota(repository: AccountRepository, user: UserRecord, now: datetime) -> None:
+def check_quota(ledger: UsageLedger, user: UserRecord, now: datetime) -> None:
     """Refuse a new request once the period's tokens are used up.
 
     Checked before sending, so the reply that crosses the limit still completes: cutting a
@@ -85,13 +88,36 @@ def check_quota(repository: AccountRepository, user: UserRecord, now: datetime) 
     if user.quota_tokens is None:
         return
     period = _period(user)
-    used = repository.tokens_used(user.id, period_start(period, now))
+    used = ledger.tokens_used(user.id, period_start(period, now))
     if used >= user.quota_tokens:
-        when = "today" if period == "day" else "this month"
+        when = "today" if period == QuotaPeriod.DAY else "this month"
+        reset = _next_reset(period, now)
         raise QuotaExceeded(
             f"You have used {used:,} of your {user.quota_tokens:,} tokens {when}; "
-            f"the quota {_reset_note(period, now)}."
+            f"the quota {_reset_note(period, reset)}.",
+            used=used,
+            limit=user.quota_tokens,
+            period=period,
+            resets=reset,
         )
+
+
+class UsageReports:
+    """Token usage as the Usage and Admin pages show it, read from the ledger."""
+
+    def __init__(self, ledger: UsageLedger) -> None:
+        self._ledger = ledger
+
+    def used_this_period(self, user: UserRecord, now: datetime) -> int:
+        """Tokens counted against the user's quota so far (its period, or this month)."""
+        return self._ledger.tokens_used(user.id, period_start(_period(user), now))
+
+    def used_since(self, user_id: int, since: datetime) -> int:
+        return self._ledger.tokens_used(user_id, since)
+
+    def rows(self, viewer: UserRecord, since: datetime, *, everyone: bool) -> list[UsageRow]:
+        """Per day, user and model; everyone's only for an administrator."""
+        return self._ledger.rows(since, None if everyone and viewer.is_admin else viewer.id)
 
 
 def _cell(value: str) -> str:

@@ -86,5 +86,8 @@ def builtin_specs(names: Sequence[str]) -> list[FunctionSpec]:
             "builtin_tools",
             f"Unknown built-in tool(s) {', '.join(repr(n) for n in unknown)}; "
             f"choose from {', '.join(BUILTIN_TOOLS)}.",
+            code="unknown_builtin_tool",
+            names=unknown,
+            choices=list(BUILTIN_TOOLS),
         )
     return [BUILTIN_TOOLS[name].spec for name in names]

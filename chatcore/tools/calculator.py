@@ -8,6 +8,8 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from chatcore.errors import CalculatorError
+
 MAX_EXPRESSION_CHARS = 500
 MAX_EXPONENT = 10_000
 MAX_RESULT_DIGITS = 1000
@@ -15,10 +17,6 @@ MAX_RESULT_DIGITS = 1000
 MAX_INT_BITS = 4000
 
 # --- Calculator --------------------------------------------------------------------------------
-
-
-class CalculatorError(ValueError):
-    """An expression the calculator refuses; the message goes back to the model as-is."""
 
 
 _BINARY_OPERATORS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -186,7 +184,8 @@ def _checked(value: Any) -> int | float:
         raise CalculatorError("The result is too large or not a number.")
     if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
         raise CalculatorError("The result is too large for the calculator.")
-    return value
+    checked: int | float = value
+    return checked
 
 
 def format_number(value: int | float) -> str:

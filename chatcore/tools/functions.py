@@ -62,18 +62,24 @@ def validate_function(name: str, description: str, parameters_text: str) -> Func
     name = name.strip()
     description = description.strip()
     if not name:
-        raise InvalidParameter("tools", "Give the function a name.")
+        raise InvalidParameter("tools", "Give the function a name.", code="function_name_missing")
     if not _NAME_PATTERN.fullmatch(name):
         raise InvalidParameter(
             "tools",
             f"Function name {name!r} is not allowed: use 1–64 letters (A–Z, a–z), digits, "
             "underscores or hyphens, with no spaces.",
+            code="function_name_invalid",
+            name=name,
         )
     if len(description) > MAX_DESCRIPTION_CHARS:
         raise InvalidParameter(
             "tools",
             f"The description of {name!r} is {len(description)} characters; "
             f"at most {MAX_DESCRIPTION_CHARS} are allowed.",
+            code="function_description_too_long",
+            name=name,
+            length=len(description),
+            limit=MAX_DESCRIPTION_CHARS,
         )
     schema = _parse_parameters(name, parameters_text)
     _check_schema(name, schema)
@@ -90,16 +96,28 @@ def _parse_parameters(name: str, parameters_text: str) -> dict[str, Any]:
             "tools",
             f"The parameters of {name!r} are not valid JSON: {exc.msg} "
             f"at line {exc.lineno}, column {exc.colno}.",
+            code="function_parameters_not_json",
+            name=name,
+            detail=exc.msg,
+            line=exc.lineno,
+            column=exc.colno,
         ) from exc
     except (ValueError, RecursionError) as exc:
         raise InvalidParameter(
-            "tools", f"The parameters of {name!r} are not valid JSON: {exc}."
+            "tools",
+            f"The parameters of {name!r} are not valid JSON: {exc}.",
+            code="function_parameters_unreadable",
+            name=name,
+            detail=str(exc),
         ) from exc
     if not isinstance(schema, dict):
         raise InvalidParameter(
             "tools",
             f"The parameters of {name!r} must be a JSON object (a JSON Schema), "
             f"not {json_kind(schema)}.",
+            code="function_parameters_not_object",
+            name=name,
+            kind=json_kind(schema),
         )
     return schema
 
@@ -119,9 +137,17 @@ def _check_schema(name: str, schema: dict[str, Any]) -> None:
             "tools",
             f'The parameters of {name!r} must have "type": "object"; '
             f"got {json.dumps(schema['type'], ensure_ascii=False)}.",
+            code="function_parameters_not_object_type",
+            name=name,
+            type=schema["type"],
         )
     if "$schema" in schema and not isinstance(schema["$schema"], str):
-        raise InvalidParameter("tools", f'"$schema" in the parameters of {name!r} must be a URI.')
+        raise InvalidParameter(
+            "tools",
+            f'"$schema" in the parameters of {name!r} must be a URI.',
+            code="function_schema_uri",
+            name=name,
+        )
     # An explicit default: an unknown $schema falls back to the latest draft without a warning.
     validator = validator_for(schema, default=Draft202012Validator)
     try:
@@ -131,6 +157,10 @@ def _check_schema(name: str, schema: dict[str, Any]) -> None:
         raise InvalidParameter(
             "tools",
             f"The parameters of {name!r} are not a valid JSON Schema: {exc.message} (at {where}).",
+            code="function_schema_invalid",
+            name=name,
+            detail=exc.message,
+            where=where,
         ) from exc
     properties = schema.get("properties", {})
     missing = [item for item in schema.get("required", []) if item not in properties]
@@ -140,6 +170,9 @@ def _check_schema(name: str, schema: dict[str, Any]) -> None:
             "tools",
             f'"required" in the parameters of {name!r} lists {listed}, '
             'which is not in "properties".',
+            code="function_required_unknown",
+            name=name,
+            missing=missing,
         )
 
 
@@ -154,7 +187,11 @@ def validate_tools(specs: Sequence[FunctionSpec]) -> None:
     """The API refuses the whole request over one bad list, so check the list as a whole."""
     if len(specs) > MAX_TOOLS:
         raise InvalidParameter(
-            "tools", f"At most {MAX_TOOLS} tools can be sent; there are {len(specs)}."
+            "tools",
+            f"At most {MAX_TOOLS} tools can be sent; there are {len(specs)}.",
+            code="too_many_tools",
+            limit=MAX_TOOLS,
+            count=len(specs),
         )
     seen: set[str] = set()
     duplicates: list[str] = []
@@ -164,7 +201,12 @@ def validate_tools(specs: Sequence[FunctionSpec]) -> None:
         seen.add(spec.name)
     if duplicates:
         listed = ", ".join(repr(name) for name in duplicates)
-        raise InvalidParameter("tools", f"Tool names must be unique; repeated: {listed}.")
+        raise InvalidParameter(
+            "tools",
+            f"Tool names must be unique; repeated: {listed}.",
+            code="tool_names_repeated",
+            names=duplicates,
+        )
 
 
 def validate_tool_choice(
@@ -180,23 +222,34 @@ def validate_tool_choice(
         name = choice.removeprefix(_FUNCTION_PREFIX)
         _require_tools(tool_names)
         if not name:
-            raise InvalidParameter("tool_choice", "tool_choice function:<name> needs a name.")
+            raise InvalidParameter(
+                "tool_choice",
+                "tool_choice function:<name> needs a name.",
+                code="tool_choice_unnamed",
+            )
         if name not in tool_names:
             available = ", ".join(tool_names)
             raise InvalidParameter(
                 "tool_choice",
                 f"tool_choice names function {name!r}, which is not among the tools ({available}).",
+                code="tool_choice_unknown_function",
+                name=name,
+                tools=list(tool_names),
             )
         return {"type": "function", "function": {"name": name}}
     raise InvalidParameter(
         "tool_choice",
         f"tool_choice must be none, auto, required or function:<name>; got {choice!r}.",
+        code="tool_choice_invalid",
+        choice=choice,
     )
 
 
 def _require_tools(tool_names: Sequence[str]) -> None:
     if not tool_names:
-        raise InvalidParameter("tool_choice", "tool_choice needs at least one tool.")
+        raise InvalidParameter(
+            "tool_choice", "tool_choice needs at least one tool.", code="tool_choice_without_tools"
+        )
 
 
 def format_arguments(arguments_json: str) -> str:

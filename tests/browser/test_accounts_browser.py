@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
-from browser_helpers import (
+from playwright.sync_api import BrowserContext, Locator, Page, expect
+
+from chatcore.team.accounts import hash_password
+from storage import Database, UserRepository
+from tests.browser.browser_helpers import (
     LOAD_TIMEOUT,
     REPLY_TIMEOUT,
     assistant_messages,
@@ -28,11 +32,7 @@ from browser_helpers import (
     sidebar,
     user_messages,
 )
-from playwright.sync_api import BrowserContext, Locator, Page, expect
-
-from chatcore.team.accounts import hash_password
-from fake_openai import Behavior, FakeOpenAI
-from storage import AccountRepository, Database
+from tests.support.fake_openai import Behavior, FakeOpenAI
 
 pytestmark = pytest.mark.browser
 
@@ -58,7 +58,7 @@ def app_env_overrides() -> dict[str, str]:
 
 
 class AppServer(Protocol):
-    """What conftest's `app_server` fixture gives (its AppServer)."""
+    """What conftest's `app_server` fixture gives (a tests.support.app_process.AppProcess)."""
 
     url: str
     log_path: Path
@@ -74,18 +74,18 @@ class Teammate:
 
 
 @pytest.fixture(scope="module")
-def accounts(app_server: AppServer) -> Iterator[AccountRepository]:
+def accounts(app_server: AppServer) -> Iterator[UserRepository]:
     """The app's account tables, opened from the test process."""
     # The app migrates its database (and creates the administrator) on its first request.
     with urllib.request.urlopen(f"{app_server.url}/signin", timeout=LOAD_TIMEOUT / 1000) as reply:
         assert reply.status == 200
     database = Database(f"sqlite:///{app_server.log_path.parent / 'anychat.db'}")
-    yield AccountRepository(database)
+    yield UserRepository(database)
     database.dispose()
 
 
 @pytest.fixture
-def teammate(accounts: AccountRepository) -> Callable[[], Teammate]:
+def teammate(accounts: UserRepository) -> Callable[[], Teammate]:
     """Makes a member with a fresh username and a password."""
 
     def make() -> Teammate:
@@ -274,8 +274,8 @@ def test_sign_in_lasts_until_sign_out(
     expect(sidebar(other_tab).get_by_text(f"Signed in as {mate.username}")).to_be_visible()
     assert not SIGNIN_URL.search(other_tab.url), other_tab.url
 
-    with context.expect_event("response", lambda response: "/signout" in response.url):
-        sidebar(page).get_by_role("button", name="Sign out", exact=True).click()
+    sidebar(page).get_by_role("button", name="Sign out", exact=True).click()
+    expect(page).to_have_url(SIGNIN_URL, timeout=LOAD_TIMEOUT)  # the post and its redirect
 
     page.reload()
     expect(page).to_have_url(SIGNIN_URL, timeout=LOAD_TIMEOUT)
@@ -388,7 +388,7 @@ def test_over_quota_is_refused_and_nothing_is_sent(
     new_browser_context: Callable[..., BrowserContext],
     app_url: str,
     teammate: Callable[[], Teammate],
-    accounts: AccountRepository,
+    accounts: UserRepository,
     fresh_fake: FakeOpenAI,
     server_log: Callable[[], str],
 ) -> None:

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from browser_helpers import (
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.browser_helpers import (
     LOAD_TIMEOUT,
     REPLY_TIMEOUT,
     assistant_messages,
@@ -23,9 +25,7 @@ from browser_helpers import (
     send,
     user_messages,
 )
-from playwright.sync_api import Locator, Page, expect
-
-from fake_openai import Behavior, FakeOpenAI
+from tests.support.fake_openai import Behavior, FakeOpenAI
 
 pytestmark = pytest.mark.browser
 

@@ -1,6 +1,6 @@
 """AnyChat with single sign-on (ANYCHAT_AUTH=oidc) in a real browser, end to end.
 
-The app runs Streamlit's own `st.login` against tests/oidc_provider.py, a stand-in identity
+The app runs Streamlit's own `st.login` against tests/support/oidc_provider.py, a stand-in identity
 provider in this pytest process: the browser really goes app -> provider -> /oauth2callback ->
 app, Authlib really fetches the discovery document and keys and checks the signed ID token, and
 AnyChat makes the account from its claims. Streamlit reads the `[auth]` section from a secrets
@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from browser_helpers import (
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+
+from storage import Database, UserRepository
+from tests.browser.browser_helpers import (
     LOAD_TIMEOUT,
     REPLY_TIMEOUT,
     assistant_messages,
@@ -34,11 +37,8 @@ from browser_helpers import (
     send,
     sidebar,
 )
-from oidc_provider import OIDCProvider
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
-
-from fake_openai import FakeOpenAI
-from storage import AccountRepository, Database
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.oidc_provider import OIDCProvider
 
 pytestmark = pytest.mark.browser
 
@@ -55,7 +55,7 @@ CONVERSATION_URL = re.compile(r"\?c=[0-9a-f]{32}$")
 
 
 class AppServer(Protocol):
-    """What conftest's `app_server` fixture gives (its AppServer)."""
+    """What conftest's `app_server` fixture gives (a tests.support.app_process.AppProcess)."""
 
     url: str
     log_path: Path
@@ -87,10 +87,10 @@ def app_env_overrides(
 
 
 @pytest.fixture(scope="module")
-def accounts(app_server: AppServer) -> Iterator[AccountRepository]:
+def accounts(app_server: AppServer) -> Iterator[UserRepository]:
     """The app's account tables, opened from the test process."""
     database = Database(f"sqlite:///{app_server.log_path.parent / 'anychat.db'}")
-    yield AccountRepository(database)
+    yield UserRepository(database)
     database.dispose()
 
 
@@ -224,7 +224,7 @@ def test_accounts_come_from_the_claims_first_one_administers(
     new_browser_context: Callable[..., BrowserContext],
     app_url: str,
     oidc_provider: OIDCProvider,
-    accounts: AccountRepository,
+    accounts: UserRepository,
     server_log: Callable[[], str],
 ) -> None:
     """Mei (first) is an administrator made from her claims; a later teammate is a member
@@ -278,7 +278,7 @@ def test_sign_out_ends_the_session(
     new_browser_context: Callable[..., BrowserContext],
     app_url: str,
     oidc_provider: OIDCProvider,
-    accounts: AccountRepository,
+    accounts: UserRepository,
     server_log: Callable[[], str],
 ) -> None:
     """Sign out clears Streamlit's identity cookie, visits the provider's end-session endpoint
@@ -337,7 +337,7 @@ def test_a_namesake_of_the_administrator_gets_an_account_of_their_own(
     new_browser_context: Callable[..., BrowserContext],
     app_url: str,
     oidc_provider: OIDCProvider,
-    accounts: AccountRepository,
+    accounts: UserRepository,
     server_log: Callable[[], str],
 ) -> None:
     """Another person whose provider calls them "mei" (and claims Mei's e-mail, unverified)

@@ -14,7 +14,9 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from browser_helpers import (
+from playwright.sync_api import BrowserContext, Locator, Page, expect
+
+from tests.browser.browser_helpers import (
     LOAD_TIMEOUT,
     REPLY_TIMEOUT,
     assistant_messages,
@@ -25,7 +27,6 @@ from browser_helpers import (
     send,
     sidebar,
 )
-from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 pytestmark = pytest.mark.browser
 

@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browser_helpers import (
+from playwright.sync_api import BrowserContext, Page, expect
+
+from chatcore.team.accounts import hash_password
+from storage import ChatRepository, Database, KeyRepository, ShareRepository, UserRepository
+from tests.browser.browser_helpers import (
     LOAD_TIMEOUT,
     REPLY_TIMEOUT,
     assistant_messages,
@@ -27,11 +31,7 @@ from browser_helpers import (
     send,
     sidebar,
 )
-from playwright.sync_api import BrowserContext, Page, expect
-
-from chatcore.team.accounts import hash_password
-from fake_openai import FakeOpenAI
-from storage import AccountRepository, ChatRepository, Database
+from tests.support.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.browser
 
@@ -52,8 +52,10 @@ def app_env_overrides() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Stores:
-    accounts: AccountRepository
+    users: UserRepository
     chats: ChatRepository
+    shares: ShareRepository
+    keys: KeyRepository
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +65,18 @@ def stores(app_url: str, app_server: object) -> Iterator[Stores]:
         assert reply.status == 200
     log_path: Path = app_server.log_path  # type: ignore[attr-defined]
     database = Database(f"sqlite:///{log_path.parent / 'anychat.db'}")
-    yield Stores(AccountRepository(database), ChatRepository(database))
+    yield Stores(
+        UserRepository(database),
+        ChatRepository(database),
+        ShareRepository(database),
+        KeyRepository(database),
+    )
     database.dispose()
 
 
 def make_teammate(stores: Stores, role: str = "member") -> str:
     name = f"mate-{uuid.uuid4().hex[:10]}"
-    stores.accounts.create_user(name, password_hash=hash_password(PASSWORD), role=role)
+    stores.users.create_user(name, password_hash=hash_password(PASSWORD), role=role)
     return name
 
 
@@ -188,15 +195,15 @@ ACTIONS = {
 
 def _effects(stores: Stores, name: str) -> dict[str, object]:
     """Everything the actions above could have left behind."""
-    user = stores.accounts.find_user(name)
+    user = stores.users.find_user(name)
     assert user is not None
     conversations = stores.chats.list_conversations(user.id, limit=50).items
     return {
         "conversations": [c.id for c in conversations],
-        "shares": sum(len(stores.accounts.active_shares(user.id, c.id)) for c in conversations),
-        "intruder": stores.accounts.find_user("intruder-admin") is not None,
+        "shares": sum(len(stores.shares.active_shares(user.id, c.id)) for c in conversations),
+        "intruder": stores.users.find_user("intruder-admin") is not None,
         "presets": [p.name for p in stores.chats.list_presets(user.id)],
-        "key": stores.accounts.has_personal_key(user.id),
+        "key": stores.keys.has_personal_key(user.id),
     }
 
 

@@ -1,15 +1,16 @@
-"""Queries and writes, each scoped to a user and returning plain records."""
+"""Conversations, their messages and presets: queries and writes, each scoped to a user and
+returning plain records."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from storage.db import Database
+from storage.convert import conversation_record, message_record, preset_record
+from storage.db import Database, rows_changed
 from storage.models import Conversation, Message, Preset, UsageEvent, User, utcnow
 from storage.records import (
     ConversationPage,
@@ -21,68 +22,6 @@ from storage.records import (
     Role,
     Thread,
 )
-
-LOCAL_USERNAME = "local"
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite drops the zone on the way back; every stored time is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _conversation(row: Conversation) -> ConversationRecord:
-    return ConversationRecord(
-        id=row.id,
-        user_id=row.user_id,
-        title=row.title,
-        model=row.model,
-        settings=dict(row.settings or {}),
-        active_leaf_id=row.active_leaf_id,
-        pinned=row.pinned,
-        archived=row.archived,
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
-    )
-
-
-def _message(row: Message) -> MessageRecord:
-    return MessageRecord(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        parent_id=row.parent_id,
-        role=row.role,
-        content=row.content,
-        status=row.status,
-        created_at=_aware(row.created_at),
-        finish_reason=row.finish_reason,
-        model=row.model,
-        request_params=row.request_params,
-        prompt_tokens=row.prompt_tokens,
-        completion_tokens=row.completion_tokens,
-        total_tokens=row.total_tokens,
-        first_token_ms=row.first_token_ms,
-        total_ms=row.total_ms,
-        response_id=row.response_id,
-        request_id=row.request_id,
-        error=row.error,
-        tool_calls=row.tool_calls,
-        tool_call_id=row.tool_call_id,
-        system_fingerprint=row.system_fingerprint,
-        choice_group=row.choice_group,
-        choice_index=row.choice_index,
-    )
-
-
-def _preset(row: Preset, owner: str) -> PresetRecord:
-    return PresetRecord(
-        id=row.id,
-        user_id=row.user_id,
-        owner=owner,
-        name=row.name,
-        shared=row.shared,
-        settings=dict(row.settings or {}),
-        updated_at=_aware(row.updated_at),
-    )
 
 
 def _newest_leaf(start: int, children: dict[int | None, list[int]]) -> int:
@@ -107,7 +46,8 @@ def _like_pattern(text: str) -> str:
 
 
 class ChatRepository:
-    """Persistence for conversations and messages (accounts live in storage/accounts.py)."""
+    """Conversations, messages and presets. Finishing a reply also writes its usage ledger
+    entry, in the same transaction (storage/usage.py reads the ledger)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -127,7 +67,7 @@ class ChatRepository:
             )
             session.add(row)
             session.flush()
-            return _conversation(row)
+            return conversation_record(row)
 
     def get_conversation(self, user_id: int, conversation_id: str) -> ConversationRecord | None:
         """None both for a missing id and for someone else's: the caller cannot tell them apart."""
@@ -137,13 +77,13 @@ class ChatRepository:
                     Conversation.id == conversation_id, Conversation.user_id == user_id
                 )
             )
-            return _conversation(row) if row else None
+            return conversation_record(row) if row else None
 
     def shared_conversation(self, conversation_id: str) -> ConversationRecord | None:
         """Unscoped: only for a conversation a valid share link has already resolved to."""
         with self.db.session() as session:
             row = session.get(Conversation, conversation_id)
-            return _conversation(row) if row else None
+            return conversation_record(row) if row else None
 
     def list_conversations(
         self, user_id: int, *, offset: int = 0, limit: int = 20, search: str = ""
@@ -161,7 +101,7 @@ class ChatRepository:
         with self.db.session() as session:
             rows = list(session.scalars(query.offset(offset).limit(limit + 1)))
         return ConversationPage(
-            items=[_conversation(row) for row in rows[:limit]],
+            items=[conversation_record(row) for row in rows[:limit]],
             has_more=len(rows) > limit,
             offset=offset,
         )
@@ -179,7 +119,7 @@ class ChatRepository:
                 .where(Conversation.id == conversation_id, Conversation.user_id == user_id)
                 .values(**values)
             )
-            return result.rowcount == 1
+            return rows_changed(result) == 1
 
     def delete_conversation(self, user_id: int, conversation_id: str) -> bool:
         """Messages go with it through ON DELETE CASCADE, in the same statement."""
@@ -189,7 +129,7 @@ class ChatRepository:
                     Conversation.id == conversation_id, Conversation.user_id == user_id
                 )
             )
-            return result.rowcount == 1
+            return rows_changed(result) == 1
 
     def token_total(self, conversation_id: str) -> int:
         with self.db.session() as session:
@@ -233,7 +173,7 @@ class ChatRepository:
                 .where(Conversation.id == conversation_id)
                 .values(active_leaf_id=row.id, updated_at=utcnow())
             )
-            return _message(row)
+            return message_record(row)
 
     def start_reply(
         self,
@@ -293,12 +233,12 @@ class ChatRepository:
                 )
             )
             session.flush()
-            return [_message(row) for row in added]
+            return [message_record(row) for row in added]
 
     def get_message(self, message_id: int) -> MessageRecord | None:
         with self.db.session() as session:
             row = session.get(Message, message_id)
-            return _message(row) if row else None
+            return message_record(row) if row else None
 
     def thread(self, conversation: ConversationRecord) -> list[MessageRecord]:
         """The visible thread: from the root down to the conversation's active leaf."""
@@ -324,7 +264,7 @@ class ChatRepository:
         alternatives: dict[int, list[MessageRecord]] = {}
         current = by_id.get(conversation.active_leaf_id)
         while current is not None:
-            path.append(_message(current))
+            path.append(message_record(current))
             # Tool results under one call are a sequence, not alternatives.
             same_kind = [
                 row
@@ -332,7 +272,7 @@ class ChatRepository:
                 if row.role == current.role and row.role != Role.TOOL
             ]
             if len(same_kind) > 1:
-                alternatives[current.id] = [_message(row) for row in same_kind]
+                alternatives[current.id] = [message_record(row) for row in same_kind]
             current = by_id.get(current.parent_id) if current.parent_id else None
         path.reverse()
         return Thread(path, alternatives)
@@ -360,7 +300,7 @@ class ChatRepository:
             assert conversation is not None  # the join above found it
             conversation.active_leaf_id = leaf
             session.flush()
-            return _conversation(conversation)
+            return conversation_record(conversation)
 
     def save_progress(self, message_id: int, content: str) -> None:
         """Checkpoint a streaming reply so a crash or restart keeps what had arrived."""
@@ -412,7 +352,7 @@ class ChatRepository:
                 .where(Message.status == MessageStatus.STREAMING)
                 .values(status=MessageStatus.ERROR, error=reason, updated_at=utcnow())
             )
-            return result.rowcount
+            return rows_changed(result)
 
     # Presets -----------------------------------------------------------------------------
 
@@ -425,7 +365,7 @@ class ChatRepository:
             .order_by(func.lower(Preset.name), Preset.id)
         )
         with self.db.session() as session:
-            return [_preset(row, owner) for row, owner in session.execute(query).all()]
+            return [preset_record(row, owner) for row, owner in session.execute(query).all()]
 
     def get_preset(self, user_id: int, preset_id: int) -> PresetRecord | None:
         query = (
@@ -435,7 +375,7 @@ class ChatRepository:
         )
         with self.db.session() as session:
             found = session.execute(query).first()
-            return _preset(found[0], found[1]) if found else None
+            return preset_record(found[0], found[1]) if found else None
 
     def save_preset(
         self, user_id: int, name: str, settings: dict[str, Any], *, shared: bool
@@ -453,7 +393,7 @@ class ChatRepository:
             row.updated_at = utcnow()
             session.flush()
             owner = session.scalar(select(User.username).where(User.id == user_id)) or ""
-            return _preset(row, owner)
+            return preset_record(row, owner)
 
     def delete_preset(self, user_id: int, preset_id: int) -> bool:
         """Only the owner deletes a preset, shared or not."""
@@ -461,4 +401,4 @@ class ChatRepository:
             result = session.execute(
                 delete(Preset).where(Preset.id == preset_id, Preset.user_id == user_id)
             )
-            return result.rowcount == 1
+            return rows_changed(result) == 1

@@ -16,9 +16,9 @@ from chatcore.markdown_safety import IMAGE_ICON
 from chatcore.wiring import close_shared_services, shared_services
 from tests.support.fake_openai import Behavior, FakeOpenAI
 from tests.support.markdown import code_span_content, live_images
+from tests.support.pages import run_app
 from ui.text import code, plain
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 LEAK = "http://127.0.0.1:9/leak.png?d=secret"
 HOSTILE = "x`**![](http://127.0.0.1:9/h.png)**"  # breaks out of a one-backtick code span
 
@@ -37,13 +37,6 @@ def app_env(
     yield
     st.cache_resource.clear()
     close_shared_services()  # the sign-in routes' registry holds them too
-
-
-def run_app(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=20)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    return at.run()
 
 
 def send(at: AppTest, text: str) -> AppTest:

@@ -15,8 +15,8 @@ from chatcore.config import load_settings
 from chatcore.wiring import build_services, close_shared_services
 from storage import MessageStatus, ReplyOutcome
 from tests.support.fake_openai import Behavior, FakeOpenAI
+from tests.support.pages import run_app
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SECRET = "sk-page-test-secret"
 
 
@@ -37,13 +37,6 @@ def fresh_caches() -> Iterator[None]:
     yield
     st.cache_resource.clear()
     close_shared_services()  # the sign-in routes' registry holds them too
-
-
-def run_app(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=20)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    return at.run()
 
 
 def markdown_text(at: AppTest) -> str:

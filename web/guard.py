@@ -163,10 +163,10 @@ class SignInGuard:
         prefix = base_path()
         path = scope["path"][len(prefix) :] if scope["path"].startswith(prefix) else scope["path"]
         scope = _with_visitor_header(scope, None)
-        config = settings()
         if path.startswith(PUBLIC_PREFIXES) or path in PUBLIC_FILES:
             await self.app(scope, receive, send)
             return
+        config = settings()  # not for static files: it reads the environment and secrets.toml
         service = accounts()
         visitor = await run_in_threadpool(resolve_visitor, scope, config, service)
         if isinstance(visitor, Refusal):

@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from tests.support.serving import serve_in_thread
+
 TOKEN_LIFETIME = 3600  # seconds, for ID and access tokens
 CODE_LIFETIME = 60.0  # seconds an authorization code can be exchanged in
 
@@ -83,13 +85,7 @@ class OIDCProvider:
         handler = type("_BoundHandler", (_Handler,), {"provider": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="oidc-provider",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, "oidc-provider")
         return self
 
     def stop(self) -> None:

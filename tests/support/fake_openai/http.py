@@ -23,6 +23,7 @@ from typing import Any, Self
 
 from tests.support.fake_openai.directives import Behavior, behavior_for
 from tests.support.fake_openai.replies import Reply, delta_choice, error_body, model_object
+from tests.support.serving import serve_in_thread
 
 DEFAULT_MODELS = ["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet", "deepseek-chat"]
 # Granularity of interruptible sleeps: bounds how long stop() or a vanished client
@@ -348,13 +349,7 @@ class FakeOpenAI:
             raise RuntimeError("FakeOpenAI is already started")
         self._stopping.clear()
         self._server = _Server((self._host, self._port), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-openai",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, "fake-openai")
         return self
 
     def stop(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from chatcore.errors import ConfigError
+from chatcore.i18n import AUTO, languages, normalise
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRETS_PATH = PROJECT_ROOT / ".streamlit" / "secrets.toml"
@@ -62,6 +63,9 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     # Hosts whose images a reply may show inline; any other image is offered as a link.
     image_hosts: tuple[str, ...] = ()
+    # The interface language for readers who chose none and whose browser asks for none we
+    # have: "auto" (English) or a catalogue's language ("zh_CN").
+    language: str = AUTO
 
     @property
     def has_api_key(self) -> bool:
@@ -135,6 +139,12 @@ VARIABLES: dict[str, tuple[str, str | None, str]] = {
         None,
         "hosts replies may show images from, comma-separated; others become links",
     ),
+    "ANYCHAT_LANGUAGE": (
+        "ANYCHAT_LANGUAGE",
+        "auto",
+        "interface language when neither the person nor their browser chose one: "
+        "`auto` (English), `en` or `zh-CN`",
+    ),
 }
 
 
@@ -207,6 +217,20 @@ def _hosts(raw: str | None) -> tuple[str, ...]:
     return tuple(item.lower().rstrip(".") for item in _items(raw))
 
 
+def _language(raw: str) -> str:
+    if raw.lower() == AUTO:
+        return AUTO
+    found = normalise(raw)
+    if found is None:
+        raise ConfigError(
+            f"ANYCHAT_LANGUAGE must be auto or one of {', '.join(languages())}, not {raw!r}.",
+            code="language_unknown",
+            value=raw,
+            languages=", ".join(languages()),
+        )
+    return found
+
+
 def load_settings(
     env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None
 ) -> Settings:
@@ -252,4 +276,5 @@ def load_settings(
         ),
         trusted_proxies=_networks("ANYCHAT_TRUSTED_PROXIES", get("ANYCHAT_TRUSTED_PROXIES")),
         image_hosts=_hosts(get("ANYCHAT_IMAGE_HOSTS")),
+        language=_language(str(get("ANYCHAT_LANGUAGE"))),
     )

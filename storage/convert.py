@@ -48,6 +48,7 @@ def user_record(row: User) -> UserRecord:
         quota_period=QuotaPeriod(row.quota_period) if row.quota_period in QUOTA_PERIODS else None,
         last_login_at=maybe_utc(row.last_login_at),
         created_at=maybe_utc(row.created_at),
+        language=row.language,
     )
 
 
@@ -96,6 +97,8 @@ def message_record(row: Message) -> MessageRecord:
         response_id=row.response_id,
         request_id=row.request_id,
         error=row.error,
+        error_code=row.error_code,
+        error_params=row.error_params,
         tool_calls=row.tool_calls,
         tool_call_id=row.tool_call_id,
         system_fingerprint=row.system_fingerprint,

@@ -71,6 +71,8 @@ class User(Base):
     quota_tokens: Mapped[int | None] = mapped_column(Integer)
     quota_period: Mapped[str | None] = mapped_column(String(10))
     last_login_at: Mapped[datetime | None] = mapped_column()
+    # The interface language the person chose ("en", "zh_CN"); None follows their browser.
+    language: Mapped[str | None] = mapped_column(String(20))
 
     # A unique index rather than a constraint: SQLite can add an index in place, while a new
     # constraint would make Alembic copy the users table, and dropping the old copy (foreign
@@ -185,6 +187,10 @@ class Message(Base):
     response_id: Mapped[str | None] = mapped_column(String(200))
     request_id: Mapped[str | None] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(Text)
+    # The error's code and values, so each reader sees it in their own language; `error`
+    # keeps the English sentence for logs and for rows written before codes existed.
+    error_code: Mapped[str | None] = mapped_column(String(60))
+    error_params: Mapped[dict[str, Any] | None] = mapped_column()
     # An assistant message asking for function calls, and a tool message answering one.
     tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column()
     tool_call_id: Mapped[str | None] = mapped_column(String(100))

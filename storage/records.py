@@ -59,6 +59,7 @@ class UserRecord:
     quota_period: QuotaPeriod | None = None
     last_login_at: datetime | None = None
     created_at: datetime | None = None
+    language: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -141,6 +142,8 @@ class MessageRecord:
     response_id: str | None = None
     request_id: str | None = None
     error: str | None = None
+    error_code: str | None = None
+    error_params: dict[str, Any] | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
     system_fingerprint: str | None = None

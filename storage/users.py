@@ -246,6 +246,9 @@ class UserRepository:
         _check(period, {*QuotaPeriod, None}, "quota period")
         return self._update_user(user_id, quota_tokens=tokens, quota_period=period)
 
+    def set_language(self, user_id: int, language: str | None) -> bool:
+        return self._update_user(user_id, language=language)
+
     def _update_user(self, user_id: int, **values: Any) -> bool:
         with self.db.session() as session:
             result = session.execute(update(User).where(User.id == user_id).values(**values))

@@ -14,6 +14,7 @@ import streamlit as st
 
 from chatcore.wiring import Services
 from storage import UserRecord
+from ui.i18n import activate
 from ui.text import plain
 from web.context import base_path
 from web.visitors import VISITOR_HEADER, Visitor, visitors
@@ -71,8 +72,10 @@ def _resolve(services: Services) -> UserRecord | None:
 
 
 def signed_in_user(services: Services) -> UserRecord:
-    """The account, or a sign-in prompt and a stop."""
+    """The account, or a sign-in prompt and a stop; either way in the reader's language,
+    which is decided here, the first thing every page does."""
     user = _resolve(services)
+    activate(services.settings, user)
     if user is not None and not user.disabled:
         return user
     st.title("AnyChat", anchor=False)

@@ -23,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from chatcore.config import Settings
 from chatcore.errors import AccountError, ConfigError
+from chatcore.i18n import AUTO, normalise
 from chatcore.team.signin_throttle import SignInThrottle
 from chatcore.team.tokens import token_hash
 from storage import LOCAL_USERNAME, UserRecord
@@ -646,6 +647,17 @@ class AccountService:
                 )
         self._repo.set_quota(user_id, tokens, period)
         return self._target(user_id)
+
+    def set_language(self, user: UserRecord, language: str | None) -> UserRecord:
+        """Keep the person's interface language on their account, for every tab and device;
+        None (or "auto") follows each browser's language again."""
+        chosen = None if language in (None, AUTO) else normalise(str(language))
+        if language not in (None, AUTO) and chosen is None:
+            raise AccountError(
+                f"AnyChat has no interface in “{language}”.", code="unknown_language", language=language
+            )
+        self._repo.set_language(user.id, chosen)
+        return self._target(user.id)
 
     def clear_sign_in_throttle(self, admin: UserRecord, user_id: int) -> UserRecord:
         """Forget the account's recent sign-in attempts from every address, so whoever was

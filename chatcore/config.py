@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from chatcore.errors import ConfigError
-from chatcore.i18n import AUTO, languages, normalise
+from chatcore.i18n import AUTO, N_, languages, normalise
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRETS_PATH = PROJECT_ROOT / ".streamlit" / "secrets.toml"
@@ -156,7 +156,7 @@ def read_secrets(path: Path = DEFAULT_SECRETS_PATH) -> dict[str, Any]:
             return tomllib.load(handle)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(
-                f"{path} is not valid TOML: {exc}",
+                N_("{path} is not valid TOML: {detail}"),
                 code="secrets_not_toml",
                 path=str(path),
                 detail=str(exc),
@@ -168,11 +168,14 @@ def _number(name: str, raw: str, kind: type[int] | type[float], minimum: float) 
         value = kind(raw)
     except ValueError:
         raise ConfigError(
-            f"{name} must be a number, got {raw!r}", code="not_a_number", variable=name, value=raw
+            N_("{variable} must be a number, got {value!r}"),
+            code="not_a_number",
+            variable=name,
+            value=raw,
         ) from None
     if value < minimum:
         raise ConfigError(
-            f"{name} must be at least {minimum}, got {raw!r}",
+            N_("{variable} must be at least {minimum}, got {value!r}"),
             code="below_minimum",
             variable=name,
             minimum=minimum,
@@ -185,9 +188,9 @@ def _auth_mode(raw: str) -> str:
     mode = raw.strip().lower()
     if mode not in AUTH_MODES:
         raise ConfigError(
-            f"ANYCHAT_AUTH must be one of {', '.join(AUTH_MODES)}, got {raw!r}",
+            N_("ANYCHAT_AUTH must be one of {choices}, got {value!r}"),
             code="unknown_auth_mode",
-            choices=AUTH_MODES,
+            choices=", ".join(AUTH_MODES),
             value=raw,
         )
     return mode
@@ -204,7 +207,7 @@ def _networks(name: str, raw: str | None) -> tuple[str, ...]:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
             raise ConfigError(
-                f"{name}: {item!r} is not an address or CIDR range",
+                N_("{variable}: {value!r} is not an address or CIDR range"),
                 code="not_a_network",
                 variable=name,
                 value=item,
@@ -223,7 +226,7 @@ def _language(raw: str) -> str:
     found = normalise(raw)
     if found is None:
         raise ConfigError(
-            f"ANYCHAT_LANGUAGE must be auto or one of {', '.join(languages())}, not {raw!r}.",
+            N_("ANYCHAT_LANGUAGE must be auto or one of {languages}, not {value!r}."),
             code="language_unknown",
             value=raw,
             languages=", ".join(languages()),

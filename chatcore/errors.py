@@ -1,19 +1,36 @@
 """The project's errors: one root, and under it what a person can fix and what an operator can.
 
 Modelled on openai-python's `_exceptions.py`: callers catch the most specific class first, the
-UI catches `AnyChatError` once (ui/actions.py). Every error carries a stable `code` and its
-`params` besides its English sentence, so the interface can say it in the reader's language
-without parsing text.
+UI catches `AnyChatError` once (ui/actions.py). Every error is said in the reader's language at
+the edge, never here: it carries its English sentence as a `template` (a msgid, marked with
+`N_` where it is written so Babel extracts it) and the values that sentence shows as named
+`params`, and a page shows `explain(error)` (ui/i18n.py), which translates the template and
+fills it in. `str(error)` is the English sentence, for logs and for the model.
+
+    raise AccountError(
+        N_("The password must have at least {minimum} characters."),
+        code="password_too_short",
+        minimum=PASSWORD_MIN_CHARS,
+    )
+
+A template is one whole sentence with str.format NAMED fields, so a translation can put the
+values in its own order: never an f-string, never fragments joined around it, a list shown in
+it passed as one param holding the joined text. It is formatted only when params are given,
+so a literal brace is doubled exactly then (an InvalidParameter always has its `field`).
 
 One code per sentence, given one way: a raise whose sentence is not its class's names its
-own code (`raise AccountError("No such user.", code="no_such_user")`). The families raised with
-many sentences (ChatInputError, AccountError, InvalidParameter, ConfigError) always do, and a
-class with one main sentence does for its variants (MissingApiKey's "api_key_not_configured",
-ConversationNotFound's "share_not_found"). Subclasses exist only for what a caller catches
-separately (QuotaExceeded, AccountDisabled, MissingApiKey, ModelNotOffered, ...), never to
-carry a code. Each number or name a sentence shows is also a param. tests/test_errors.py holds
-the table of codes and reads every raise in the source against it; CalculatorError alone keeps
-one code for all its sentences, which go to the model, never to a person.
+own code (`raise AccountError(N_("No such user."), code="no_such_user")`). The families raised
+with many sentences (ChatInputError, AccountError, InvalidParameter, ConfigError) always do,
+and a class with one main sentence does for its variants (MissingApiKey's
+"api_key_not_configured", ConversationNotFound's "share_not_found"). Subclasses exist only for
+what a caller catches separately (QuotaExceeded, AccountDisabled, MissingApiKey,
+ModelNotOffered, ...), never to carry a code. tests/test_errors.py holds the table of codes and
+reads every raise in the source against it; CalculatorError alone keeps one code for all its
+sentences, which go to the model, never to a person.
+
+A sentence that is kept rather than raised (the model list's "could not load") is a
+`Sentence`: the same code, template and params, with nothing to catch. A failed reply's
+sentence, stored with its message, is chatcore.chat.upstream_errors.ReplyError.
 
     AnyChatError
     ├── UserError                       a person can fix it, or may not do it; nothing changed
@@ -38,27 +55,57 @@ AccountError before anything reaches a page.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+from chatcore.i18n import N_
+
+
+def _fill(template: str, params: Mapping[str, Any]) -> str:
+    """The English sentence: the template filled in when it has values, else as written."""
+    return template.format(**params) if params else template
 
 
 class AnyChatError(Exception):
     """Root of every error AnyChat raises on purpose.
 
-    `code` is the class's code, or the one given at the raise for classes raised with several
-    sentences; `params` are the values the sentence shows.
+    `template` is the English sentence with named `{fields}` (a msgid), `params` the values
+    it shows (and may hold more, such as InvalidParameter's `field`); str() is the sentence
+    filled in. `code` is the class's code, or the one given at the raise for classes raised
+    with several sentences.
     """
 
     code: str = "error"
 
-    def __init__(self, message: str, *, code: str | None = None, **params: Any) -> None:
-        super().__init__(message)
+    def __init__(self, template: str, *, code: str | None = None, **params: Any) -> None:
+        super().__init__(_fill(template, params))
         if code is not None:
             self.code = code
+        self.template: str = template
         self.params: dict[str, Any] = params
 
     @property
     def message(self) -> str:
+        """The sentence in English (logs, tests, the model); pages show `explain(error)`."""
         return str(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """A sentence of ours that is kept, not raised (the model list's failure): said in the
+    reader's language with `explain()`, like an error; str() is the English."""
+
+    code: str
+    template: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        return _fill(self.template, self.params)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class UserError(AnyChatError):
@@ -78,8 +125,10 @@ class InvalidParameter(UserError, ValueError):
 
     code = "invalid_parameter"
 
-    def __init__(self, field: str, message: str, *, code: str | None = None, **params: Any) -> None:
-        super().__init__(message, code=code, field=field, **params)
+    def __init__(
+        self, field: str, template: str, *, code: str | None = None, **params: Any
+    ) -> None:
+        super().__init__(template, code=code, field=field, **params)
         self.field = field
 
 
@@ -90,7 +139,9 @@ class ModelNotOffered(InvalidParameter):
 
     def __init__(self, model: str) -> None:
         super().__init__(
-            "model", f"AnyAPI does not offer “{model}”. Choose a model from the list.", model=model
+            "model",
+            N_("AnyAPI does not offer “{model}”. Choose a model from the list."),
+            model=model,
         )
 
 
@@ -163,4 +214,4 @@ class StreamTruncated(AnyChatError):
     code = "stream_truncated"
 
     def __init__(self) -> None:
-        super().__init__("The reply stream ended without a finish reason.")
+        super().__init__(N_("The reply stream ended without a finish reason."))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from chatcore.config import Settings
 from chatcore.errors import ConfigError
+from chatcore.i18n import N_
 
 
 def load_or_create(path: Path) -> bytes:
@@ -36,7 +37,7 @@ def load_or_create(path: Path) -> bytes:
     value = path.read_text().strip()
     if not value:
         raise ConfigError(
-            f"{path} is empty; delete it to have a new secret generated.",
+            N_("{path} is empty; delete it to have a new secret generated."),
             code="secret_file_empty",
             path=str(path),
         )

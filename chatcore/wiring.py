@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from chatcore.chat.catalog import ModelCatalog, ModelList
 from chatcore.chat.client import list_model_ids, make_client
 from chatcore.chat.presets import PresetBook
-from chatcore.chat.use_cases import RESTART_NOTE, ChatService
+from chatcore.chat.upstream_errors import SERVER_RESTARTED, reply_error
+from chatcore.chat.use_cases import ChatService
 from chatcore.chat.worker import GenerationWorker
 from chatcore.config import Settings
 from chatcore.server_secret import server_secret
@@ -101,7 +102,10 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
     database = Database(settings.database_url)
     upgrade_to_head(database.engine)
     chats = ChatRepository(database)
-    recovered = chats.interrupt_streaming(RESTART_NOTE)
+    restart = reply_error(SERVER_RESTARTED)
+    recovered = chats.interrupt_streaming(
+        restart.message, code=restart.code, params=dict(restart.params)
+    )
     if recovered:
         log.info("closed %d reply(s) left open by a previous process", recovered)
 

@@ -25,8 +25,11 @@ requirements=requirements.txt
 if [ "$mode" = dev ]; then
   # Browser tests drive Debian's Chromium (Playwright's own browser download is not used);
   # storage tests also run on a throwaway PostgreSQL cluster started from Debian's server.
+  # A CJK font, so that Chinese pages render (and are screenshot) as text, not empty boxes;
+  # the app itself names no font a reader's machine may lack.
   missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  compgen -G "/usr/share/fonts/opentype/noto/NotoSansCJK*" >/dev/null || missing+=(fonts-noto-cjk)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
   if [ ${#missing[@]} -gt 0 ]; then
     sudo_cmd=""

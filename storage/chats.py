@@ -344,13 +344,24 @@ class ChatRepository:
                 .values(updated_at=utcnow())
             )
 
-    def interrupt_streaming(self, reason: str) -> int:
-        """Close replies a previous process was still writing; returns how many there were."""
+    def interrupt_streaming(
+        self, reason: str, *, code: str | None = None, params: dict[str, Any] | None = None
+    ) -> int:
+        """Close replies a previous process was still writing; returns how many there were.
+
+        `reason` is the error's English text; `code` and `params` say it in any language (the
+        core's reply error codes: storage keeps them, it does not read them)."""
         with self.db.session() as session:
             result = session.execute(
                 update(Message)
                 .where(Message.status == MessageStatus.STREAMING)
-                .values(status=MessageStatus.ERROR, error=reason, updated_at=utcnow())
+                .values(
+                    status=MessageStatus.ERROR,
+                    error=reason,
+                    error_code=code,
+                    error_params=params,
+                    updated_at=utcnow(),
+                )
             )
             return rows_changed(result)
 

@@ -198,6 +198,9 @@ class ReplyOutcome:
     total_ms: int | None = None
     response_id: str | None = None
     request_id: str | None = None
+    # The error's English text, and its code and values (chatcore.chat.upstream_errors).
     error: str | None = None
+    error_code: str | None = None
+    error_params: dict[str, Any] | None = None
     tool_calls: list[dict[str, Any]] | None = None
     system_fingerprint: str | None = None

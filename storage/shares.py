@@ -28,6 +28,8 @@ _COPIED_MESSAGE_FIELDS = (
     "response_id",
     "request_id",
     "error",
+    "error_code",
+    "error_params",
     "tool_calls",
     "tool_call_id",
     "system_fingerprint",

@@ -273,7 +273,7 @@ def _outcomes(
     service: AccountService, username: str, password: str, address: str, times: int
 ) -> list[tuple[str | None, float]]:
     results = [service.sign_in(username, password, address=address) for _ in range(times)]
-    return [(result.error, result.delay) for result in results]
+    return [(str(result.error) if result.error else None, result.delay) for result in results]
 
 
 def test_known_and_unknown_names_get_identical_decisions(
@@ -290,11 +290,17 @@ def test_known_and_unknown_names_get_identical_decisions(
     monkeypatch.setattr(accounts, "verify_password", spy)
     known = _outcomes(service, "root", OTHER_PASSWORD, HERE, 7)
     unknown = _outcomes(service, "ghost", OTHER_PASSWORD, ELSEWHERE, 7)
-    delays = [(WRONG_CREDENTIALS, delay) for delay in (0.0, 0.25, 0.5, 1.0, 2.0)]
+    delays = [(WRONG_CREDENTIALS.message, delay) for delay in (0.0, 0.25, 0.5, 1.0, 2.0)]
     assert known == unknown == [*delays, (TOO_MANY, 0.0), (TOO_MANY, 0.0)]
     assert len(checked) == 2 * 5
     # Refused even with the right password, and whatever the name's case.
-    assert service.sign_in("ROOT", PASSWORD, address=HERE) == SignIn(None, None, TOO_MANY, 0.0)
+    refused = service.sign_in("ROOT", PASSWORD, address=HERE)
+    assert (refused.user, refused.token, str(refused.error), refused.delay) == (
+        None,
+        None,
+        TOO_MANY,
+        0.0,
+    )
     assert len(checked) == 2 * 5
 
 
@@ -308,7 +314,7 @@ def test_someone_elses_guesses_never_stop_the_owner(
     assert owner.delay == MAX_DELAY_SECONDS
     # Their success ends the account's delay; the guesser's address stays refused.
     assert service.sign_in("root", PASSWORD, address=HERE).delay == 0.0
-    assert service.sign_in("root", PASSWORD, address=ELSEWHERE).error == TOO_MANY
+    assert service.sign_in("root", PASSWORD, address=ELSEWHERE).error.message == TOO_MANY
 
 
 def test_the_window_passing_resets_the_counts(
@@ -318,19 +324,19 @@ def test_the_window_passing_resets_the_counts(
     once it has passed the counts (and the delay) start again from nothing."""
     service = make_service(signin_limit=2, signin_window_minutes=10)
     assert _outcomes(service, "root", OTHER_PASSWORD, HERE, 2) == [
-        (WRONG_CREDENTIALS, 0.0),
-        (WRONG_CREDENTIALS, 0.25),
+        (WRONG_CREDENTIALS.message, 0.0),
+        (WRONG_CREDENTIALS.message, 0.25),
     ]
     clock.advance(minutes=5)
-    assert service.sign_in("root", PASSWORD, address=HERE).error == (
+    assert service.sign_in("root", PASSWORD, address=HERE).error.message == (
         "Too many attempts from this address; try again in 5 minutes."
     )
     clock.advance(minutes=4, seconds=30)
-    assert service.sign_in("root", PASSWORD, address=HERE).error == (
+    assert service.sign_in("root", PASSWORD, address=HERE).error.message == (
         "Too many attempts from this address; try again in 1 minute."
     )
     clock.advance(minutes=1)
-    assert _outcomes(service, "root", OTHER_PASSWORD, HERE, 1) == [(WRONG_CREDENTIALS, 0.0)]
+    assert _outcomes(service, "root", OTHER_PASSWORD, HERE, 1) == [(WRONG_CREDENTIALS.message, 0.0)]
     result = service.sign_in("root", PASSWORD, address=HERE)
     assert result.ok and result.user is not None and result.user.id == admin.id
     assert result.delay == 0.25
@@ -586,7 +592,7 @@ def test_a_reset_password_ends_sessions_and_clears_throttling(
     service = make_service(signin_limit=1)
     token = service.sign_in("bob", PASSWORD).token
     service.sign_in("bob", OTHER_PASSWORD, address=HERE)
-    assert service.sign_in("bob", PASSWORD, address=HERE).error == TOO_MANY
+    assert service.sign_in("bob", PASSWORD, address=HERE).error.message == TOO_MANY
     service.reset_password(admin, member.id, "a brand new passphrase")
     assert service.user_for_token(token) is None
     assert service.sign_in("bob", "a brand new passphrase", address=HERE).ok
@@ -604,12 +610,12 @@ def test_admins_clear_an_accounts_sign_in_throttling(
     service = make_service(signin_limit=1)
     for name in ("bob", "root"):
         service.sign_in(name, OTHER_PASSWORD, address=HERE)
-        assert service.sign_in(name, PASSWORD, address=HERE).error == TOO_MANY
+        assert service.sign_in(name, PASSWORD, address=HERE).error.message == TOO_MANY
     assert service.clear_sign_in_throttle(admin, member.id) == member
     result = service.sign_in("BOB", PASSWORD, address=HERE)
     assert result.ok and result.delay == 0.0
     # Only that account's attempts were forgotten.
-    assert service.sign_in("root", PASSWORD, address=HERE).error == TOO_MANY
+    assert service.sign_in("root", PASSWORD, address=HERE).error.message == TOO_MANY
 
 
 def test_quotas_are_validated(
@@ -652,7 +658,7 @@ def test_a_wrong_current_password_is_throttled_like_a_sign_in(
     with pytest.raises(AccountError, match=re.escape(TOO_MANY)):
         service.change_own_password(member, PASSWORD, "a new passphrase", address=HERE)
     # The same keys as signing in: this address waits, the owner elsewhere does not.
-    assert service.sign_in("bob", PASSWORD, address=HERE).error == TOO_MANY
+    assert service.sign_in("bob", PASSWORD, address=HERE).error.message == TOO_MANY
     assert service.sign_in("bob", PASSWORD, address=ELSEWHERE).ok
     assert sleep.calls == [0.25]
 
@@ -777,11 +783,14 @@ def test_a_monthly_quota(
     with pytest.raises(QuotaExceeded) as caught:
         check_quota(ledger, limited, NOW)
     assert str(caught.value) == (
-        "You have used 12,345 of your 10,000 tokens this month; the quota resets on 1 December."
+        "You have used 12,345 of your 10,000 tokens this month; "
+        "the quota resets on 2025-12-01 (UTC)."
     )
+    assert caught.value.code == "quota_exceeded_month"
+    assert caught.value.params["reset_date"] == "2025-12-01"
     december = datetime(2025, 12, 20, tzinfo=UTC)
     _spend(db, member.id, 10000, december - timedelta(days=1))
-    with pytest.raises(QuotaExceeded, match="resets on 1 January"):
+    with pytest.raises(QuotaExceeded, match=r"resets on 2026-01-01 \(UTC\)"):
         check_quota(ledger, limited, december)
 
 

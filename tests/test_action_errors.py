@@ -27,7 +27,6 @@ from chatcore.config import load_settings
 from chatcore.wiring import Services, close_shared_services, shared_services
 from storage import UserRecord
 from tests.support.fake_openai import Behavior, FakeOpenAI
-from ui.text import plain
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PASSWORD = "a long enough password"
@@ -309,7 +308,7 @@ ADMIN_ACTIONS = {
     ),
     "change a role": AdminAction(
         lambda at, lin: click(at, "Make administrator"),
-        "lin is now admin.",
+        "lin is now an administrator.",
         lambda team, lin: _user(team, lin).role == "admin",
     ),
     "disable a teammate": AdminAction(
@@ -350,6 +349,6 @@ def test_admin_actions_need_an_enabled_administrator_only(
         assert [error.value for error in at.error] == [ADMINS_ONLY]
         assert not admin_action.happened(team, lin)
     else:
-        assert [success.value for success in at.success] == [plain(admin_action.done)]
+        assert [success.value for success in at.success] == [admin_action.done]
         assert admin_action.happened(team, lin)
     assert fake_api.chat_requests() == []

@@ -6,6 +6,7 @@ import threading
 import time
 
 from chatcore.chat.catalog import ModelCatalog
+from chatcore.i18n import translator
 from chatcore.wiring import Services
 from tests.support.fake_openai import FakeOpenAI
 
@@ -31,7 +32,9 @@ def test_failure_falls_back_to_the_default_model(services: Services, fake_api: F
     fake_api.models_status = 500
     models = services.model_list()
     assert models.ids == ("gpt-4o",)
-    assert "type a model name" in models.error
+    assert models.error is not None and models.error.code == "model_list_unavailable"
+    assert "type a model name" in models.error.message
+    assert translator("zh_CN").explain(models.error)  # said in the reader's language
 
 
 def test_a_page_does_not_wait_for_a_listing_in_flight() -> None:
@@ -49,7 +52,7 @@ def test_a_page_does_not_wait_for_a_listing_in_flight() -> None:
     loading = catalog.models(wait=False)
     assert time.monotonic() - started < 0.05
     assert loading.ids == ("z",)
-    assert "Loading" in loading.error
+    assert loading.error is not None and "Loading" in loading.error.message
     release.set()
     prefetch.join()
     assert catalog.models(wait=False).ids == ("z", "a")

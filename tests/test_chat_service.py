@@ -10,6 +10,7 @@ import pytest
 
 from chatcore.chat.params import GenerationParams
 from chatcore.chat.thread import api_messages, title_from
+from chatcore.chat.upstream_errors import reply_error_of
 from chatcore.chat.use_cases import ConversationView
 from chatcore.config import Settings
 from chatcore.errors import ChatInputError, ConversationNotFound, InvalidParameter
@@ -158,6 +159,10 @@ def test_failures_become_clear_messages_and_keep_the_user_message(
     assert reply.status == MessageStatus.ERROR
     assert expected in reply.error
     assert "Traceback" not in reply.error
+    # Kept as a code and its values too, from which each reader gets their own language.
+    rebuilt = reply_error_of(reply)
+    assert rebuilt is not None and rebuilt.code == reply.error_code
+    assert rebuilt.message == reply.error
     assert reply.model == "gpt-4o"  # the requested model, when the upstream named none
     if behavior.status != 200:
         assert "(request id req_" in reply.error
@@ -173,6 +178,7 @@ def test_timeout_is_reported(fake_api: FakeOpenAI, settings: Settings) -> None:
         fake_api.enqueue(Behavior(text="late", first_token_delay=3))
         reply = finished(built, send(built, "q", replace(PARAMS, stream=False)))
         assert reply.error == "AnyAPI did not answer within 1 seconds."
+        assert (reply.error_code, reply.error_params) == ("timeout", {"seconds": 1.0})
     finally:
         built.close()
 
@@ -259,6 +265,8 @@ def test_restart_closes_replies_left_streaming(settings: Settings, fake_api: Fak
         reply = second.infra.chats.get_message(view.thread[-1].id)
         assert reply.status == MessageStatus.ERROR
         assert "restarted" in reply.error
+        assert (reply.error_code, reply.error_params) == ("server_restarted", {})
+        assert reply_error_of(reply) is not None
     finally:
         first.close()
         second.close()

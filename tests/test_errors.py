@@ -2,14 +2,19 @@
 
 The codes are what a translation layer will key on, so the table below is the contract: a code
 renamed, reused for another sentence, or added without an entry here fails this test. The
-raises are read from the source, so no sentence can be missed.
+raises are read from the source, so no sentence can be missed: each passes its sentence as an
+`N_("literal")` template (or a module constant holding one), so Babel extracts it, with every
+`{field}` given as a keyword param. A failed reply's sentences are REPLY_ERRORS, one per code
+that describe_error, the worker and a restart can write.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
+import json
 import re
+import string
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -17,12 +22,26 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import httpx2
+import openai
 import pytest
 
 import chatcore.errors as errors
-from chatcore.chat.catalog import ModelList
+from chatcore.chat.catalog import LOADING_NOTE, UNAVAILABLE_NOTE, ModelList
+from chatcore.chat.generation import GenerationJob
 from chatcore.chat.params import GenerationParams, parse_logit_bias, parse_stop
+from chatcore.chat.upstream_errors import (
+    INTERNAL_ERROR,
+    REPLY_ERRORS,
+    SERVER_RESTARTED,
+    UNKNOWN,
+    describe_error,
+    reply_error,
+    reply_error_of,
+    stored_reply_error,
+)
 from chatcore.chat.use_cases import ChatService
+from chatcore.chat.worker import GenerationWorker
 from chatcore.config import load_settings
 from chatcore.errors import (
     AccountDisabled,
@@ -39,15 +58,18 @@ from chatcore.errors import (
     ModelNotOffered,
     PresetNotFound,
     QuotaExceeded,
+    Sentence,
     StreamTruncated,
     UserError,
 )
+from chatcore.i18n import translator
 from chatcore.team.accounts import check_password
 from chatcore.team.usage import check_quota
 from chatcore.tools.builtin import run_builtin
+from storage import MessageRecord, MessageStatus, ReplyOutcome
 
 ROOT = Path(__file__).resolve().parent.parent
-SCANNED = ("chatcore", "ui", "web")
+SCANNED = ("chatcore", "storage", "ui", "web")
 
 # Classes raised with several sentences: every raise names its code.
 FAMILIES = (ChatInputError, AccountError, InvalidParameter, ConfigError)
@@ -63,6 +85,7 @@ CODES: dict[str, type[AnyChatError]] = {
     "not_a_builtin_tool": ChatInputError,
     "json_mode_unmentioned": JsonModeUnmentioned,
     "quota_exceeded": QuotaExceeded,
+    "quota_exceeded_month": QuotaExceeded,
     "account_disabled": AccountDisabled,
     "missing_api_key": MissingApiKey,
     "api_key_not_configured": MissingApiKey,
@@ -117,6 +140,7 @@ CODES: dict[str, type[AnyChatError]] = {
     "account_gone": AccountError,
     "no_local_password": AccountError,
     "too_many_attempts": AccountError,
+    "too_many_attempts_one_minute": AccountError,
     "wrong_current_password": AccountError,
     "admins_only": AccountError,
     "no_such_user": AccountError,
@@ -129,6 +153,7 @@ CODES: dict[str, type[AnyChatError]] = {
     "api_key_empty": AccountError,
     "api_key_too_long": AccountError,
     "api_key_malformed": AccountError,
+    "unknown_language": AccountError,
     # The operator's settings
     "secrets_not_toml": ConfigError,
     "not_a_number": ConfigError,
@@ -137,6 +162,7 @@ CODES: dict[str, type[AnyChatError]] = {
     "not_a_network": ConfigError,
     "admin_setting_invalid": ConfigError,
     "secret_file_empty": ConfigError,
+    "language_unknown": ConfigError,
     "key_unreadable": KeyUnreadable,
     # Never shown to a person as such
     "calculator_refused": CalculatorError,
@@ -195,18 +221,63 @@ def test_a_code_given_at_the_raise_replaces_the_class_code() -> None:
 # --- every raise in the source -------------------------------------------------------------
 
 
+def _sources() -> Iterator[tuple[Path, ast.Module]]:
+    for folder in SCANNED:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            yield path, ast.parse(path.read_text(), str(path))
+
+
+def _marked(node: ast.expr) -> str | None:
+    """The literal of an `N_("...")` call, else None."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "N_"
+        and len(node.args) == 1
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    ):
+        return node.args[0].value
+    return None
+
+
+def _constants() -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Module constants holding sentences: `NAME = N_("...")`, and dicts whose every value is
+    one (`_REFUSED = {ast.Attribute: N_("..."), ...}`), by name across the scanned code."""
+    sentences: dict[str, str] = {}
+    tables: dict[str, list[str]] = {}
+    for _, module in _sources():
+        for node in module.body:
+            target = node.targets[0] if isinstance(node, ast.Assign) else None
+            if isinstance(node, ast.AnnAssign):
+                target = node.target
+            value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+            if not isinstance(target, ast.Name) or value is None:
+                continue
+            if _marked(value) is not None:
+                assert sentences.get(target.id, _marked(value)) == _marked(value), target.id
+                sentences[target.id] = cast(str, _marked(value))
+            elif isinstance(value, ast.Dict) and value.values:
+                marked = [_marked(item) for item in value.values]
+                if all(text is not None for text in marked):
+                    tables[target.id] = cast(list[str], marked)
+    return sentences, tables
+
+
+SENTENCES, TABLES = _constants()
+
+
 def _raises() -> Iterator[tuple[str, type[AnyChatError], ast.Call]]:
     """(where, class, call) for each `raise SomeError(...)` of the tree in the app's code."""
     tree = {cls.__name__: cls for cls in tree_classes()}
-    for folder in SCANNED:
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text(), str(path))):
-                if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
-                    continue
-                name = node.exc.func
-                if isinstance(name, ast.Name) and name.id in tree:
-                    where = f"{path.relative_to(ROOT)}:{node.lineno}"
-                    yield where, cast(type[AnyChatError], tree[name.id]), node.exc
+    for path, module in _sources():
+        for node in ast.walk(module):
+            if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+                continue
+            name = node.exc.func
+            if isinstance(name, ast.Name) and name.id in tree:
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                yield where, cast(type[AnyChatError], tree[name.id]), node.exc
 
 
 def _code(cls: type[AnyChatError], call: ast.Call) -> str | None:
@@ -223,11 +294,31 @@ def _sentence(cls: type[AnyChatError], call: ast.Call) -> ast.expr | None:
     return call.args[1 if issubclass(cls, InvalidParameter) else 0]
 
 
+def _templates(sentence: ast.expr) -> list[str]:
+    """The English templates a raise can pass: its `N_("...")`, or the constant's."""
+    if _marked(sentence) is not None:
+        return [cast(str, _marked(sentence))]
+    if isinstance(sentence, ast.Name) and sentence.id in SENTENCES:
+        return [SENTENCES[sentence.id]]
+    if (
+        isinstance(sentence, ast.Subscript)
+        and isinstance(sentence.value, ast.Name)
+        and sentence.value.id in TABLES
+    ):
+        return TABLES[sentence.value.id]
+    return []
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
 RAISES = list(_raises())
 
 
 def test_the_source_raises_errors_of_the_tree() -> None:
     assert len(RAISES) > 80  # the scan found them
+    assert {"LAST_ADMIN", "CONVERSATION_GONE", "NO_TEAM_KEY"} <= set(SENTENCES)
 
 
 @pytest.mark.parametrize(("where", "cls", "call"), RAISES, ids=[r[0] for r in RAISES])
@@ -240,13 +331,47 @@ def test_each_raise_has_a_code_from_the_table_and_its_params(
     code = code or cls.code
     assert code in CODES, f"{code!r} is not in the table"
     assert CODES[code] is cls, f"{code!r} belongs to {CODES[code].__name__}"
+
+
+@pytest.mark.parametrize(("where", "cls", "call"), RAISES, ids=[r[0] for r in RAISES])
+def test_each_raise_passes_a_marked_template_and_every_value_it_shows(
+    where: str, cls: type[AnyChatError], call: ast.Call
+) -> None:
+    """`N_("literal")` (or a constant holding one) so Babel extracts it; no f-string, no
+    joined fragments; each `{field}` a keyword param; and the template formats with them."""
     sentence = _sentence(cls, call)
-    interpolates = isinstance(sentence, ast.JoinedStr) and any(
-        isinstance(part, ast.FormattedValue) for part in sentence.values
+    if sentence is None:  # the class writes its own sentence: checked below
+        assert not call.keywords or cls is ModelNotOffered, where
+        return
+    assert not any(isinstance(node, ast.JoinedStr) for node in ast.walk(call)), (
+        f"{where}: an f-string: pass the values as params of a template"
     )
-    params = [k for k in call.keywords if k.arg != "code"]
-    if interpolates and cls is not CalculatorError:
-        assert params, f"{where}: the sentence shows values, so they are params too"
+    templates = _templates(sentence)
+    assert templates, f'{where}: the sentence is not N_("...") nor a constant holding one'
+    given = {keyword.arg for keyword in call.keywords if keyword.arg not in (None, "code")}
+    if issubclass(cls, InvalidParameter):
+        given.add("field")  # the control's name, always a param
+    for template in templates:
+        missing = _fields(template) - given
+        assert not missing, f"{where}: {sorted(missing)} shown but not given as params"
+        if given:  # formatted only with params: literal braces are doubled exactly then
+            values = dict.fromkeys(given, 1)
+            assert template.format(**values), where
+        else:
+            assert not _fields(template), where
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ModelNotOffered("gpt-9"), StreamTruncated()],
+    ids=lambda error: type(error).__name__,
+)
+def test_a_sentence_written_by_its_class_is_a_template_too(error: AnyChatError) -> None:
+    assert _fields(error.template) <= set(error.params)
+    assert str(error) == (error.template.format(**error.params) if error.params else error.template)
+    assert translator("en").explain(error) == str(error)
+    source = inspect.getsource(type(error))
+    assert f"N_({json.dumps(error.template, ensure_ascii=False)})" in source
 
 
 def test_one_code_means_one_sentence() -> None:
@@ -332,3 +457,258 @@ def test_the_quota_says_when_it_resets() -> None:
     error = _catch(_over_quota)
     assert error.params["resets"] == datetime(2025, 11, 21, tzinfo=UTC)
     assert str(error).endswith("resets at midnight UTC.")
+
+
+# --- the error itself: a template and its values ---------------------------------------------
+
+
+def test_an_error_keeps_its_template_and_fills_it_for_english() -> None:
+    error = AccountError(
+        "The password must have at least {minimum} characters.",
+        code="password_too_short",
+        minimum=10,
+    )
+    assert error.template == "The password must have at least {minimum} characters."
+    assert error.params == {"minimum": 10}
+    assert str(error) == error.message == "The password must have at least 10 characters."
+    assert translator("en").explain(error) == str(error)
+    # Without params the template is the sentence as written, braces and all.
+    assert str(ChatInputError("Use {braces}.", code="message_empty")) == "Use {braces}."
+
+
+def test_an_invalid_parameter_names_its_field_among_its_params() -> None:
+    error = InvalidParameter(
+        "temperature", "{field} must be at most {high}.", code="number_out_of_range", high=2
+    )
+    assert (error.field, error.params) == ("temperature", {"field": "temperature", "high": 2})
+    assert str(error) == "temperature must be at most 2."
+
+
+def test_a_kept_sentence_is_explained_like_an_error() -> None:
+    for note in (LOADING_NOTE, UNAVAILABLE_NOTE):
+        assert isinstance(note, Sentence)
+        assert str(note) == note.message == note.template  # no values
+        assert translator("en").explain(note) == note.message
+    assert ModelList(("m",), UNAVAILABLE_NOTE).error is UNAVAILABLE_NOTE
+
+
+# --- reply errors: one registered sentence per code, stored and rebuilt ---------------------
+
+URL = "https://anyapi.example/v1"
+REQUEST = httpx2.Request("POST", URL + "/chat/completions")
+
+
+def _response(status: int, *, request_id: str | None = None, **headers: str) -> httpx2.Response:
+    if request_id:
+        headers["x-request-id"] = request_id
+    return httpx2.Response(status, headers=headers, request=REQUEST)
+
+
+def _status(
+    cls: type[openai.APIStatusError],
+    status: int,
+    *,
+    body: object = None,
+    request_id: str | None = None,
+    **headers: str,
+) -> openai.APIStatusError:
+    return cls("failed", response=_response(status, request_id=request_id, **headers), body=body)
+
+
+def _bad_json() -> json.JSONDecodeError:
+    try:
+        json.loads("{")
+    except json.JSONDecodeError as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+# (what went wrong, mid_reply, the code, its params): every branch of describe_error.
+BRANCHES: list[tuple[BaseException, bool, str, dict[str, Any]]] = [
+    (StreamTruncated(), True, "stream_truncated", {}),
+    (_bad_json(), True, "malformed_chunk", {}),
+    (openai.APITimeoutError(REQUEST), False, "timeout", {"seconds": 30.0}),
+    (openai.APIConnectionError(request=REQUEST), True, "connection_lost", {}),
+    (openai.APIConnectionError(request=REQUEST), False, "cannot_connect", {"base_url": URL}),
+    (_status(openai.AuthenticationError, 401), False, "key_refused", {"status": 401}),
+    (
+        _status(openai.PermissionDeniedError, 403, request_id="req_1"),
+        False,
+        "key_refused_with_request_id",
+        {"status": 403, "request_id": "req_1"},
+    ),
+    (_status(openai.RateLimitError, 429), False, "rate_limited", {}),
+    (
+        _status(openai.RateLimitError, 429, request_id="req_2"),
+        False,
+        "rate_limited_with_request_id",
+        {"request_id": "req_2"},
+    ),
+    (
+        _status(openai.RateLimitError, 429, **{"retry-after": "7"}),
+        False,
+        "rate_limited_retry_after",
+        {"seconds": 7.0},
+    ),
+    (
+        _status(openai.RateLimitError, 429, request_id="req_3", **{"retry-after": "2.5"}),
+        False,
+        "rate_limited_retry_after_with_request_id",
+        {"seconds": 2.5, "request_id": "req_3"},
+    ),
+    (_status(openai.InternalServerError, 500), False, "server_error", {"status": 500}),
+    (
+        _status(openai.InternalServerError, 502, request_id="req_4"),
+        False,
+        "server_error_with_request_id",
+        {"status": 502, "request_id": "req_4"},
+    ),
+    (
+        _status(openai.InternalServerError, 500, body={"message": "boom"}),
+        False,
+        "server_error_detail",
+        {"status": 500, "detail": "boom"},
+    ),
+    (
+        _status(
+            openai.InternalServerError, 503, body={"error": {"message": "down"}}, request_id="r5"
+        ),
+        False,
+        "server_error_detail_with_request_id",
+        {"status": 503, "detail": "down", "request_id": "r5"},
+    ),
+    (_status(openai.BadRequestError, 400), False, "request_rejected", {"status": 400}),
+    (
+        _status(openai.NotFoundError, 404, request_id="req_6"),
+        False,
+        "request_rejected_with_request_id",
+        {"status": 404, "request_id": "req_6"},
+    ),
+    (
+        _status(openai.BadRequestError, 400, body={"message": "context too long"}),
+        False,
+        "request_rejected_detail",
+        {"status": 400, "detail": "context too long"},
+    ),
+    (
+        _status(openai.BadRequestError, 400, body={"message": "no {such} model"}, request_id="r7"),
+        False,
+        "request_rejected_detail_with_request_id",
+        {"status": 400, "detail": "no {such} model", "request_id": "r7"},
+    ),
+    (RuntimeError("?"), False, "unexpected", {"kind": "RuntimeError"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("error", "mid_reply", "code", "params"), BRANCHES, ids=[b[2] for b in BRANCHES]
+)
+def test_each_failure_is_a_registered_sentence_with_its_values(
+    error: BaseException, mid_reply: bool, code: str, params: dict[str, Any]
+) -> None:
+    failure = describe_error(error, base_url=URL, timeout=30.0, mid_reply=mid_reply)
+    assert (failure.code, dict(failure.params)) == (code, params)
+    assert failure.template == REPLY_ERRORS[code]
+    assert _fields(failure.template) == set(params)  # every value it shows, nothing else
+    assert failure.message == (failure.template.format(**params) if params else failure.template)
+    assert "{" not in failure.message.replace("{such}", "")  # filled in, nothing left over
+    assert translator("en").explain(failure) == failure.message
+    assert translator("zh_CN").explain(failure)  # a catalogue without it falls back to English
+    if "request_id" in params:
+        assert failure.request_id == params["request_id"]
+        assert failure.message.endswith(f"(request id {params['request_id']})")
+    # What the messages table keeps, through JSON, gives the same sentence back.
+    text, stored_code, stored_params = failure.stored()
+    rebuilt = stored_reply_error(text, stored_code, json.loads(json.dumps(stored_params)))
+    assert rebuilt is not None
+    assert (rebuilt.code, rebuilt.template, rebuilt.message) == (code, failure.template, text)
+
+
+def test_the_registry_is_exactly_the_sentences_a_reply_can_end_with() -> None:
+    produced = {code for _, _, code, _ in BRANCHES} | {INTERNAL_ERROR, SERVER_RESTARTED}
+    assert produced == set(REPLY_ERRORS)
+    # Each written in place as N_("..."), so Babel extracts it.
+    assert sorted(TABLES["REPLY_ERRORS"]) == sorted(REPLY_ERRORS.values())
+    for code, template in REPLY_ERRORS.items():
+        assert len(code) <= 60  # messages.error_code
+        assert template.format(**dict.fromkeys(_fields(template), 1))
+
+
+def test_the_rate_limit_keeps_its_wait() -> None:
+    error = _status(openai.RateLimitError, 429, **{"retry-after": "7"})
+    failure = describe_error(error, base_url=URL, timeout=30.0)
+    assert (failure.status_code, failure.retry_after) == (429, 7.0)
+    assert failure.message == "AnyAPI is rate limiting requests (HTTP 429). Try again in 7 seconds."
+
+
+def test_a_crashed_worker_and_a_restart_write_registered_codes() -> None:
+    finished: list[ReplyOutcome] = []
+
+    def crash(_key: str | None) -> Any:
+        raise RuntimeError("no client")
+
+    repository = SimpleNamespace(
+        save_progress=lambda *_: None,
+        finish_reply=lambda _id, outcome: finished.append(outcome),
+    )
+    worker = GenerationWorker(
+        cast(Any, repository), crash, base_url=URL, timeout=1.0, max_workers=1
+    )
+    try:
+        worker.submit(GenerationJob(message_ids=(1,), conversation_id="c", request={}))
+        assert worker.wait_idle(5)
+    finally:
+        worker.shutdown()
+    [outcome] = finished
+    assert (outcome.status, outcome.error_code, outcome.error_params) == (
+        MessageStatus.ERROR,
+        INTERNAL_ERROR,
+        {"kind": "RuntimeError"},
+    )
+    assert outcome.error == "Internal error while generating (RuntimeError)."
+    restart = reply_error(SERVER_RESTARTED)
+    assert restart.message.startswith("The server restarted while this reply was being written")
+
+
+def _record(**fields: Any) -> MessageRecord:
+    return MessageRecord(
+        id=1,
+        conversation_id="c",
+        parent_id=None,
+        role="assistant",
+        content="",
+        status=MessageStatus.ERROR,
+        created_at=datetime(2025, 11, 20, tzinfo=UTC),
+        **fields,
+    )
+
+
+def test_a_stored_reply_error_is_rebuilt_from_its_row() -> None:
+    known = stored_reply_error("English text", "timeout", {"seconds": 5.0})
+    assert known is not None
+    assert (known.code, known.template, known.message) == (
+        "timeout",
+        REPLY_ERRORS["timeout"],
+        "AnyAPI did not answer within 5 seconds.",
+    )
+    # A row from before codes were kept, or with a code this release does not know: the text
+    # as written, braces and all, with no values to fill in.
+    for code in (None, "gone_code"):
+        old = stored_reply_error("Old {text}.", code, None)
+        assert old is not None
+        assert (old.code, old.template, old.params, old.message) == (
+            code or UNKNOWN,
+            "Old {text}.",
+            {},
+            "Old {text}.",
+        )
+        assert translator("zh_CN").explain(old) == "Old {text}."
+    # Values that no longer fit the sentence: the stored text rather than an exception.
+    broken = stored_reply_error("AnyAPI did not answer.", "timeout", {})
+    assert broken is not None and broken.message == "AnyAPI did not answer."
+    assert stored_reply_error(None, None, None) is None
+    assert stored_reply_error("", None, {}) is None
+    record = _record(error="x", error_code="server_error", error_params={"status": 500})
+    rebuilt = reply_error_of(record)
+    assert rebuilt is not None and rebuilt.message == "AnyAPI had a server error (HTTP 500)."
+    assert reply_error_of(_record()) is None

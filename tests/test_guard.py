@@ -202,9 +202,8 @@ def test_a_doubled_proxy_header_is_refused(proxy_services: Services) -> None:
         load_settings(),
         proxy_services.accounts,
     )
-    assert refusal == Refusal(
-        400, "The request carries the X-Forwarded-User header more than once."
-    )
+    assert isinstance(refusal, Refusal) and refusal.status == 400
+    assert refusal.reason == "The request carries the X-Forwarded-User header more than once."
     assert proxy_services.infra.users.find_user("alice") is None
     assert proxy_services.infra.users.find_user("realuser") is None
 

@@ -235,7 +235,7 @@ def test_a_held_back_answer_holds_no_worker_thread(site: Site) -> None:
 
     def post() -> None:
         reply = site.sign_in("root", "wrong password", ATTACKER)
-        assert reply.status == 401 and WRONG_CREDENTIALS in reply.body
+        assert reply.status == 401 and WRONG_CREDENTIALS.message in reply.body
         finished["post"] = time.monotonic()
 
     started = time.monotonic()

@@ -134,7 +134,7 @@ def test_one_address_has_a_budget_over_all_names(
     budget = ADDRESS_BUDGET
     tries = [throttle.attempt(f"name{n}", "198.51.100.7") for n in range(budget + 1)]
     assert [decision.allowed for decision in tries] == [True] * budget + [False]
-    assert tries[-1].error == "Too many attempts from this address; try again in 15 minutes."
+    assert str(tries[-1].error) == "Too many attempts from this address; try again in 15 minutes."
     assert throttle.attempt("name0", "203.0.113.9").allowed  # another address, the same name
 
 
@@ -213,7 +213,7 @@ def test_concurrent_guesses_check_at_most_the_limit(
     )
     errors = sorted(str(result.error) for result in results)
     assert len(checked) == 5
-    assert errors.count(WRONG_CREDENTIALS) == 5
+    assert errors.count(WRONG_CREDENTIALS.message) == 5
     assert errors.count("Too many attempts from this address; try again in 15 minutes.") == 5
 
 

@@ -232,7 +232,29 @@ def test_interrupt_streaming_closes_leftover_replies(repo: ChatRepository) -> No
     reply = repo.add_message(
         chat.id, Role.ASSISTANT, "half", parent_id=question.id, status=MessageStatus.STREAMING
     )
-    assert repo.interrupt_streaming("restarted") == 1
+    assert repo.interrupt_streaming("restarted", code="restart", params={"n": 1}) == 1
     saved = repo.get_message(reply.id)
     assert (saved.status, saved.error, saved.content) == ("error", "restarted", "half")
+    assert (saved.error_code, saved.error_params) == ("restart", {"n": 1})
     assert repo.interrupt_streaming("restarted") == 0
+
+
+def test_a_reply_error_keeps_its_code_and_values(repo: ChatRepository) -> None:
+    _, chat, question = _chat_with_question(repo)
+    reply = repo.add_message(
+        chat.id, Role.ASSISTANT, "", parent_id=question.id, status=MessageStatus.STREAMING
+    )
+    outcome = ReplyOutcome(
+        content="",
+        status=MessageStatus.ERROR,
+        error="AnyAPI did not answer within 5 seconds.",
+        error_code="timeout",
+        error_params={"seconds": 5.0},
+    )
+    repo.finish_reply(reply.id, outcome)
+    saved = repo.get_message(reply.id)
+    assert (saved.error, saved.error_code, saved.error_params) == (
+        "AnyAPI did not answer within 5 seconds.",
+        "timeout",
+        {"seconds": 5.0},
+    )

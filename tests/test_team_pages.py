@@ -78,7 +78,7 @@ def test_names_from_elsewhere_are_shown_not_rendered() -> None:
     at.selectbox(key="admin_selected_user").set_value(odd.id).run()
     assert at.subheader[0].value == plain(name)
     next(b for b in at.button if b.label == "Make administrator").click().run()
-    assert [s.value for s in at.success] == [plain(f"{name} is now admin.")]
+    assert [s.value for s in at.success] == [f"{plain(name)} is now an administrator."]
 
 
 def test_usage_shows_tokens_and_offers_a_csv(fake_api: FakeOpenAI) -> None:
@@ -90,8 +90,8 @@ def test_usage_shows_tokens_and_offers_a_csv(fake_api: FakeOpenAI) -> None:
     at = open_page("usage")
     assert any(metric.value == "12" for metric in at.metric)
     table = at.dataframe[0].value
-    assert list(table["total tokens"]) == [12]
-    assert list(table["model"]) == ["gpt-4o"]
+    assert list(table["Total tokens"]) == [12]
+    assert list(table["Model"]) == ["gpt-4o"]
 
 
 def test_a_personal_key_is_saved_encrypted_and_never_shown_again() -> None:
@@ -119,7 +119,7 @@ def test_the_admin_clears_a_teammates_sign_in_throttling() -> None:
     at = open_page("admin")
     at.selectbox(key="admin_selected_user").set_value(lin.id).run()
     next(b for b in at.button if b.label == "Clear failed sign-in attempts").click().run()
-    assert [s.value for s in at.success] == [plain("Sign-in attempts for lin cleared.")]
+    assert [s.value for s in at.success] == ["Sign-in attempts for lin cleared."]
     assert services.accounts.sign_in("lin", "a long enough password", address="198.51.100.7").ok
 
 

@@ -147,14 +147,15 @@ def test_nan_is_refused_because_the_request_must_be_strict_json() -> None:
 
 @pytest.mark.parametrize(
     ("text", "kind"),
-    [("[]", "an array"), ('"object"', "a string"), ("42", "a number"), ("null", "null")],
+    [("[]", "array"), ('"object"', "string"), ("42", "number"), ("null", "null")],
 )
 def test_parameters_must_be_a_json_object(text: str, kind: str) -> None:
     with pytest.raises(InvalidParameter) as caught:
         validate_function("f", "", text)
     assert str(caught.value) == (
-        f"The parameters of 'f' must be a JSON object (a JSON Schema), not {kind}."
+        f"The parameters of 'f' must be a JSON object (a JSON Schema), not a JSON {kind}."
     )
+    assert caught.value.params["kind"] == kind  # the JSON type's name, the same in any language
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,9 @@ has to say is kept in session state under its area's key (a page, a panel) and d
 `show_notice` where that area shows its notices. Pages that act outside a callback (the chat
 box) use the same two calls.
 
-Only AnyChatError is caught: it is raised on purpose, with a sentence written for the reader.
-Anything else is a bug, and Streamlit's own error box is the honest way to show one.
+Only AnyChatError is caught: it is raised on purpose, with a sentence written for the reader,
+and said here in the reader's language (`explain`, from its template and values). Anything else
+is a bug, and Streamlit's own error box is the honest way to show one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import streamlit as st
 
 from chatcore.errors import AnyChatError, InvalidParameter
 from ui import controls
+from ui.i18n import _, explain
 
 T = TypeVar("T")
 Kind = Literal["success", "warning", "error"]
@@ -66,11 +68,11 @@ def run_action(
 ) -> T | None:
     """Run `action(*args, **kwargs)`; its result, or None when it refused.
 
-    A refusal leaves the error's sentence as the area's notice: for an action that `sends`
-    a request to the model, a warning "Not sent: …" (nothing was saved or sent, and the
-    person's text is still there to fix), and a refused setting is also flagged next to its
-    control; for anything else, an error. On success, `success` (Markdown the page wrote,
-    so the page escapes any name in it) becomes the notice.
+    A refusal leaves the error's sentence, in the reader's language, as the area's notice: for
+    an action that `sends` a request to the model, a warning "Not sent: …" (nothing was saved
+    or sent, and the person's text is still there to fix), and a refused setting is also
+    flagged next to its control; for anything else, an error. On success, `success` (Markdown
+    the page wrote, in the reader's language, escaping any name in it) becomes the notice.
     """
     try:
         result = action(*args, **kwargs)
@@ -85,11 +87,11 @@ def run_action(
 def report(key: str, error: AnyChatError, *, sends: bool = False) -> None:
     """Leave `error` as the area's notice, as `run_action` does; for a page that calls a use
     case itself (the chat box, whose send must not wait behind another call)."""
-    sentence = _MARKDOWN_ACTIVE.sub(r"\\\1", str(error))
+    sentence = _MARKDOWN_ACTIVE.sub(r"\\\1", explain(error))
     if sends:
         if isinstance(error, InvalidParameter):
             controls.flag_error(error)
-        notify(key, "warning", f"Not sent: {sentence}")
+        notify(key, "warning", _("Not sent: {reason}", reason=sentence))
     else:
         notify(key, "error", sentence)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import streamlit as st
@@ -10,13 +11,35 @@ from chatcore.team.usage import period_start
 from chatcore.wiring import Services
 from storage import UserRecord
 from ui.actions import run_action, show_notice
+from ui.i18n import N_, _, current
 from ui.text import plain
 
 # Success notices name accounts, and a provider or proxy chooses some of those names: each is
 # escaped with plain() where it is written.
 NOTICE = "admin"
 SELECTED = "admin_selected_user"
-PERIOD_LABELS = {None: "no quota", "day": "per day", "month": "per month"}
+# Stored values stay as they are ("admin", "day"); a reader sees these, in their language.
+ROLE_LABELS = {"admin": N_("administrator"), "member": N_("member")}
+PERIOD_LABELS = {"day": N_("per day"), "month": N_("per month")}
+QUOTA_LABELS = {"day": N_("{tokens} per day"), "month": N_("{tokens} per month")}
+SOURCE_LABELS = {
+    "local": N_("password"),
+    "proxy": N_("reverse proxy"),
+    "oidc": N_("single sign-on"),
+    "none": N_("single-user mode"),
+}
+
+
+def _label(labels: dict[str, str], value: str | None) -> str:
+    """A stored value's label in the reader's language; the value itself when it has none."""
+    return _(labels[value]) if value in labels else str(value or "")
+
+
+def _labeller(labels: dict[str, str]) -> Callable[[str], str]:
+    """A widget's format_func for stored values: the labels in this run's language (bound now,
+    as Streamlit may call it outside the run)."""
+    reader = current()
+    return lambda value: reader.gettext(labels[value]) if value in labels else value
 
 
 def _create(services: Services, admin: UserRecord) -> None:
@@ -29,7 +52,7 @@ def _create(services: Services, admin: UserRecord) -> None:
         name,
         state.get("new_password", ""),
         state.get("new_role", "member"),
-        success=plain(f"Created {name}."),
+        success=_("Created {name}.", name=plain(name)),
     )
 
 
@@ -44,21 +67,30 @@ def _reset_password(services: Services, admin: UserRecord, user: UserRecord) -> 
     services.accounts.reset_password(admin, user.id, password)
 
 
+def _quota(user: UserRecord) -> str:
+    if user.quota_tokens is None:
+        return "—"
+    # A quota stored without a period counts monthly (chatcore/team/usage.py).
+    template = QUOTA_LABELS.get(user.quota_period or "month", QUOTA_LABELS["month"])
+    return _(template, tokens=current().format_number(user.quota_tokens))
+
+
 def _users_table(services: Services, users: list[UserRecord], now: datetime) -> None:
     month = period_start("month", now)
+    reader = current()
     rows = []
     for user in users:
         rows.append(
             {
-                "username": user.username,
-                "role": user.role,
-                "status": "disabled" if user.disabled else "active",
-                "sign-in": user.auth_source,
-                "quota": "—"
-                if user.quota_tokens is None
-                else f"{user.quota_tokens:,} {PERIOD_LABELS[user.quota_period]}",
-                "tokens this month": services.usage.used_since(user.id, month),
-                "last sign-in": user.last_login_at,
+                _("Username"): user.username,
+                _("Role"): _label(ROLE_LABELS, user.role),
+                _("Status"): _("disabled") if user.disabled else _("active"),
+                _("Sign-in"): _label(SOURCE_LABELS, user.auth_source),
+                _("Quota"): _quota(user),
+                _("Tokens this month"): services.usage.used_since(user.id, month),
+                _("Last sign-in"): reader.format_datetime(user.last_login_at, "short")
+                if user.last_login_at is not None
+                else "—",
             }
         )
     st.dataframe(rows, hide_index=True, width="stretch")
@@ -66,68 +98,77 @@ def _users_table(services: Services, users: list[UserRecord], now: datetime) -> 
 
 def _edit_user(services: Services, admin: UserRecord, user: UserRecord) -> None:
     st.subheader(plain(user.username), anchor=False)
+    name = plain(user.username)
     role_col, status_col = st.columns(2)
     with role_col:
         new_role = "member" if user.is_admin else "admin"
         st.button(
-            "Make member" if user.is_admin else "Make administrator",
+            _("Make member") if user.is_admin else _("Make administrator"),
             on_click=run_action,
             args=(NOTICE, services.accounts.set_role, admin, user.id, new_role),
-            kwargs={"success": plain(f"{user.username} is now {new_role}.")},
+            kwargs={
+                "success": _("{name} is now a member.", name=name)
+                if user.is_admin
+                else _("{name} is now an administrator.", name=name)
+            },
         )
     with status_col:
-        done = "re-enabled" if user.disabled else "disabled"
         st.button(
-            "Re-enable" if user.disabled else "Disable (ends their sessions)",
+            _("Re-enable") if user.disabled else _("Disable (ends their sessions)"),
             on_click=run_action,
             args=(NOTICE, services.accounts.set_disabled, admin, user.id, not user.disabled),
-            kwargs={"success": plain(f"{user.username} {done}.")},
+            kwargs={
+                "success": _("{name} re-enabled.", name=name)
+                if user.disabled
+                else _("{name} disabled.", name=name)
+            },
         )
     with st.form(f"quota-{user.id}"):
         st.number_input(
-            "Token quota (empty: none)",
+            _("Token quota (empty: none)"),
             min_value=1,
             value=user.quota_tokens,
             step=10_000,
             key=f"quota_tokens_{user.id}",
         )
         st.radio(
-            "Per",
+            _("Quota period"),
             ["day", "month"],
             index=0 if user.quota_period == "day" else 1,
+            format_func=_labeller(PERIOD_LABELS),
             horizontal=True,
             key=f"quota_period_{user.id}",
         )
         st.form_submit_button(
-            "Save quota",
+            _("Save quota"),
             on_click=run_action,
             args=(NOTICE, _set_quota, services, admin, user),
-            kwargs={"success": plain(f"Quota for {user.username} saved.")},
+            kwargs={"success": _("Quota for {name} saved.", name=name)},
         )
     if user.auth_source == "local":
         with st.form(f"reset-{user.id}", clear_on_submit=True):
-            st.text_input("New password", type="password", key=f"reset_password_{user.id}")
+            st.text_input(_("New password"), type="password", key=f"reset_password_{user.id}")
             st.form_submit_button(
-                "Reset password (ends their sessions)",
+                _("Reset password (ends their sessions)"),
                 on_click=run_action,
                 args=(NOTICE, _reset_password, services, admin, user),
-                kwargs={"success": plain(f"Password of {user.username} reset.")},
+                kwargs={"success": _("Password of {name} reset.", name=name)},
             )
         # Sign-ins are throttled, never locked: this forgets the account's recent attempts
         # from every address, so whoever was made to wait may try again at once.
         st.button(
-            "Clear failed sign-in attempts",
+            _("Clear failed sign-in attempts"),
             on_click=run_action,
             args=(NOTICE, services.accounts.clear_sign_in_throttle, admin, user.id),
-            kwargs={"success": plain(f"Sign-in attempts for {user.username} cleared.")},
+            kwargs={"success": _("Sign-in attempts for {name} cleared.", name=name)},
         )
 
 
 def render(services: Services, admin: UserRecord) -> None:
     if not admin.is_admin:
-        st.error("Only administrators can open this page.")
+        st.error(_("Only administrators can open this page."))
         return
-    st.title("Admin", anchor=False)
+    st.title(_("Admin"), anchor=False)
     # Read like an action: an administrator demoted or disabled meanwhile is told so, once.
     users = run_action(NOTICE, services.accounts.list_users, admin)
     show_notice(NOTICE)
@@ -136,19 +177,25 @@ def render(services: Services, admin: UserRecord) -> None:
     _users_table(services, users, datetime.now(UTC))
     by_id = {user.id: user for user in users}
     chosen = st.selectbox(
-        "Manage",
+        _("Manage"),
         list(by_id),
         format_func=lambda user_id: by_id[user_id].username,
         index=None,
-        placeholder="Choose a teammate…",
+        placeholder=_("Choose a teammate…"),
         key=SELECTED,
     )
     if chosen is not None:
         _edit_user(services, admin, by_id[chosen])
     if services.settings.auth_mode == "local":
-        st.subheader("Add a teammate", anchor=False)
+        st.subheader(_("Add a teammate"), anchor=False)
         with st.form("new_user", clear_on_submit=True):
-            st.text_input("Username", key="new_username")
-            st.text_input("Password", type="password", key="new_password")
-            st.radio("Role", ["member", "admin"], horizontal=True, key="new_role")
-            st.form_submit_button("Create", on_click=_create, args=(services, admin))
+            st.text_input(_("Username"), key="new_username")
+            st.text_input(_("Password"), type="password", key="new_password")
+            st.radio(
+                _("Role"),
+                ["member", "admin"],
+                format_func=_labeller(ROLE_LABELS),
+                horizontal=True,
+                key="new_role",
+            )
+            st.form_submit_button(_("Create"), on_click=_create, args=(services, admin))

@@ -14,8 +14,8 @@ import streamlit as st
 
 from chatcore.wiring import Services
 from storage import UserRecord
-from ui.i18n import activate
-from ui.text import plain
+from ui.i18n import _, activate
+from ui.text import code, plain
 from web.context import base_path
 from web.visitors import VISITOR_HEADER, Visitor, visitors
 
@@ -58,7 +58,8 @@ def client_address() -> str | None:
 def _resolve(services: Services) -> UserRecord | None:
     mode = services.settings.auth_mode
     if mode == "none":
-        return services.local_user
+        # Read again each run (one query): the account's language may have changed.
+        return services.accounts.local_user()
     if mode == "oidc":
         # Streamlit, not the guard, reads the identity cookie; the guard re-checks the account
         # it names at every later message of this tab, so it is handed over here.
@@ -80,25 +81,39 @@ def signed_in_user(services: Services) -> UserRecord:
         return user
     st.title("AnyChat", anchor=False)
     if services.settings.auth_mode == "oidc" and not st.user.is_logged_in:
-        st.write("Sign in with your organisation's account to continue.")
-        st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login)
+        st.write(_("Sign in with your organisation's account to continue."))
+        st.button(_("Sign in"), type="primary", icon=":material/login:", on_click=st.login)
     elif services.settings.auth_mode == "proxy":
         st.error(
-            f"The reverse proxy did not name a user (header {services.settings.proxy_header}), "
-            "or the account is disabled."
+            _(
+                "The reverse proxy did not name a user (header {header}), "
+                "or the account is disabled.",
+                header=code(services.settings.proxy_header),
+            )
         )
     elif services.settings.auth_mode == "oidc":  # signed in with the provider, refused here
         st.error(
-            "Your account is disabled, or your identity provider did not say who you are "
-            "(its ID token lacks an issuer or a subject)."
+            _(
+                "Your account is disabled, or your identity provider did not say who you are "
+                "(its ID token lacks an issuer or a subject)."
+            )
         )
-        st.button("Sign out", icon=":material/logout:", on_click=st.logout)
+        st.button(_("Sign out"), icon=":material/logout:", on_click=st.logout)
     else:
-        st.warning("You are signed out, or your account was disabled.")
+        st.warning(_("You are signed out, or your account was disabled."))
         # A plain link: same tab (st.link_button would open a new one).
-        st.html(f'<a href="{base_path()}/signin" target="_self">Sign in again</a>')
+        link = html.escape(_("Sign in again"))
+        st.html(f'<a href="{base_path()}/signin" target="_self">{link}</a>')
     st.stop()
     raise AssertionError("unreachable")  # st.stop() raises
+
+
+def account_changed(updated: UserRecord) -> None:
+    """The account changed in a callback (its language, say): the page run that follows reads
+    it as it is now, not as the guard last checked it, before this action."""
+    visitor = current_visitor()
+    if visitor is not None and visitor.user is not None and visitor.user.id == updated.id:
+        visitor.user = updated
 
 
 def signed_in_admin(services: Services) -> UserRecord:
@@ -106,7 +121,7 @@ def signed_in_admin(services: Services) -> UserRecord:
     themselves, since a page can be reached by URL whatever the navigation lists."""
     user = signed_in_user(services)
     if not user.is_admin:
-        st.error("Only administrators can open this page.")
+        st.error(_("Only administrators can open this page."))
         st.stop()
     return user
 
@@ -121,18 +136,22 @@ def draw_sign_out(services: Services, user: UserRecord) -> None:
     mode = services.settings.auth_mode
     if mode == "none":
         return
-    st.caption(f"Signed in as **{plain(user.display_name or user.username)}**")
+    st.caption(_("Signed in as **{name}**", name=plain(user.display_name or user.username)))
     token = session_token()
     if mode == "local" and token:
         # A form that posts in this same tab: signing out by GET would let any site sign a
         # teammate out with a link, and the code ties the post to this session.
-        code = html.escape(services.accounts.sign_out_code(token), quote=True)
+        proof = html.escape(services.accounts.sign_out_code(token), quote=True)
+        label = html.escape(_("Sign out"))
         st.html(
             f'<form method="post" action="{base_path()}/signout" class="anychat-signout">'
-            f'<input type="hidden" name="code" value="{code}">'
-            '<button type="submit">Sign out</button></form>'
+            f'<input type="hidden" name="code" value="{proof}">'
+            f'<button type="submit">{label}</button></form>'
         )
     elif mode == "oidc":
         st.button(
-            "Sign out", icon=":material/logout:", on_click=_sign_out_oidc, args=(services, user)
+            _("Sign out"),
+            icon=":material/logout:",
+            on_click=_sign_out_oidc,
+            args=(services, user),
         )

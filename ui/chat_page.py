@@ -6,7 +6,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from chatcore.chat.params import GenerationParams
-from chatcore.chat.use_cases import JSON_MODE_WARNING, ConversationView
+from chatcore.chat.use_cases import ConversationView
 from chatcore.errors import AnyChatError, ConversationNotFound, JsonModeUnmentioned
 from chatcore.wiring import Services
 from storage import ConversationRecord, MessageStatus, Role, UserRecord
@@ -14,11 +14,12 @@ from ui import controls
 from ui.actions import CHAT_NOTICE, report, show_notice
 from ui.advanced import draw_advanced
 from ui.history import draw_history, open_conversation
+from ui.i18n import _, ngettext
 from ui.messages import ACTIONS_FOR, draw_message
 from ui.presets import draw_presets
 from ui.replies import choice_group, draw_choices, draw_generating
 from ui.sharing import draw_share_controls, render_shared
-from ui.text import plain
+from ui.text import plain, say
 from ui.tool_calls import call_names
 
 # A long chat shows its tail; the rest is one click away. Every message drawn is re-sent to the
@@ -62,10 +63,14 @@ def _send(
         sent = services.chat.send(
             user_id, conversation_id, text, params, confirmed_json=confirmed_json
         )
-    except JsonModeUnmentioned:
+    except JsonModeUnmentioned as question:
         # A question, not a refusal: kept until the user decides, so the message survives
         # the reruns in between.
-        st.session_state[JSON_CONFIRM] = {"text": text, "conversation": conversation_id}
+        st.session_state[JSON_CONFIRM] = {
+            "text": text,
+            "conversation": conversation_id,
+            "question": question.with_traceback(None),  # its sentence; not its frames
+        }
         return None
     except AnyChatError as error:
         report(CHAT_NOTICE, error, sends=True)
@@ -83,25 +88,26 @@ def _send_anyway(services: Services, user_id: int) -> None:
 
 
 def _draw_json_confirm(services: Services, user_id: int) -> None:
-    st.warning(JSON_MODE_WARNING, icon=":material/data_object:")
-    with st.expander("Your message (not sent yet)"):
-        st.code(st.session_state[JSON_CONFIRM]["text"], language=None, wrap_lines=True)
+    pending = st.session_state[JSON_CONFIRM]
+    st.warning(say(pending["question"]), icon=":material/data_object:")
+    with st.expander(_("Your message (not sent yet)")):
+        st.code(pending["text"], language=None, wrap_lines=True)
     with st.container(horizontal=True):
         st.button(
-            "Send anyway",
+            _("Send anyway"),
             icon=":material/send:",
             type="primary",
             on_click=_send_anyway,
             args=(services, user_id),
         )
-        st.button("Cancel", on_click=lambda: st.session_state.pop(JSON_CONFIRM, None))
+        st.button(_("Cancel"), on_click=lambda: st.session_state.pop(JSON_CONFIRM, None))
 
 
 def _draw_unsent(text: str) -> None:
     # The chat box has already cleared itself: hand the text back so nothing is lost.
     show_notice(CHAT_NOTICE)  # why it was not sent, above the text
     if text.strip():
-        with st.expander("Your message (not sent)"):
+        with st.expander(_("Your message (not sent)")):
             st.code(text, language=None, wrap_lines=True)
 
 
@@ -115,23 +121,29 @@ def _delete(services: Services, user_id: int, conversation_id: str) -> None:
     open_conversation(None)
 
 
-# Opened from session state, not from the button's return value, so the dialog is still
-# drawn on the run its own buttons trigger.
-@st.dialog("Delete this conversation?", on_dismiss=_close_delete_dialog)
 def _confirm_delete(services: Services, user_id: int, conversation: ConversationRecord) -> None:
-    st.markdown(
-        f"“{plain(conversation.title)}” and all its messages will be deleted. "
-        "This cannot be undone."
-    )
-    keep, delete = st.columns(2)
-    keep.button("Cancel", width="stretch", on_click=_close_delete_dialog)
-    delete.button(
-        "Delete",
-        type="primary",
-        width="stretch",
-        on_click=_delete,
-        args=(services, user_id, conversation.id),
-    )
+    # Opened from session state, not from the button's return value, so the dialog is still
+    # drawn on the run its own buttons trigger. Decorated here, not at import, so its title is
+    # in the reader's language.
+    @st.dialog(_("Delete this conversation?"), on_dismiss=_close_delete_dialog)
+    def dialog() -> None:
+        st.markdown(
+            _(
+                "“{title}” and all its messages will be deleted. This cannot be undone.",
+                title=plain(conversation.title),
+            )
+        )
+        keep, delete = st.columns(2)
+        keep.button(_("Cancel"), width="stretch", on_click=_close_delete_dialog)
+        delete.button(
+            _("Delete"),
+            type="primary",
+            width="stretch",
+            on_click=_delete,
+            args=(services, user_id, conversation.id),
+        )
+
+    dialog()
 
 
 def _rename(services: Services, user_id: int, conversation_id: str) -> None:
@@ -144,9 +156,9 @@ def _draw_header(services: Services, user_id: int, view: ConversationView) -> No
     conversation = view.conversation
     title_col, menu_col = st.columns([0.9, 0.1], vertical_alignment="center")
     title_col.subheader(plain(conversation.title), anchor=False)
-    with menu_col.popover("", icon=":material/more_horiz:", help="Rename or delete"):
+    with menu_col.popover("", icon=":material/more_horiz:", help=_("Rename or delete")):
         st.text_input(
-            "Title",
+            _("Title"),
             value=conversation.title,
             key=f"rename-{conversation.id}",
             on_change=_rename,
@@ -154,14 +166,14 @@ def _draw_header(services: Services, user_id: int, view: ConversationView) -> No
             max_chars=200,
         )
         st.button(
-            "Unpin" if conversation.pinned else "Pin to top",
+            _("Unpin") if conversation.pinned else _("Pin to top"),
             icon=":material/push_pin:",
             on_click=services.chat.set_pinned,
             args=(user_id, conversation.id, not conversation.pinned),
         )
         draw_share_controls(services, user_id, conversation.id)
         st.button(
-            "Delete conversation",
+            _("Delete conversation"),
             icon=":material/delete:",
             on_click=lambda: st.session_state.update({CONFIRM_DELETE: conversation.id}),
         )
@@ -173,8 +185,12 @@ def _draw_totals(services: Services, view: ConversationView, slot: DeltaGenerato
     # Drawn after the thread, so a reply that just finished is counted.
     total = services.chat.token_total(view.conversation.user_id, view.conversation.id)
     slot.caption(
-        f"{view.conversation.model} · {total:,} tokens in this conversation "
-        "(every branch and choice counted)"
+        ngettext(
+            "{model} · {count} token in this conversation (every branch and choice counted)",
+            "{model} · {count} tokens in this conversation (every branch and choice counted)",
+            total,
+            model=plain(view.conversation.model),
+        )
     )
 
 
@@ -185,7 +201,7 @@ def _draw_thread(services: Services, user_id: int, view: ConversationView) -> No
         hidden = len(thread) - RECENT_MESSAGES
         thread = thread[hidden:]
         st.button(
-            f"Show {hidden:,} earlier messages",
+            ngettext("Show {count} earlier message", "Show {count} earlier messages", hidden),
             icon=":material/expand_less:",
             on_click=lambda: st.session_state.update({SHOW_ALL: view.conversation.id}),
         )
@@ -220,7 +236,7 @@ def render(services: Services, user: UserRecord) -> None:
     requested = st.query_params.get("c")
     has_key = services.can_send(user)
     text = st.chat_input(
-        "Message AnyChat" if has_key else "Set ANYAPI_API_KEY to chat",
+        _("Message AnyChat") if has_key else _("Set ANYAPI_API_KEY to chat"),
         disabled=not has_key,
     )
     view = None
@@ -241,9 +257,11 @@ def render(services: Services, user: UserRecord) -> None:
 
     if not has_key:
         st.info(
-            "No AnyAPI key is configured. Set the `ANYAPI_API_KEY` environment variable "
-            "(or `ANYAPI_API_KEY` in `.streamlit/secrets.toml`) and restart AnyChat. "
-            "Past conversations stay readable meanwhile.",
+            _(
+                "No AnyAPI key is configured. Set the `ANYAPI_API_KEY` environment variable "
+                "(or `ANYAPI_API_KEY` in `.streamlit/secrets.toml`) and restart AnyChat. "
+                "Past conversations stay readable meanwhile."
+            ),
             icon=":material/key:",
         )
     if JSON_CONFIRM in st.session_state:
@@ -253,11 +271,11 @@ def render(services: Services, user: UserRecord) -> None:
     show_notice(CHAT_NOTICE)
     if requested and view is None and not text:
         st.warning(
-            "Conversation not found. It may have been deleted.", icon=":material/search_off:"
+            _("Conversation not found. It may have been deleted."), icon=":material/search_off:"
         )
     if view is None:
-        st.title("What can I help with?", anchor=False)
-        st.caption(f"Replies come from {services.settings.base_url}.")
+        st.title(_("What can I help with?"), anchor=False)
+        st.caption(_("Replies come from {address}.", address=services.settings.base_url))
         return
     _draw_header(services, user.id, view)
     totals = st.empty()

@@ -8,6 +8,7 @@ import streamlit as st
 
 from chatcore.config import Settings, load_settings
 from chatcore.errors import ConfigError
+from chatcore.i18n import AUTO, resolve_language, translator
 from chatcore.wiring import Services, shared_services
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -25,6 +26,8 @@ def services() -> Services:
     try:
         return _services_for(load_settings())
     except ConfigError as exc:  # a bad variable, or a bad ANYCHAT_ADMIN_* found at start-up
-        st.error(f"AnyChat is misconfigured: {exc}")
+        # No settings, so no server default: the browser's language alone decides.
+        t = translator(resolve_language(None, [st.context.locale or ""], AUTO), st.context.timezone)
+        st.error(t.gettext("AnyChat is misconfigured: {error}", error=t.explain(exc)))
         st.stop()
         raise  # st.stop() raises; this keeps type checkers informed

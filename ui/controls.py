@@ -21,7 +21,8 @@ from chatcore.chat.params import (
     parse_stop,
 )
 from chatcore.errors import InvalidParameter
-from ui.text import plain
+from ui.i18n import N_, _
+from ui.text import plain, say
 
 STORE = "params"
 LOADED_FOR = "params_loaded_for"
@@ -36,12 +37,12 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     "frequency_penalty": 0.0,
 }
 LABELS = {
-    "temperature": "Temperature",
-    "top_p": "Top P",
-    "max_tokens": "Max tokens",
-    "n": "Choices (n)",
-    "presence_penalty": "Presence penalty",
-    "frequency_penalty": "Frequency penalty",
+    "temperature": N_("Temperature"),
+    "top_p": N_("Top P"),
+    "max_tokens": N_("Max tokens"),
+    "n": N_("Choices (n)"),
+    "presence_penalty": N_("Presence penalty"),
+    "frequency_penalty": N_("Frequency penalty"),
 }
 
 
@@ -160,35 +161,44 @@ def current_params(default_model: str) -> GenerationParams:
 
 
 def flag_error(error: InvalidParameter) -> None:
-    """Remember a refused value so its control shows why, next to it."""
-    st.session_state.setdefault(ERRORS, {})[error.field] = str(error)
+    """Remember a refused value so its control shows why, next to it (said in the reader's
+    language when drawn)."""
+    st.session_state.setdefault(ERRORS, {})[error.field] = error.with_traceback(None)
 
 
 def show_error(field: str) -> None:
-    message = st.session_state.get(ERRORS, {}).get(field)
-    if message:
-        st.error(message, icon=":material/error:")
+    error = st.session_state.get(ERRORS, {}).get(field)
+    if error:
+        st.error(say(error), icon=":material/error:")
 
 
-def switch(field: str, help_text: str) -> bool:
-    return st.toggle(LABELS[field], **bind(f"{field}_on"), help=help_text)
+def switch(field: str) -> bool:
+    # Translators: {field} is the API's own field name (temperature, top_p...), kept as is.
+    help_text = _("Off: {field} is not sent.", field=field)
+    return st.toggle(_(LABELS[field]), **bind(f"{field}_on"), help=help_text)
+
+
+def _not_sent(field: str) -> None:
+    st.caption(_("{label}: default (not sent)", label=_(LABELS[field])))
 
 
 def optional_slider(field: str, low: float, high: float, step: float) -> None:
-    if switch(field, f"Off: {field} is not sent."):
-        st.slider(LABELS[field], low, high, step=step, **bind(field), label_visibility="collapsed")
+    if switch(field):
+        st.slider(
+            _(LABELS[field]), low, high, step=step, **bind(field), label_visibility="collapsed"
+        )
     else:
-        st.caption(f"{LABELS[field]}: default (not sent)")
+        _not_sent(field)
     show_error(field)
 
 
 def optional_number(field: str, low: int, high: int, step: int) -> None:
-    if switch(field, f"Off: {field} is not sent."):
+    if switch(field):
         st.number_input(
-            LABELS[field], low, high, step=step, **bind(field), label_visibility="collapsed"
+            _(LABELS[field]), low, high, step=step, **bind(field), label_visibility="collapsed"
         )
     else:
-        st.caption(f"{LABELS[field]}: default (not sent)")
+        _not_sent(field)
     show_error(field)
 
 
@@ -196,27 +206,29 @@ def draw_model_picker(models: ModelList) -> None:
     chosen = store()["model"]
     options = list(models.ids) if chosen in models.ids else [chosen, *models.ids]
     st.selectbox(
-        "Model",
+        _("Model"),
         options,
         **bind("model"),
         accept_new_options=True,
-        help="Type to search, or enter any model id AnyAPI serves.",
+        help=_("Type to search, or enter any model id AnyAPI serves."),
     )
     if models.error:
-        st.caption(models.error)
+        st.caption(say(models.error))
     elif chosen not in models.ids:
-        st.warning(f"AnyAPI does not list “{plain(chosen)}”; choose a model from the list.")
+        st.warning(
+            _("AnyAPI does not list “{model}”; choose a model from the list.", model=plain(chosen))
+        )
     show_error("model")
 
 
 def draw_controls(models: ModelList) -> None:
     """Sidebar: the everyday controls in view; everything else in draw_advanced."""
     draw_model_picker(models)
-    st.toggle("Stream replies", **bind("stream"), help="Off: wait for the whole reply.")
+    st.toggle(_("Stream replies"), **bind("stream"), help=_("Off: wait for the whole reply."))
     st.text_area(
-        "System prompt",
+        _("System prompt"),
         **bind("system_prompt"),
-        placeholder="You are a helpful assistant.",
+        placeholder=_("You are a helpful assistant."),
         height=80,
     )
     optional_slider("temperature", 0.0, 2.0, 0.05)

@@ -1,15 +1,35 @@
-"""The sidebar's conversation list: newest first, searchable, paginated."""
+"""The sidebar's conversation list: pinned first, then by last activity on the reader's calendar
+(Today, Yesterday, Previous 7 days, Older), searchable, paginated."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import streamlit as st
 
+from chatcore.chat.history_groups import (
+    OLDER,
+    PINNED,
+    PREVIOUS_7_DAYS,
+    TODAY,
+    YESTERDAY,
+    group_conversations,
+)
 from chatcore.wiring import Services
+from ui.i18n import N_, _, current
 from ui.text import plain
 
 PAGE_SIZE = 20
 OFFSET = "history_offset"
 SEARCH = "history_search"
+GROUP_HEADINGS = {
+    PINNED: N_("Pinned"),
+    TODAY: N_("Today"),
+    YESTERDAY: N_("Yesterday"),
+    PREVIOUS_7_DAYS: N_("Previous 7 days"),
+    # Translators: the heading of conversations last active more than a week ago.
+    OLDER: N_("Older"),
+}
 
 
 def open_conversation(conversation_id: str | None) -> None:
@@ -30,7 +50,8 @@ def _search_changed() -> None:
 
 def draw_history(services: Services, user_id: int, open_id: str | None) -> None:
     st.button(
-        "New chat",
+        _("New chat"),
+        key="new_chat",
         icon=":material/edit_square:",
         on_click=open_conversation,
         args=(None,),
@@ -38,9 +59,9 @@ def draw_history(services: Services, user_id: int, open_id: str | None) -> None:
         type="primary",
     )
     st.text_input(
-        "Search chats",
+        _("Search chats"),
         key=SEARCH,
-        placeholder="Search titles",
+        placeholder=_("Search titles"),
         label_visibility="collapsed",
         on_change=_search_changed,
     )
@@ -51,19 +72,37 @@ def draw_history(services: Services, user_id: int, open_id: str | None) -> None:
         search=st.session_state.get(SEARCH, ""),
     )
     if not page.items:
-        st.caption("No conversations yet." if not page.offset else "No more conversations.")
-    for conversation in page.items:
-        st.button(
-            plain(conversation.title),
-            key=f"open-{conversation.id}",
-            on_click=open_conversation,
-            args=(conversation.id,),
-            type="secondary" if conversation.id == open_id else "tertiary",
-            width="stretch",
-            icon=":material/push_pin:" if conversation.pinned else None,
-        )
+        st.caption(_("No conversations yet.") if not page.offset else _("No more conversations."))
+    # Each page groups its own conversations: the list is ordered pinned first, then newest,
+    # so a heading continues on the next page where its group does.
+    for group in group_conversations(page.items, datetime.now(UTC), current().timezone):
+        st.caption(_(GROUP_HEADINGS[group.id]))
+        for conversation in group.items:
+            st.button(
+                plain(conversation.title),
+                key=f"open-{conversation.id}",
+                on_click=open_conversation,
+                args=(conversation.id,),
+                type="secondary" if conversation.id == open_id else "tertiary",
+                width="stretch",
+                icon=":material/push_pin:" if conversation.pinned else None,
+            )
     newer, older = st.columns(2)
     if page.offset:
-        newer.button("‹ Newer", on_click=_page, args=(-PAGE_SIZE,), width="stretch")
+        newer.button(
+            # Translators: the previous page of the conversation list (newer conversations).
+            _("‹ Newer"),
+            key="history_newer",
+            on_click=_page,
+            args=(-PAGE_SIZE,),
+            width="stretch",
+        )
     if page.has_more:
-        older.button("Older ›", on_click=_page, args=(PAGE_SIZE,), width="stretch")
+        older.button(
+            # Translators: the next page of the conversation list (older conversations).
+            _("Older ›"),
+            key="history_older",
+            on_click=_page,
+            args=(PAGE_SIZE,),
+            width="stretch",
+        )

@@ -12,6 +12,8 @@ from chatcore.chat.live import LiveReply
 from chatcore.markdown_safety import inert_markdown
 from chatcore.wiring import Services
 from storage import MessageRecord, MessageStatus
+from ui.i18n import _
+from ui.text import number
 
 CURSOR = " ▌"
 REDRAW_SECONDS = 0.04  # coalesce fast token bursts into ~25 redraws a second
@@ -26,7 +28,7 @@ def _stop(services: Services, message_id: int) -> None:
 def draw_stop(services: Services, message: MessageRecord) -> DeltaGenerator:
     """The Stop button (for every choice of the request) and a ticker slot beside it."""
     st.button(
-        "Stop",
+        _("Stop"),
         key=f"stop-{message.id}",
         icon=":material/stop_circle:",
         on_click=_stop,
@@ -57,8 +59,8 @@ def follow(
     elif streamed:
         _follow_many(lives, bodies, ticker, started, hosts)
     else:
-        with st.spinner("Waiting for the complete reply (streaming is off)…", show_time=True):
-            placeholders = [st.empty() for _ in lives]
+        with st.spinner(_("Waiting for the complete reply (streaming is off)…"), show_time=True):
+            placeholders = [st.empty() for _live in lives]
             _follow_many(lives, placeholders, ticker, started, hosts)
 
 
@@ -69,7 +71,8 @@ def _partial(text: str, hosts: tuple[str, ...]) -> str:
 
 def _tick(ticker: DeltaGenerator, started: float) -> None:
     # Each UI call is where Streamlit can act on a click (Stop, another chat).
-    ticker.caption(f"Generating… {time.time() - started:.0f} s")
+    elapsed = round(time.time() - started)
+    ticker.caption(_("Generating… {seconds} s", seconds=number(elapsed)))
 
 
 def _follow_one(

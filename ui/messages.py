@@ -10,12 +10,14 @@ import streamlit as st
 
 from chatcore.chat.params import JSON_MODE
 from chatcore.chat.thread import pending_calls
+from chatcore.chat.upstream_errors import REPLY_ERRORS, stored_reply_error
 from chatcore.markdown_safety import inert_markdown
 from chatcore.wiring import Services
 from storage import MessageRecord, MessageStatus, Role
 from ui import controls
 from ui.actions import CHAT_NOTICE, run_action
-from ui.text import plain
+from ui.i18n import _
+from ui.text import decimal, number, plain, say
 from ui.tool_calls import draw_calls, draw_pending, draw_result
 
 ACTIONS_FOR = "actions_for"  # an older message whose full action row the user opened
@@ -28,18 +30,24 @@ def reply_facts(message: MessageRecord) -> str:
     """
     facts = [plain(message.model or "")]
     if message.total_tokens is not None:
-        # One of n choices: the request's usage was shared out, so this is an estimate.
-        share = "≈ " if message.choice_group is not None else ""
-        facts.append(
-            f"{share}{message.prompt_tokens or 0:,} prompt + {message.completion_tokens or 0:,} "
-            f"completion = {message.total_tokens:,} tokens"
-        )
+        tokens = {
+            "prompt": number(message.prompt_tokens or 0),
+            "completion": number(message.completion_tokens or 0),
+            "total": number(message.total_tokens),
+        }
+        if message.choice_group is not None:
+            # One of n choices: the request's usage was shared out, so this is an estimate.
+            facts.append(
+                _("≈ {prompt} prompt + {completion} completion = {total} tokens", **tokens)
+            )
+        else:
+            facts.append(_("{prompt} prompt + {completion} completion = {total} tokens", **tokens))
     if message.first_token_ms is not None:
-        facts.append(f"first token {message.first_token_ms / 1000:.2f} s")
+        facts.append(_("first token {seconds} s", seconds=decimal(message.first_token_ms / 1000)))
     if message.total_ms is not None:
-        facts.append(f"total {message.total_ms / 1000:.2f} s")
+        facts.append(_("total {seconds} s", seconds=decimal(message.total_ms / 1000)))
     if message.system_fingerprint:
-        facts.append(f"fingerprint {plain(message.system_fingerprint)}")
+        facts.append(_("fingerprint {fingerprint}", fingerprint=plain(message.system_fingerprint)))
     return " · ".join(fact for fact in facts if fact)
 
 
@@ -58,7 +66,7 @@ def draw_content(services: Services, message: MessageRecord) -> None:
     if parsed is not None:
         formatted = json.dumps(parsed, indent=2, ensure_ascii=False)
         st.code(formatted, language="json", wrap_lines=True)
-        with st.expander("Raw text"):
+        with st.expander(_("Raw text")):
             st.text(message.content)
     elif message.content and message.role == Role.USER:
         st.text(message.content)  # what the user typed, exactly: no Markdown reading of `*`
@@ -68,26 +76,40 @@ def draw_content(services: Services, message: MessageRecord) -> None:
         draw_calls(message)
 
 
+def reply_error(message: MessageRecord) -> str:
+    """Why a reply failed, in the reader's language; the upstream's own words stay escaped."""
+    error = stored_reply_error(message.error, message.error_code, message.error_params)
+    if error is None:
+        return _("The reply failed.")
+    if REPLY_ERRORS.get(error.code) != error.template:
+        # A row from before codes were kept (or whose values no longer fit its sentence):
+        # its English text as stored, which may quote the upstream.
+        return plain(error.message)
+    return say(error)
+
+
 def draw_outcome(message: MessageRecord) -> None:
     """Captions and alerts that say how a reply ended."""
     if message.status == MessageStatus.STOPPED:
-        st.caption(":material/stop_circle: Stopped — the reply above is partial.")
+        st.caption(_(":material/stop_circle: Stopped — the reply above is partial."))
     elif message.status == MessageStatus.ERROR:
-        note = "The reply above is partial. " if message.content else ""
-        error = plain(message.error) if message.error else "The reply failed."  # may quote upstream
-        st.error(f"{note}{error}", icon=":material/error:")
+        error = reply_error(message)
+        if message.content:
+            st.error(_("The reply above is partial. {error}", error=error), icon=":material/error:")
+        else:
+            st.error(error, icon=":material/error:")
     elif message.finish_reason == "length":
-        st.caption(":material/content_cut: Cut off: the reply reached max_tokens.")
+        st.caption(_(":material/content_cut: Cut off: the reply reached max_tokens."))
         if json_reply(message) is None and (message.request_params or {}).get("response_format"):
-            st.caption("In JSON mode a cut-off reply is usually incomplete JSON.")
+            st.caption(_("In JSON mode a cut-off reply is usually incomplete JSON."))
     elif message.finish_reason == "content_filter":
-        st.warning("The provider's content filter stopped this reply.", icon=":material/shield:")
+        st.warning(_("The provider's content filter stopped this reply."), icon=":material/shield:")
     elif (
         message.content
         and (message.request_params or {}).get("response_format") == JSON_MODE
         and json_reply(message) is None
     ):
-        st.caption(":material/warning: JSON mode was on, but this reply is not valid JSON.")
+        st.caption(_(":material/warning: JSON mode was on, but this reply is not valid JSON."))
     facts = reply_facts(message)
     if facts:
         st.caption(facts)
@@ -131,9 +153,13 @@ def draw_navigator(
         disabled=position == 0,
         on_click=switch_to,
         args=(services, user_id, ids[max(position - 1, 0)]),
-        help="Previous version",
+        help=_("Previous version"),
     )
-    st.caption(f"{position + 1} / {len(ids)}", width="content")
+    st.caption(
+        # Translators: which of a message's versions is shown, e.g. "2 / 3".
+        _("{position} / {count}", position=number(position + 1), count=number(len(ids))),
+        width="content",
+    )
     st.button(
         "",
         key=f"next-{message.id}",
@@ -142,7 +168,7 @@ def draw_navigator(
         disabled=position == len(ids) - 1,
         on_click=switch_to,
         args=(services, user_id, ids[min(position + 1, len(ids) - 1)]),
-        help="Next version",
+        help=_("Next version"),
     )
 
 
@@ -193,7 +219,7 @@ def draw_actions(
             return
         # Labelled, not tooltipped: a tooltip per button measurably slows every rerun.
         with st.popover(
-            "Copy",
+            _("Copy"),
             icon=":material/content_copy:",
             key=f"copy-{message.id}",
             type="tertiary",
@@ -201,29 +227,29 @@ def draw_actions(
         ) as copy:
             if copy.open:  # drawn only when opened: every message's text is not sent twice
                 st.code(message.content, language="markdown", wrap_lines=True)
-                st.caption("Copy with the button at the top right of the box.")
+                st.caption(_("Copy with the button at the top right of the box."))
         if message.role == Role.USER:
             with st.popover(
-                "Edit",
+                _("Edit"),
                 icon=":material/edit:",
                 key=f"edit-pop-{message.id}",
                 type="tertiary",
                 on_change="rerun",
             ) as editor:
                 if editor.open:
-                    st.text_area("Edit message", value=message.content, key=f"edit-{message.id}")
+                    st.text_area(_("Edit message"), value=message.content, key=f"edit-{message.id}")
                     st.button(
-                        "Send as a new branch",
+                        _("Send as a new branch"),
                         key=f"edit-send-{message.id}",
                         type="primary",
                         icon=":material/send:",
                         on_click=_edit,
                         args=(services, user_id, message.id),
                     )
-                    st.caption("The original and its replies stay reachable with ‹ ›.")
+                    st.caption(_("The original and its replies stay reachable with ‹ ›."))
         elif message.role == Role.ASSISTANT:
             st.button(
-                "Retry" if message.status == MessageStatus.ERROR else "Regenerate",
+                _("Retry") if message.status == MessageStatus.ERROR else _("Regenerate"),
                 key=f"regen-{message.id}",
                 icon=":material/refresh:",
                 type="tertiary",

@@ -10,8 +10,10 @@ from streamlit.delta_generator import DeltaGenerator
 from chatcore.chat.thread import pending_calls
 from chatcore.wiring import Services
 from storage import MessageRecord, MessageStatus, Role
+from ui.i18n import _, ngettext
 from ui.live_view import draw_stop, follow
 from ui.messages import draw_body, draw_content, draw_navigator, draw_outcome, regenerate, switch_to
+from ui.text import number, plain
 from ui.tool_calls import draw_pending
 
 SIDE_BY_SIDE_MAX = 3  # more choices than this go in tabs: columns would be too narrow
@@ -56,14 +58,21 @@ def draw_choices(
     """All choices of the last turn at once; the picked one continues the thread."""
     with st.chat_message(Role.ASSISTANT):
         st.caption(
-            f"{len(group)} choices. The selected one continues the conversation; the others "
-            "stay available with ‹ ›."
+            ngettext(
+                "{count} choice. The selected one continues the conversation; the others "
+                "stay available with ‹ ›.",
+                "{count} choices. The selected one continues the conversation; the others "
+                "stay available with ‹ ›.",
+                len(group),
+            )
         )
         places: Sequence[DeltaGenerator]
         if len(group) <= SIDE_BY_SIDE_MAX:
             places = st.columns(len(group), border=True)
         else:
-            places = st.tabs([f"Choice {index + 1}" for index in range(len(group))])
+            places = st.tabs(
+                [_("Choice {number}", number=number(index + 1)) for index in range(len(group))]
+            )
         bodies = []
         for place in places:
             with place:
@@ -83,11 +92,11 @@ def draw_choices(
                 draw_navigator(services, user_id, shown, alternatives)
             if all(choice.status != MessageStatus.STREAMING for choice in group):
                 st.button(
-                    "Regenerate all",
+                    _("Regenerate all"),
                     key=f"regen-{shown.id}",
                     icon=":material/refresh:",
                     type="tertiary",
-                    help="Ask again for a new set of choices",
+                    help=_("Ask again for a new set of choices"),
                     on_click=regenerate,
                     args=(services, user_id, shown.id),
                 )
@@ -96,15 +105,19 @@ def draw_choices(
 def _draw_choice(
     services: Services, user_id: int, index: int, choice: MessageRecord, *, picked: bool
 ) -> None:
-    st.markdown(f"**Choice {index + 1}**" + (" · selected" if picked else ""))
+    if picked:
+        st.markdown(_("**Choice {number}** · selected", number=number(index + 1)))
+    else:
+        st.markdown(_("**Choice {number}**", number=number(index + 1)))
     draw_content(services, choice)
     pending = pending_calls([choice]) if picked else None
     if pending is not None:
         draw_pending(services, user_id, pending)
-    st.caption(f"finish: {choice.finish_reason or choice.status}")
+    # Translators: {reason} is the API's finish_reason (stop, length, tool_calls...), as is.
+    st.caption(_("finish: {reason}", reason=plain(choice.finish_reason or choice.status)))
     draw_outcome(choice)
     st.button(
-        "Continue with this" if not picked else "Selected",
+        _("Continue with this") if not picked else _("Selected"),
         key=f"pick-{choice.id}",
         icon=":material/check_circle:" if picked else ":material/arrow_forward:",
         type="primary" if picked else "secondary",

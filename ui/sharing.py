@@ -10,6 +10,7 @@ from chatcore.wiring import Services
 from storage import MessageRecord, Role, UserRecord
 from ui.actions import CHAT_NOTICE, run_action, show_notice
 from ui.history import open_conversation
+from ui.i18n import _, current
 from ui.messages import draw_content, draw_outcome
 from ui.text import plain
 
@@ -34,18 +35,22 @@ def _revoke(services: Services, user_id: int, share_id: int) -> None:
 def draw_share_controls(services: Services, user_id: int, conversation_id: str) -> None:
     """Inside the conversation's menu: make a link, see it once, revoke links."""
     st.button(
-        "Share read-only with the team",
+        _("Share read-only with the team"),
         icon=":material/share:",
         on_click=run_action,
         args=(CHAT_NOTICE, _create, services, user_id, conversation_id),
     )
     fresh = st.session_state.get(NEW_LINK)
     if fresh and fresh[0] == conversation_id:
-        st.caption("Copy this link now; it is not shown again.")
+        st.caption(_("Copy this link now; it is not shown again."))
         st.code(fresh[1], language=None, wrap_lines=True)
     for share in services.sharing.active(user_id, conversation_id):
         st.button(
-            f"Revoke the link made {share.created_at:%Y-%m-%d %H:%M} UTC",
+            # On the reader's clock, in their language's way of writing a date and time.
+            _(
+                "Revoke the link made {time}",
+                time=current().format_datetime(share.created_at, "short"),
+            ),
             key=f"revoke-{share.id}",
             icon=":material/link_off:",
             on_click=_revoke,
@@ -75,12 +80,12 @@ def render_shared(services: Services, user: UserRecord, token: str) -> None:
     show_notice(CHAT_NOTICE)
     if view is None:
         return
-    st.info("Shared read-only by a teammate.", icon=":material/group:")
+    st.info(_("Shared read-only by a teammate."), icon=":material/group:")
     st.subheader(plain(view.conversation.title), anchor=False)
     for message in view.thread:
         _draw_read_only(services, message)
     st.button(
-        "Continue as my own copy",
+        _("Continue as my own copy"),
         type="primary",
         icon=":material/content_copy:",
         on_click=run_action,

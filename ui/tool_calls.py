@@ -12,6 +12,7 @@ from chatcore.tools.functions import format_arguments
 from chatcore.wiring import Services
 from storage import MessageRecord
 from ui.actions import CHAT_NOTICE, run_action
+from ui.i18n import _
 from ui.text import code, plain
 
 
@@ -37,15 +38,18 @@ def draw_calls(message: MessageRecord) -> None:
     """
     for call in message.tool_calls or []:
         name, arguments = _function(call)
-        st.markdown(f":material/build: Calls **{code(name)}**")
+        st.markdown(_(":material/build: Calls **{name}**", name=code(name)))
         st.code(format_arguments(arguments) or "{}", language="json", wrap_lines=True)
 
 
 def draw_result(message: MessageRecord, function_name: str | None = None) -> None:
     """A tool message: what went back to the model for one call."""
     with st.chat_message("tool", avatar=":material/output:"):
-        source = f"{code(function_name)} returned" if function_name else "Tool result"
-        st.caption(f"{source} (call {code(message.tool_call_id or '')})")
+        call = code(message.tool_call_id or "")
+        if function_name:
+            st.caption(_("{name} returned (call {call})", name=code(function_name), call=call))
+        else:
+            st.caption(_("Tool result (call {call})", call=call))
         st.code(message.content, language=None, wrap_lines=True)
 
 
@@ -60,10 +64,10 @@ def draw_pending(services: Services, user_id: int, pending: PendingCalls) -> Non
     conversation_id = pending.message.conversation_id
     for call in pending.calls:
         call_id = str(call.get("id", ""))
-        name, _ = _function(call)
+        name = _function(call)[0]
         if name in BUILTIN_TOOLS:
             st.button(
-                f"Run {BUILTIN_TOOLS[name].label.lower()}",
+                _(BUILTIN_TOOLS[name].run_label),
                 key=f"run-tool-{call_id}",
                 icon=":material/play_arrow:",
                 type="primary",
@@ -79,9 +83,11 @@ def draw_pending(services: Services, user_id: int, pending: PendingCalls) -> Non
             )
             continue
         with st.form(f"tool-form-{call_id}", border=True):
-            st.text_area(f"Result of {plain(name)}", key=f"tool-result-{call_id}", height=80)
+            st.text_area(
+                _("Result of {name}", name=plain(name)), key=f"tool-result-{call_id}", height=80
+            )
             st.form_submit_button(
-                "Send result",
+                _("Send result"),
                 icon=":material/send:",
                 on_click=run_action,
                 args=(CHAT_NOTICE, _submit, services, user_id, conversation_id, call_id),

@@ -16,14 +16,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 
 from chatcore.config import Settings
+from chatcore.i18n import N_, accept_language, resolve_language, translator
 from chatcore.team.accounts import AccountService
 from web.client import client_address, header_values, is_trusted, peer_address
 from web.context import SESSION_COOKIE, accounts, base_path, settings
@@ -60,13 +61,22 @@ def cookie_values(scope: Scope, name: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
+    """Why a request is refused: an English sentence (`template`) and the values it names,
+    said in the reader's language when it is sent."""
+
     status: int
-    reason: str
+    template: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        """The sentence in English, as written."""
+        return self.template.format(**self.params) if self.params else self.template
 
 
-def _single(values: list[str], what: str) -> str | Refusal | None:
+def _single(values: list[str], refusal: Refusal) -> str | Refusal | None:
     if len(values) > 1:
-        return Refusal(400, f"The request carries {what} more than once.")
+        return refusal
     return values[0].strip() if values else None
 
 
@@ -77,26 +87,37 @@ def resolve_visitor(scope: Scope, config: Settings, service: AccountService) -> 
         return Visitor(mode, None)
     if mode == "proxy":
         name = _single(
-            header_values(scope, config.proxy_header), f"the {config.proxy_header} header"
+            header_values(scope, config.proxy_header),
+            Refusal(
+                400,
+                N_("The request carries the {header} header more than once."),
+                {"header": config.proxy_header},
+            ),
         )
         if isinstance(name, Refusal):
             return name
         if not is_trusted(peer_address(scope), config.trusted_proxies):
-            return Refusal(401, "Requests must come through the trusted reverse proxy.")
+            return Refusal(401, N_("Requests must come through the trusted reverse proxy."))
         user = service.external_user(name, source="proxy") if name else None
         if user is None:
             return Refusal(
                 401,
-                f"The reverse proxy did not name a user in the {config.proxy_header} header, "
-                "or that account is disabled.",
+                N_(
+                    "The reverse proxy did not name a user in the {header} header, "
+                    "or that account is disabled."
+                ),
+                {"header": config.proxy_header},
             )
         return Visitor(mode, user, proxy_name=name)
-    token = _single(cookie_values(scope, SESSION_COOKIE), "the session cookie")
+    token = _single(
+        cookie_values(scope, SESSION_COOKIE),
+        Refusal(400, N_("The request carries the session cookie more than once.")),
+    )
     if isinstance(token, Refusal):
         return token
     user = service.user_for_token(token)
     if user is None:
-        return Refusal(401, "Sign in first.")
+        return Refusal(401, N_("Sign in first."))
     return Visitor(mode, user, session_token=token)
 
 
@@ -213,8 +234,19 @@ class SignInGuard:
         accept = ",".join(header_values(scope, "accept"))
         navigation = scope.get("method") == "GET" and "text/html" in accept
         if config.auth_mode == "proxy" or not navigation or refusal.status != 401:
-            headers = [(b"content-type", b"text/plain; charset=utf-8")]
-            await _respond(send, refusal.status, refusal.reason.encode(), headers)
+            # Said in the language the browser asks for (no account is known: it was refused).
+            language = resolve_language(
+                None,
+                accept_language(",".join(header_values(scope, "accept-language"))),
+                config.language,
+            )
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-language", language.replace("_", "-").encode("latin-1")),
+                (b"vary", b"Accept-Language"),
+            ]
+            body = translator(language).explain(refusal).encode()
+            await _respond(send, refusal.status, body, headers)
             return
         query = scope.get("query_string", b"").decode("latin-1")
         target = base_path() + path + (f"?{query}" if query else "")

@@ -15,6 +15,7 @@ import asyncio
 import html
 import re
 import secrets
+from typing import cast
 from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from chatcore.errors import AccountError
+from chatcore.i18n import Explainable, Translator, accept_language, resolve_language, translator
 from chatcore.team.accounts import same_secret
 from web.client import client_address
 from web.context import SESSION_COOKIE, accounts, base_path, settings
@@ -37,12 +39,16 @@ CSRF_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
 # Every form here has a handful of text fields and no file.
 MAX_FORM_FIELDS = 20
 
+# Fonts every reader has: the system's own, then the usual Chinese ones (a Latin system font
+# has no Chinese glyphs, and the browser takes each missing glyph from the next font listed).
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · AnyChat</title>
 <style>
- body {{ font-family: system-ui, sans-serif; background: #f6f6f9; margin: 0; }}
+ body {{ font-family: system-ui, -apple-system, "Segoe UI", "PingFang SC", "Hiragino Sans GB",
+        "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC", sans-serif;
+        background: #f6f6f9; margin: 0; }}
  main {{ max-width: 22rem; margin: 12vh auto; background: #fff; padding: 2rem;
         border-radius: .75rem; box-shadow: 0 1px 4px rgba(0,0,0,.08); }}
  h1 {{ font-size: 1.4rem; margin: 0 0 1.2rem; }}
@@ -57,10 +63,33 @@ PAGE = """<!doctype html>
 <body><main><h1>{title}</h1>{body}</main></body></html>"""
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    response = HTMLResponse(PAGE.format(title=html.escape(title), body=body), status_code=status)
+def reader(request: Request) -> Translator:
+    """The language these pages speak to `request`: the browser's (Accept-Language), else the
+    server's default (ANYCHAT_LANGUAGE). Nobody is signed in here, so no account chooses."""
+    asked = accept_language(",".join(request.headers.getlist("accept-language")))
+    return translator(resolve_language(None, asked, settings().language))
+
+
+def language_tag(t: Translator) -> str:
+    """The BCP 47 tag of the reader's language ("zh-CN", "en"), for lang= and headers."""
+    return t.language.replace("_", "-")
+
+
+def _say(t: Translator, error: str | Explainable | Exception) -> str:
+    """An error of ours in the reader's language: explained from its template and values,
+    or (a sentence handed over as text) looked up in the catalogue as it is."""
+    if hasattr(error, "template") and hasattr(error, "params"):
+        return t.explain(cast(Explainable, error))
+    return t.gettext(str(error))
+
+
+def _page(t: Translator, title: str, body: str, status: int = 200) -> HTMLResponse:
+    page = PAGE.format(lang=language_tag(t), title=html.escape(title), body=body)
+    response = HTMLResponse(page, status_code=status)
     response.headers["cache-control"] = "no-store"
     response.headers["x-frame-options"] = "DENY"
+    response.headers["content-language"] = language_tag(t)
+    response.headers["vary"] = "Accept-Language"
     return response
 
 
@@ -95,46 +124,59 @@ def _csrf_token(request: Request) -> str | None:
     return token if CSRF_TOKEN_SHAPE.fullmatch(token) else None
 
 
-# Where the guard sends a tab whose session ended while it was open (web/guard.py).
-ENDED_NOTE = '<p class="note">Your session has ended. Sign in again to continue.</p>'
+def _note(text: str) -> str:
+    return f'<p class="note">{html.escape(text)}</p>'
 
 
 def _form(request: Request, *, setup: bool, error: str | None, username: str = "") -> Response:
+    """The sign-in form (or, before any account exists, the first administrator's), with
+    `error` (already in the reader's language) above it."""
+    t = reader(request)
     # Reused while it lasts: a second page load (another tab, a favicon's redirect) must not
     # invalidate a form already on screen.
     token = _csrf_token(request) or secrets.token_urlsafe(CSRF_TOKEN_BYTES)
     next_path = _safe_next(request.query_params.get("next"))
+    # Every sentence is looked up outside the f-strings, where Babel's extraction finds it.
+    repeat_label = html.escape(t.gettext("Repeat password"))
+    code_label = html.escape(t.gettext("Setup code"))
+    username_label = html.escape(t.gettext("Username"))
+    password_label = html.escape(t.gettext("Password"))
     setup_fields = (
-        '<label for="confirm">Repeat password</label>'
+        f'<label for="confirm">{repeat_label}</label>'
         '<input id="confirm" name="confirm" type="password" autocomplete="new-password" required>'
-        '<label for="setup_code">Setup code</label>'
+        f'<label for="setup_code">{code_label}</label>'
         '<input id="setup_code" name="setup_code" autocomplete="off" spellcheck="false" required>'
         if setup
         else ""
     )
-    intro = (
-        '<p class="note">No account exists yet. Create the administrator account; it can '
-        "then add teammates. The setup code is in the server's log.</p>"
-        if setup
-        else ENDED_NOTE
-        if request.query_params.get("ended") == "1" and not error
-        else ""
-    )
+    if setup:
+        intro = _note(
+            t.gettext(
+                "No account exists yet. Create the administrator account; it can then add "
+                "teammates. The setup code is in the server's log."
+            )
+        )
+    elif request.query_params.get("ended") == "1" and not error:
+        # Where the guard sends a tab whose session ended while it was open (web/guard.py).
+        intro = _note(t.gettext("Your session has ended. Sign in again to continue."))
+    else:
+        intro = ""
+    submit_label = t.gettext("Create administrator") if setup else t.gettext("Sign in")
     body = f"""{intro}{_alert(error)}
 <form method="post" action="{_attr(base_path())}/signin">
 <input type="hidden" name="csrf" value="{_attr(token)}">
 <input type="hidden" name="next" value="{_attr(next_path)}">
-<label for="username">Username</label>
+<label for="username">{username_label}</label>
 <input id="username" name="username" autocomplete="username" required autofocus
        value="{_attr(username)}">
-<label for="password">Password</label>
+<label for="password">{password_label}</label>
 <input id="password" name="password" type="password"
        autocomplete="{"new-password" if setup else "current-password"}" required>
 {setup_fields}
-<button type="submit">{"Create administrator" if setup else "Sign in"}</button>
+<button type="submit">{html.escape(submit_label)}</button>
 </form>"""
-    title = "Create the administrator" if setup else "Sign in to AnyChat"
-    response = _page(title, body, status=401 if error else 200)
+    title = t.gettext("Create the administrator") if setup else t.gettext("Sign in to AnyChat")
+    response = _page(t, title, body, status=401 if error else 200)
     response.set_cookie(
         CSRF_COOKIE, token, httponly=True, samesite="strict", path=base_path() + "/signin"
     )
@@ -161,15 +203,18 @@ def _signed_in(request: Request, token: str, next_path: str) -> Response:
     return response
 
 
-def _not_local() -> Response | None:
+def _not_local(request: Request) -> Response | None:
     """Passwords exist only in local mode: elsewhere these pages must not create an admin."""
     if settings().auth_mode == "local":
         return None
-    return _page("Not available", "<p>Sign-in is handled elsewhere on this server.</p>", 404)
+    t = reader(request)
+    elsewhere = t.gettext("Sign-in is handled elsewhere on this server.")
+    body = f"<p>{html.escape(elsewhere)}</p>"
+    return _page(t, t.gettext("Not available"), body, 404)
 
 
 async def show_form(request: Request) -> Response:
-    if refused := _not_local():
+    if refused := _not_local(request):
         return refused
     service = accounts()
     if await run_in_threadpool(service.user_for_token, request.cookies.get(SESSION_COOKIE)):
@@ -179,8 +224,9 @@ async def show_form(request: Request) -> Response:
 
 
 async def submit(request: Request) -> Response:
-    if refused := _not_local():
+    if refused := _not_local(request):
         return refused
+    t = reader(request)
     form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
     username = _field(form, "username").strip()
     password = _field(form, "password")
@@ -188,23 +234,26 @@ async def submit(request: Request) -> Response:
     setup = await run_in_threadpool(service.needs_first_admin)
     expected = _csrf_token(request)
     if expected is None or not same_secret(_field(form, "csrf"), expected):
-        return _form(request, setup=setup, error="The form expired; please try again.")
+        expired = t.gettext("The form expired; please try again.")
+        return _form(request, setup=setup, error=expired)
     if setup:
         if password != _field(form, "confirm"):
-            return _form(request, setup=True, error="The passwords differ.", username=username)
+            differ = t.gettext("The passwords differ.")
+            return _form(request, setup=True, error=differ, username=username)
         try:
             await run_in_threadpool(
                 service.create_first_admin, username, password, _field(form, "setup_code")
             )
         except AccountError as exc:
-            return _form(request, setup=True, error=str(exc), username=username)
+            return _form(request, setup=True, error=_say(t, exc), username=username)
     address = client_address(request.scope, settings().trusted_proxies)
     result = await run_in_threadpool(service.sign_in, username, password, address=address)
     # Awaited, not slept in a worker thread: a held-back answer must not occupy one of the
     # threads that also serve the guard and every other route.
     await asyncio.sleep(result.delay)
     if result.token is None:
-        return _form(request, setup=False, error=result.error, username=username)
+        why = _say(t, result.error) if result.error else None
+        return _form(request, setup=False, error=why, username=username)
     return _signed_in(request, result.token, _field(form, "next"))
 
 
@@ -212,13 +261,15 @@ def _to_sign_in() -> Response:
     return RedirectResponse(base_path() + "/signin", status_code=303)
 
 
-def _sign_out_page(code: str, error: str | None = None) -> Response:
-    body = f"""{_alert(error)}<p class="note">Sign out of AnyChat in this browser?</p>
+def _sign_out_page(t: Translator, code: str, error: str | None = None) -> Response:
+    question = _note(t.gettext("Sign out of AnyChat in this browser?"))
+    title = t.gettext("Sign out")
+    body = f"""{_alert(error)}{question}
 <form method="post" action="{_attr(base_path())}/signout">
 <input type="hidden" name="code" value="{_attr(code)}">
-<button type="submit">Sign out</button>
+<button type="submit">{html.escape(title)}</button>
 </form>"""
-    return _page("Sign out", body, status=403 if error else 200)
+    return _page(t, title, body, status=403 if error else 200)
 
 
 async def confirm_sign_out(request: Request) -> Response:
@@ -228,7 +279,7 @@ async def confirm_sign_out(request: Request) -> Response:
     service = accounts()
     if not token or await run_in_threadpool(service.user_for_token, token) is None:
         return _to_sign_in()
-    return _sign_out_page(service.sign_out_code(token))
+    return _sign_out_page(reader(request), service.sign_out_code(token))
 
 
 async def sign_out(request: Request) -> Response:
@@ -242,8 +293,11 @@ async def sign_out(request: Request) -> Response:
             token, _field(form, "code")
         )
         if not genuine:
-            error = "That sign-out request did not come from AnyChat; sign out here instead."
-            return _sign_out_page(service.sign_out_code(token), error)
+            t = reader(request)
+            error = t.gettext(
+                "That sign-out request did not come from AnyChat; sign out here instead."
+            )
+            return _sign_out_page(t, service.sign_out_code(token), error)
         await run_in_threadpool(service.sign_out, token)
     response = _to_sign_in()
     response.delete_cookie(SESSION_COOKIE, path=base_path() + "/")

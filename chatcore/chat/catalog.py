@@ -8,19 +8,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chatcore.errors import ModelNotOffered
+from chatcore.errors import ModelNotOffered, Sentence
+from chatcore.i18n import N_
 
 log = logging.getLogger(__name__)
 
 # A failed listing is retried sooner than a good one expires, but not on every page run.
 FAILURE_CACHE_SECONDS = 30.0
-LOADING_NOTE = "Loading the model list…"
+# Why the list is the default model alone: said in the reader's language with `explain()`.
+LOADING_NOTE = Sentence("model_list_loading", N_("Loading the model list…"))
+UNAVAILABLE_NOTE = Sentence(
+    "model_list_unavailable", N_("Could not load the model list; type a model name instead.")
+)
 
 
 @dataclass(frozen=True, slots=True)
 class ModelList:
+    """The models to offer; `error` says why the list is only a fallback (str() is English)."""
+
     ids: tuple[str, ...]
-    error: str | None = None
+    error: Sentence | None = None
 
     def check(self, model: str) -> None:
         """Refuse a model AnyAPI does not list, but only when the list is real, not a fallback."""
@@ -63,7 +70,6 @@ class ModelCatalog:
             ids = sorted(set(self._fetch()))
         except Exception as exc:  # any failure means "type a model name"
             log.warning("listing models failed: %s", type(exc).__name__)
-            message = "Could not load the model list; type a model name instead."
-            return ModelList((self._default_model,), message), FAILURE_CACHE_SECONDS
+            return ModelList((self._default_model,), UNAVAILABLE_NOTE), FAILURE_CACHE_SECONDS
         ordered = [self._default_model, *(i for i in ids if i != self._default_model)]
         return ModelList(tuple(ordered)), self._ttl

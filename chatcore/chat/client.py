@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from chatcore.config import Settings
 from chatcore.errors import MissingApiKey
+from chatcore.i18n import N_
 
 if TYPE_CHECKING:
     from openai import OpenAI
 
 MODEL_LIST_TIMEOUT = 5.0
-NO_TEAM_KEY = "No API key is configured: set ANYAPI_API_KEY (or OPENAI_API_KEY) to chat."
+NO_TEAM_KEY = N_("No API key is configured: set ANYAPI_API_KEY (or OPENAI_API_KEY) to chat.")
 
 
 def make_client(settings: Settings) -> OpenAI:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chatcore.chat.live import LiveReply
-from chatcore.chat.upstream_errors import describe_error
+from chatcore.chat.upstream_errors import ReplyError, describe_error
 from chatcore.errors import StreamTruncated
 from storage import MessageStatus, ReplyOutcome
 
@@ -86,8 +86,11 @@ class _Progress:
         if choice.first_token_ms is None:
             choice.first_token_ms = self.elapsed_ms()
 
-    def outcomes(self, status: MessageStatus, error: str | None) -> list[ReplyOutcome]:
-        """One outcome per choice; the request's usage is split so the shares add up exactly."""
+    def outcomes(self, status: MessageStatus, error: ReplyError | None) -> list[ReplyOutcome]:
+        """One outcome per choice; the request's usage is split so the shares add up exactly.
+
+        The error is kept as its English text and as its code and values, from which each
+        reader sees it in their own language."""
         usage = self.usage
         count = len(self.choices)
         prompt = _shares(getattr(usage, "prompt_tokens", None), [1] * count)
@@ -118,7 +121,9 @@ class _Progress:
                     total_ms=total_ms,
                     response_id=self.response_id,
                     request_id=self.request_id,
-                    error=error,
+                    error=error.message if error else None,
+                    error_code=error.code if error else None,
+                    error_params=dict(error.params) if error else None,
                     tool_calls=choice.tool_calls(),
                     system_fingerprint=self.system_fingerprint,
                 )
@@ -256,7 +261,7 @@ def generate(
         log.warning(
             "reply %s failed: %s (%s)", job.message_ids, failure.message, type(exc).__name__
         )
-        return progress.outcomes(MessageStatus.ERROR, failure.message)
+        return progress.outcomes(MessageStatus.ERROR, failure)
     if progress.cancel_requested:
         return progress.outcomes(MessageStatus.STOPPED, None)
     return progress.outcomes(MessageStatus.COMPLETE, None)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from chatcore.errors import InvalidParameter
+from chatcore.i18n import N_
 from chatcore.tools.builtin import builtin_specs
 from chatcore.tools.functions import FunctionSpec, validate_tool_choice, validate_tools
 
@@ -54,7 +55,7 @@ class GenerationParams:
     def validate(self) -> None:
 
         if not self.model.strip():
-            raise InvalidParameter("model", "Choose a model.", code="model_missing")
+            raise InvalidParameter("model", N_("Choose a model."), code="model_missing")
         _check_range("temperature", self.temperature, TEMPERATURE_RANGE)
         _check_range("top_p", self.top_p, TOP_P_RANGE)
         _check_whole("max_tokens", self.max_tokens, MAX_TOKENS_RANGE)
@@ -134,7 +135,7 @@ def check_stop(stop: tuple[str, ...]) -> None:
     if len(stop) > MAX_STOP_SEQUENCES:
         raise InvalidParameter(
             "stop",
-            f"At most {MAX_STOP_SEQUENCES} stop sequences are allowed; there are {len(stop)}.",
+            N_("At most {limit} stop sequences are allowed; there are {count}."),
             code="too_many_stop_sequences",
             limit=MAX_STOP_SEQUENCES,
             count=len(stop),
@@ -143,7 +144,7 @@ def check_stop(stop: tuple[str, ...]) -> None:
         if not isinstance(sequence, str) or sequence == "":
             raise InvalidParameter(
                 "stop",
-                f"Stop sequence {position} is empty.",
+                N_("Stop sequence {position} is empty."),
                 code="empty_stop_sequence",
                 position=position,
             )
@@ -186,7 +187,7 @@ def check_logit_bias(bias: dict[str, int]) -> None:
     if len(bias) > MAX_LOGIT_BIAS_ENTRIES:
         raise InvalidParameter(
             "logit_bias",
-            f"At most {MAX_LOGIT_BIAS_ENTRIES} token biases; there are {len(bias)}.",
+            N_("At most {limit} token biases; there are {count}."),
             code="too_many_logit_biases",
             limit=MAX_LOGIT_BIAS_ENTRIES,
             count=len(bias),
@@ -196,14 +197,14 @@ def check_logit_bias(bias: dict[str, int]) -> None:
         if not isinstance(token, str) or not token.isascii() or not token.isdigit():
             raise InvalidParameter(
                 "logit_bias",
-                f'{token!r} is not a token id; keys are whole numbers like "1734".',
+                N_('{token!r} is not a token id; keys are whole numbers like "1734".'),
                 code="not_a_token_id",
                 token=token,
             )
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidParameter(
                 "logit_bias",
-                f"The bias for token {token} must be a whole number; got {value!r}.",
+                N_("The bias for token {token} must be a whole number; got {value!r}."),
                 code="bias_not_whole",
                 token=token,
                 value=value,
@@ -211,7 +212,7 @@ def check_logit_bias(bias: dict[str, int]) -> None:
         if not low <= value <= high:
             raise InvalidParameter(
                 "logit_bias",
-                f"The bias for token {token} must be between {low} and {high}; got {value}.",
+                N_("The bias for token {token} must be between {low} and {high}; got {value}."),
                 code="bias_out_of_range",
                 token=token,
                 low=low,
@@ -229,8 +230,10 @@ def parse_logit_bias(text: str) -> dict[str, int] | None:
     except json.JSONDecodeError as exc:
         raise InvalidParameter(
             "logit_bias",
-            f"Logit bias is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). "
-            'Write an object such as {"1734": -100, "42": 5}.',
+            N_(
+                "Logit bias is not valid JSON (line {line}, column {column}: {detail}). "
+                'Write an object such as {{"1734": -100, "42": 5}}.'
+            ),
             code="logit_bias_not_json",
             line=exc.lineno,
             column=exc.colno,
@@ -239,7 +242,7 @@ def parse_logit_bias(text: str) -> dict[str, int] | None:
     if not isinstance(value, dict):
         raise InvalidParameter(
             "logit_bias",
-            'Logit bias must be a JSON object such as {"1734": -100}.',
+            N_('Logit bias must be a JSON object such as {{"1734": -100}}.'),
             code="logit_bias_not_object",
         )
     # Integral floats (5.0) are accepted as whole numbers; anything else is refused.
@@ -257,7 +260,7 @@ def parse_seed(text: str) -> int | None:
     if not re.fullmatch(r"-?[0-9]+", text.strip()):
         raise InvalidParameter(
             "seed",
-            f"The seed must be a whole number; got {text!r}.",
+            N_("The seed must be a whole number; got {text!r}."),
             code="seed_not_whole",
             text=text,
         )
@@ -272,7 +275,7 @@ def _check_whole(name: str, value: int | None, bounds: tuple[int, int]) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidParameter(
             name,
-            f"{name} must be a whole number; got {value!r}.",
+            N_("{field} must be a whole number; got {value!r}."),
             code="not_a_whole_number",
             value=value,
         )
@@ -280,7 +283,7 @@ def _check_whole(name: str, value: int | None, bounds: tuple[int, int]) -> None:
     if not low <= value <= high:
         raise InvalidParameter(
             name,
-            f"{name} must be between {low} and {high}; got {value}.",
+            N_("{field} must be between {low} and {high}; got {value}."),
             code="whole_number_out_of_range",
             low=low,
             high=high,
@@ -295,7 +298,7 @@ def _check_range(name: str, value: float | None, bounds: tuple[float, float]) ->
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise InvalidParameter(
             name,
-            f"{name} must be between {low:g} and {high:g}; got {value!r}.",
+            N_("{field} must be between {low:g} and {high:g}; got {value!r}."),
             code="number_out_of_range",
             low=low,
             high=high,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chatcore.chat.params import GenerationParams
 from chatcore.errors import InvalidParameter, PresetNotFound
+from chatcore.i18n import N_
 from storage import ChatRepository, PresetRecord
 
 MAX_NAME_CHARS = 100
@@ -24,11 +25,13 @@ class PresetBook:
         """Save (or overwrite the same-named) preset; only valid settings are kept."""
         name = " ".join(name.split())
         if not name:
-            raise InvalidParameter("preset", "Give the preset a name.", code="preset_name_missing")
+            raise InvalidParameter(
+                "preset", N_("Give the preset a name."), code="preset_name_missing"
+            )
         if len(name) > MAX_NAME_CHARS:
             raise InvalidParameter(
                 "preset",
-                f"Preset names are at most {MAX_NAME_CHARS} characters.",
+                N_("Preset names are at most {limit} characters."),
                 code="preset_name_too_long",
                 limit=MAX_NAME_CHARS,
             )
@@ -38,7 +41,7 @@ class PresetBook:
     def params(self, user_id: int, preset_id: int) -> GenerationParams:
         preset = self._repository.get_preset(user_id, preset_id)
         if preset is None:
-            raise PresetNotFound("That preset no longer exists.")
+            raise PresetNotFound(N_("That preset no longer exists."))
         return GenerationParams.from_settings(preset.settings, self._default_model)
 
     def delete(self, user_id: int, preset_id: int) -> bool:

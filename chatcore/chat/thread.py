@@ -9,9 +9,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from chatcore.i18n import clip, display_width
 from storage import MessageRecord, MessageStatus, Role
 
-TITLE_LENGTH = 60
+# As wide as the 60 characters an English title had before titles were measured in columns.
+TITLE_WIDTH = 60
+# Not left at the end of a cut title: spaces, clause punctuation, a joiner without its emoji.
+_TRAILING = " ,.;:，。；：、\u200d"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,13 +27,29 @@ class PendingCalls:
 
 
 def title_from(text: str) -> str:
-    """First line of the first message, whitespace collapsed, cut at a word near 60 chars."""
+    """First line of the first message, whitespace collapsed, cut near TITLE_WIDTH columns.
+
+    Columns, not characters: a CJK character takes two, so a Chinese title is about as wide in
+    the sidebar as an English one. The cut falls at a whole character (a combining mark stays
+    with its letter), and in a run of Latin letters at the last space, so no word is split.
+    """
     first_line = next((line for line in text.strip().splitlines() if line.strip()), "New chat")
     title = re.sub(r"\s+", " ", first_line).strip()
-    if len(title) <= TITLE_LENGTH:
+    if display_width(title) <= TITLE_WIDTH:
         return title
-    cut = title[:TITLE_LENGTH].rsplit(" ", 1)[0] if " " in title[:TITLE_LENGTH] else title
-    return cut[:TITLE_LENGTH].rstrip(" ,.;:") + "…"
+    head = clip(title, TITLE_WIDTH, ellipsis="")
+    rest = title[len(head) :]
+    if rest[:1] not in ("", " ") and not _breaks_after(head[-1:]):
+        # Mid-word: back to the last place a line could break, if there is one.
+        breaks = [index for index, char in enumerate(head) if _breaks_after(char)]
+        if breaks:
+            head = head[: breaks[-1] + 1]
+    return head.rstrip(_TRAILING) + "…"
+
+
+def _breaks_after(char: str) -> bool:
+    """A word may end after `char`: a space, or a wide (CJK) character, which stands alone."""
+    return char == " " or display_width(char) == 2
 
 
 def _answered_call_ids(thread: list[MessageRecord]) -> set[str]:

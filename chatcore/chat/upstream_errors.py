@@ -1,25 +1,166 @@
-"""Turn whatever went wrong on the way to AnyAPI into a sentence a teammate can act on."""
+"""Turn whatever went wrong on the way to AnyAPI into a sentence a teammate can act on.
+
+A failed reply keeps its sentence with the message, as a code and the values it shows
+(messages.error_code, messages.error_params) beside the English text (messages.error), so each
+reader sees it in their own language: `stored_reply_error` rebuilds it from a row, and a page
+shows `explain(...)` of that. REPLY_ERRORS is every such sentence, one whole sentence per code:
+a variant (with the request id, with the server's detail) is a sentence of its own, never an
+English fragment added to a translated one.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from chatcore.errors import StreamTruncated
+from chatcore.i18n import N_
 
 if TYPE_CHECKING:
     import openai
 
+    from storage import MessageRecord
+
+# Codes of the reply errors produced outside describe_error.
+INTERNAL_ERROR = "internal_error"  # the worker's thread crashed (chatcore/chat/worker.py)
+SERVER_RESTARTED = "server_restarted"  # a reply left open by a stopped process (wiring.py)
+# A row with an error text but no code we know (written before codes were kept).
+UNKNOWN = "unknown"
+
+REPLY_ERRORS: dict[str, str] = {
+    "stream_truncated": N_(
+        "The reply stream ended before the reply was finished; the part that arrived is kept."
+    ),
+    "malformed_chunk": N_(
+        "AnyAPI sent a malformed chunk, so the reply stopped there; the part that arrived is kept."
+    ),
+    "timeout": N_("AnyAPI did not answer within {seconds:g} seconds."),
+    "connection_lost": N_(
+        "The connection to AnyAPI was lost in the middle of the reply; "
+        "the part that arrived is kept."
+    ),
+    "cannot_connect": N_("Could not connect to {base_url}. Check the address and the network."),
+    "key_refused": N_(
+        "AnyAPI refused the API key (HTTP {status}). "
+        "Ask your administrator to check ANYAPI_API_KEY."
+    ),
+    "key_refused_with_request_id": N_(
+        "AnyAPI refused the API key (HTTP {status}). "
+        "Ask your administrator to check ANYAPI_API_KEY. (request id {request_id})"
+    ),
+    "rate_limited": N_("AnyAPI is rate limiting requests (HTTP 429). Try again shortly."),
+    "rate_limited_with_request_id": N_(
+        "AnyAPI is rate limiting requests (HTTP 429). Try again shortly. (request id {request_id})"
+    ),
+    "rate_limited_retry_after": N_(
+        "AnyAPI is rate limiting requests (HTTP 429). Try again in {seconds:g} seconds."
+    ),
+    "rate_limited_retry_after_with_request_id": N_(
+        "AnyAPI is rate limiting requests (HTTP 429). Try again in {seconds:g} seconds. "
+        "(request id {request_id})"
+    ),
+    "server_error": N_("AnyAPI had a server error (HTTP {status})."),
+    "server_error_with_request_id": N_(
+        "AnyAPI had a server error (HTTP {status}). (request id {request_id})"
+    ),
+    "server_error_detail": N_("AnyAPI had a server error (HTTP {status}): {detail}"),
+    "server_error_detail_with_request_id": N_(
+        "AnyAPI had a server error (HTTP {status}): {detail} (request id {request_id})"
+    ),
+    "request_rejected": N_("AnyAPI rejected the request (HTTP {status})."),
+    "request_rejected_with_request_id": N_(
+        "AnyAPI rejected the request (HTTP {status}). (request id {request_id})"
+    ),
+    "request_rejected_detail": N_("AnyAPI rejected the request (HTTP {status}): {detail}"),
+    "request_rejected_detail_with_request_id": N_(
+        "AnyAPI rejected the request (HTTP {status}): {detail} (request id {request_id})"
+    ),
+    "unexpected": N_("Unexpected error while talking to AnyAPI ({kind})."),
+    INTERNAL_ERROR: N_("Internal error while generating ({kind})."),
+    SERVER_RESTARTED: N_(
+        "The server restarted while this reply was being written; the part that arrived is kept."
+    ),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ReplyError:
-    """A failure as shown in the conversation, with the facts support will ask for."""
+    """A failure as shown in the conversation, with the facts support will ask for.
 
-    message: str
+    `template` is the English sentence (REPLY_ERRORS[code], or an old row's stored text) and
+    `params` the values it shows: what `explain()` translates. `message` is the English.
+    """
+
+    code: str
+    template: str
+    params: Mapping[str, Any] = field(default_factory=dict)
     status_code: int | None = None
     request_id: str | None = None
     retry_after: float | None = None
+
+    @property
+    def message(self) -> str:
+        return self.template.format(**self.params) if self.params else self.template
+
+    def __str__(self) -> str:
+        return self.message
+
+    def stored(self) -> tuple[str, str, dict[str, Any]]:
+        """(error, error_code, error_params) as the messages table keeps them."""
+        return self.message, self.code, dict(self.params)
+
+
+def reply_error(
+    code: str,
+    *,
+    status_code: int | None = None,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+    **params: Any,
+) -> ReplyError:
+    """The registered sentence `code`, with the values it shows (JSON values: they are stored)."""
+    return ReplyError(
+        code,
+        REPLY_ERRORS[code],
+        params,
+        status_code=status_code,
+        request_id=request_id,
+        retry_after=retry_after,
+    )
+
+
+def stored_reply_error(
+    error: str | None, code: str | None, params: Mapping[str, Any] | None
+) -> ReplyError | None:
+    """A failed reply's error, rebuilt from its row (error, error_code, error_params).
+
+    A known code gives its sentence, in any language; a row without one (written before codes
+    were kept) or whose values no longer fit keeps its English text, shown as it is. None when
+    the row has no error.
+    """
+    values = dict(params or {})
+    if code in REPLY_ERRORS:
+        template = REPLY_ERRORS[code]
+        try:
+            template.format(**values)
+        except (KeyError, IndexError, TypeError, ValueError):
+            pass  # values that do not fit the sentence: fall back to the text as written
+        else:
+            return ReplyError(code, template, values, request_id=_text(values.get("request_id")))
+    if not error:
+        return None
+    return ReplyError(code or UNKNOWN, error)
+
+
+def reply_error_of(message: MessageRecord) -> ReplyError | None:
+    """`stored_reply_error` for a message record."""
+    return stored_reply_error(message.error, message.error_code, message.error_params)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _retry_after(error: openai.APIStatusError) -> float | None:
@@ -41,8 +182,22 @@ def _upstream_detail(error: openai.APIStatusError) -> str:
     return ""
 
 
-def _with_request_id(text: str, request_id: str | None) -> str:
-    return f"{text} (request id {request_id})" if request_id else text
+def _status_error(
+    code: str, error: openai.APIStatusError, *, retry_after: float | None = None, **params: Any
+) -> ReplyError:
+    """A status error's sentence, in its variant with the request id when there is one."""
+    request_id = error.request_id
+    if request_id:
+        code = f"{code}_with_request_id"
+        params["request_id"] = request_id
+    return ReplyError(
+        code,
+        REPLY_ERRORS[code],
+        params,
+        status_code=error.status_code,
+        request_id=request_id,
+        retry_after=retry_after,
+    )
 
 
 def describe_error(
@@ -55,55 +210,26 @@ def describe_error(
     import openai  # already loaded by the client; deferred like the client
 
     if isinstance(error, StreamTruncated):
-        return ReplyError(
-            "The reply stream ended before the reply was finished; the part that arrived is kept."
-        )
+        return reply_error("stream_truncated")
     if isinstance(error, json.JSONDecodeError):
-        return ReplyError(
-            "AnyAPI sent a malformed chunk, so the reply stopped there; "
-            "the part that arrived is kept."
-        )
+        return reply_error("malformed_chunk")
     if isinstance(error, openai.APITimeoutError):
-        return ReplyError(f"AnyAPI did not answer within {timeout:g} seconds.")
+        return reply_error("timeout", seconds=timeout)
     if isinstance(error, openai.APIConnectionError) and mid_reply:
-        return ReplyError(
-            "The connection to AnyAPI was lost in the middle of the reply; "
-            "the part that arrived is kept."
-        )
+        return reply_error("connection_lost")
     if isinstance(error, openai.APIConnectionError):
-        return ReplyError(f"Could not connect to {base_url}. Check the address and the network.")
+        return reply_error("cannot_connect", base_url=base_url)
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
-        return ReplyError(
-            _with_request_id(
-                f"AnyAPI refused the API key (HTTP {error.status_code}). "
-                "Ask your administrator to check ANYAPI_API_KEY.",
-                error.request_id,
-            ),
-            status_code=error.status_code,
-            request_id=error.request_id,
-        )
+        return _status_error("key_refused", error, status=error.status_code)
     if isinstance(error, openai.RateLimitError):
         wait = _retry_after(error)
-        hint = f" Try again in {wait:g} seconds." if wait is not None else " Try again shortly."
-        return ReplyError(
-            _with_request_id(
-                f"AnyAPI is rate limiting requests (HTTP 429).{hint}", error.request_id
-            ),
-            status_code=429,
-            request_id=error.request_id,
-            retry_after=wait,
-        )
+        if wait is None:
+            return _status_error("rate_limited", error)
+        return _status_error("rate_limited_retry_after", error, retry_after=wait, seconds=wait)
     if isinstance(error, openai.APIStatusError):
         detail = _upstream_detail(error)
-        kind = (
-            "AnyAPI had a server error"
-            if error.status_code >= 500
-            else "AnyAPI rejected the request"
-        )
-        text = f"{kind} (HTTP {error.status_code})" + (f": {detail}" if detail else ".")
-        return ReplyError(
-            _with_request_id(text, error.request_id),
-            status_code=error.status_code,
-            request_id=error.request_id,
-        )
-    return ReplyError(f"Unexpected error while talking to AnyAPI ({type(error).__name__}).")
+        kind = "server_error" if error.status_code >= 500 else "request_rejected"
+        if detail:
+            return _status_error(f"{kind}_detail", error, status=error.status_code, detail=detail)
+        return _status_error(kind, error, status=error.status_code)
+    return reply_error("unexpected", kind=type(error).__name__)

@@ -23,6 +23,7 @@ from chatcore.errors import (
     JsonModeUnmentioned,
     MissingApiKey,
 )
+from chatcore.i18n import N_
 from chatcore.server_secret import pseudonym
 from chatcore.tools.builtin import BUILTIN_TOOLS, run_builtin
 from storage import (
@@ -34,16 +35,13 @@ from storage import (
     Thread,
 )
 
-RESTART_NOTE = (
-    "The server restarted while this reply was being written; the part that arrived is kept."
-)
-JSON_MODE_WARNING = (
+JSON_MODE_WARNING = N_(
     "JSON mode is on, but neither the system prompt nor any message mentions JSON. The API "
     "requires that: without it the model may emit whitespace until it reaches max_tokens. "
     "Add an instruction such as “Reply in JSON.”, or send anyway."
 )
-CONVERSATION_GONE = "That conversation no longer exists."
-TOOL_CALL_ANSWERED = "That tool call has already been answered."
+CONVERSATION_GONE = N_("That conversation no longer exists.")
+TOOL_CALL_ANSWERED = N_("That tool call has already been answered.")
 
 
 class RequestPolicy(Protocol):
@@ -99,12 +97,14 @@ class ChatService:
 
     def check_message(self, text: str) -> str:
         if not text.strip():
-            raise ChatInputError("The message is empty.", code="message_empty")
+            raise ChatInputError(N_("The message is empty."), code="message_empty")
         limit = self.settings.max_message_chars
         if len(text) > limit:
             raise ChatInputError(
-                f"The message has {len(text):,} characters; the limit is {limit:,}. "
-                "Shorten it or split it.",
+                N_(
+                    "The message has {length:,} characters; the limit is {limit:,}. "
+                    "Shorten it or split it."
+                ),
                 code="message_too_long",
                 length=len(text),
                 limit=limit,
@@ -206,7 +206,7 @@ class ChatService:
         limit = self.settings.max_message_chars
         if len(result) > limit:
             raise ChatInputError(
-                f"The result has {len(result):,} characters; the limit is {limit:,}.",
+                N_("The result has {length:,} characters; the limit is {limit:,}."),
                 code="tool_result_too_long",
                 length=len(result),
                 limit=limit,
@@ -234,7 +234,7 @@ class ChatService:
         name = call.get("function", {}).get("name", "")
         if name not in BUILTIN_TOOLS:
             raise ChatInputError(
-                f"{name!r} is not a built-in tool; enter its result yourself.",
+                N_("{name!r} is not a built-in tool; enter its result yourself."),
                 code="not_a_builtin_tool",
                 name=name,
             )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from chatcore.chat.generation import GenerationJob, generate
 from chatcore.chat.live import LiveReply
+from chatcore.chat.upstream_errors import INTERNAL_ERROR, reply_error
 from storage import ChatRepository, MessageStatus, ReplyOutcome
 
 if TYPE_CHECKING:  # openai takes ~0.5 s to import; only the generation thread needs it
@@ -112,11 +113,14 @@ class GenerationWorker:
             )
         except Exception as exc:  # a worker thread must always close its rows
             log.exception("replies %s crashed", job.message_ids)
+            crash = reply_error(INTERNAL_ERROR, kind=type(exc).__name__)
             outcomes = [
                 ReplyOutcome(
                     content=live.text(),
                     status=MessageStatus.ERROR,
-                    error=f"Internal error while generating ({type(exc).__name__}).",
+                    error=crash.message,
+                    error_code=crash.code,
+                    error_params=dict(crash.params),
                 )
                 for live in lives
             ]

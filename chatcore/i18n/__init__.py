@@ -35,7 +35,7 @@ SOURCE_LANGUAGE = "en"
 AUTO = "auto"
 
 
-def N_(message: str) -> str:  # noqa: N802 - the name gettext tooling looks for
+def N_(message: str) -> str:
     """Mark `message` for the catalogue where it is defined; it is translated where shown."""
     return message
 

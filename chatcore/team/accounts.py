@@ -10,6 +10,7 @@ import functools
 import hashlib
 import hmac
 import logging
+import math
 import re
 import secrets
 import threading
@@ -22,8 +23,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from chatcore.config import Settings
-from chatcore.errors import AccountError, ConfigError
-from chatcore.i18n import AUTO, normalise
+from chatcore.errors import AccountError, ConfigError, Sentence
+from chatcore.i18n import AUTO, N_, normalise
 from chatcore.team.signin_throttle import SignInThrottle
 from chatcore.team.tokens import token_hash
 from storage import LOCAL_USERNAME, UserRecord
@@ -49,12 +50,12 @@ OIDC_NAME_TRIES = 100
 # Sources whose accounts are found by name; single sign-on accounts go through oidc_user.
 EXTERNAL_SOURCES = (SignInSource.PROXY, SignInSource.NONE)
 
-WRONG_CREDENTIALS = "Wrong username or password."
-ACCOUNT_DISABLED = "This account is disabled."
-ADMINS_ONLY = "Only administrators can do that."
-LAST_ADMIN = "At least one active administrator must remain."
-ALREADY_SET_UP = "The first administrator has already been created."
-WRONG_SETUP_CODE = "The setup code is wrong; use the one in this server's log."
+WRONG_CREDENTIALS = Sentence("wrong_credentials", N_("Wrong username or password."))
+ACCOUNT_DISABLED = Sentence("account_disabled", N_("This account is disabled."))
+ADMINS_ONLY = N_("Only administrators can do that.")
+LAST_ADMIN = N_("At least one active administrator must remain.")
+ALREADY_SET_UP = N_("The first administrator has already been created.")
+WRONG_SETUP_CODE = N_("The setup code is wrong; use the one in this server's log.")
 # 80 random bits: read from the log and pasted once, never guessed.
 SETUP_CODE_BYTES = 10
 # Expired sessions are deleted at start, then at most this often, by a sign-in: only sign-ins
@@ -75,7 +76,7 @@ class SignIn:
 
     user: UserRecord | None
     token: str | None
-    error: str | None
+    error: Sentence | None
     # Seconds to hold the answer back (the account's recent failures); the caller waits, so
     # an HTTP route can await it instead of holding a worker thread.
     delay: float = 0.0
@@ -89,13 +90,13 @@ def check_password(password: str) -> None:
     """Refuse passwords too short to resist guessing, or too long to hash cheaply."""
     if len(password) < PASSWORD_MIN_CHARS:
         raise AccountError(
-            f"The password must have at least {PASSWORD_MIN_CHARS} characters.",
+            N_("The password must have at least {minimum} characters."),
             code="password_too_short",
             minimum=PASSWORD_MIN_CHARS,
         )
     if len(password) > PASSWORD_MAX_CHARS:
         raise AccountError(
-            f"The password must have at most {PASSWORD_MAX_CHARS} characters.",
+            N_("The password must have at most {limit} characters."),
             code="password_too_long",
             limit=PASSWORD_MAX_CHARS,
         )
@@ -106,13 +107,15 @@ def check_username(username: str) -> str:
     name = username.strip()
     if not 1 <= len(name) <= USERNAME_MAX_CHARS:
         raise AccountError(
-            f"A username has 1 to {USERNAME_MAX_CHARS} characters.",
+            N_("A username has {minimum} to {limit} characters."),
             code="username_length",
+            minimum=1,
             limit=USERNAME_MAX_CHARS,
         )
     if not USERNAME_PATTERN.fullmatch(name):
         raise AccountError(
-            "A username may contain only letters, digits and . _ - @", code="username_characters"
+            N_("A username may contain only letters, digits and . _ - @"),
+            code="username_characters",
         )
     return name
 
@@ -255,9 +258,10 @@ class AccountService:
         except AccountError as exc:
             # A configuration mistake: say which variable, at start-up.
             raise ConfigError(
-                f"ANYCHAT_ADMIN_USER / ANYCHAT_ADMIN_PASSWORD: {exc}",
+                N_("ANYCHAT_ADMIN_USER / ANYCHAT_ADMIN_PASSWORD: {detail}"),
                 code="admin_setting_invalid",
                 reason=exc.code,
+                detail=exc.message,
                 **exc.params,
             ) from None
         try:
@@ -374,7 +378,9 @@ class AccountService:
         """
         if source not in EXTERNAL_SOURCES:
             raise AccountError(
-                f"Unknown sign-in source {source!r}.", code="unknown_sign_in_source", source=source
+                N_("Unknown sign-in source {source!r}."),
+                code="unknown_sign_in_source",
+                source=source,
             )
         name = username.strip()
         if not name or len(name) > USERNAME_MAX_CHARS:
@@ -471,7 +477,7 @@ class AccountService:
                 if found is not None:
                     return found
         raise AccountError(
-            "No free username is left for this account; ask an administrator.",
+            N_("No free username is left for this account; ask an administrator."),
             code="no_free_username",
         )
 
@@ -501,21 +507,32 @@ class AccountService:
         """
         credentials = self._repo.credentials(user.username)
         if credentials is None or credentials.user.id != user.id:
-            raise AccountError("This account no longer exists.", code="account_gone")
+            raise AccountError(N_("This account no longer exists."), code="account_gone")
         if not credentials.password_hash:
             raise AccountError(
-                "This account signs in elsewhere and has no password here.",
+                N_("This account signs in elsewhere and has no password here."),
                 code="no_local_password",
             )
         decision = self._throttle.attempt(user.username, address)
         if not decision.allowed:
+            wait = max(1, math.ceil(decision.retry_after / 60))
+            if wait == 1:
+                raise AccountError(
+                    N_("Too many attempts from this address; try again in {minutes} minute."),
+                    code="too_many_attempts_one_minute",
+                    minutes=wait,
+                    retry_after=decision.retry_after,
+                )
             raise AccountError(
-                str(decision.error), code="too_many_attempts", retry_after=decision.retry_after
+                N_("Too many attempts from this address; try again in {minutes} minutes."),
+                code="too_many_attempts",
+                minutes=wait,
+                retry_after=decision.retry_after,
             )
         if decision.delay:
             self._sleep(decision.delay)
         if not verify_password(credentials.password_hash, current):
-            raise AccountError("The current password is wrong.", code="wrong_current_password")
+            raise AccountError(N_("The current password is wrong."), code="wrong_current_password")
         self._throttle.succeeded(user.username, address)
         check_password(new)
         self._repo.set_password_hash(user.id, hash_password(new))
@@ -555,7 +572,7 @@ class AccountService:
     def _target(self, user_id: int) -> UserRecord:
         user = self._repo.get_user(user_id)
         if user is None:
-            raise AccountError("No such user.", code="no_such_user")
+            raise AccountError(N_("No such user."), code="no_such_user")
         return user
 
     def _is_last_active_admin(self, user: UserRecord) -> bool:
@@ -571,16 +588,16 @@ class AccountService:
         name = check_username(username)
         if role not in set(AccountRole):
             raise AccountError(
-                f"The role must be one of {', '.join(AccountRole)}.",
+                N_("The role must be one of {roles}."),
                 code="unknown_role",
-                roles=tuple(AccountRole),
+                roles=", ".join(AccountRole),
             )
         check_password(password)
         try:
             return self._repo.create_user(name, password_hash=hash_password(password), role=role)
         except UsernameTaken:
             raise AccountError(
-                f"The username {name!r} is taken.", code="username_taken", username=name
+                N_("The username {username!r} is taken."), code="username_taken", username=name
             ) from None
 
     def reset_password(self, admin: UserRecord, user_id: int, password: str) -> UserRecord:
@@ -591,8 +608,7 @@ class AccountService:
         target = self._target(user_id)
         if target.auth_source != SignInSource.LOCAL:
             raise AccountError(
-                f"{target.username} signs in through {target.auth_source} "
-                "and has no password here.",
+                N_("{username} signs in through {source} and has no password here."),
                 code="signs_in_elsewhere",
                 username=target.username,
                 source=target.auth_source,
@@ -607,9 +623,9 @@ class AccountService:
         self._require_admin(admin)
         if role not in set(AccountRole):
             raise AccountError(
-                f"The role must be one of {', '.join(AccountRole)}.",
+                N_("The role must be one of {roles}."),
                 code="unknown_role",
-                roles=tuple(AccountRole),
+                roles=", ".join(AccountRole),
             )
         target = self._target(user_id)
         if role != AccountRole.ADMIN and self._is_last_active_admin(target):
@@ -622,7 +638,7 @@ class AccountService:
         acting = self._require_admin(admin)
         target = self._target(user_id)
         if disabled and target.id == acting.id:
-            raise AccountError("You cannot disable your own account.", code="disable_self")
+            raise AccountError(N_("You cannot disable your own account."), code="disable_self")
         if disabled and self._is_last_active_admin(target):
             raise AccountError(LAST_ADMIN, code="last_admin")
         self._repo.set_disabled(user_id, disabled)
@@ -639,11 +655,13 @@ class AccountService:
         else:
             if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
                 raise AccountError(
-                    "A quota is a whole number of tokens, at least 1.", code="quota_not_whole"
+                    N_("A quota is a whole number of tokens, at least {minimum}."),
+                    code="quota_not_whole",
+                    minimum=1,
                 )
             if period not in set(QuotaPeriod):
                 raise AccountError(
-                    'A quota needs a period: "day" or "month".', code="quota_period_missing"
+                    N_('A quota needs a period: "day" or "month".'), code="quota_period_missing"
                 )
         self._repo.set_quota(user_id, tokens, period)
         return self._target(user_id)
@@ -654,7 +672,9 @@ class AccountService:
         chosen = None if language in (None, AUTO) else normalise(str(language))
         if language not in (None, AUTO) and chosen is None:
             raise AccountError(
-                f"AnyChat has no interface in “{language}”.", code="unknown_language", language=language
+                N_("AnyChat has no interface in “{language}”."),
+                code="unknown_language",
+                language=language,
             )
         self._repo.set_language(user.id, chosen)
         return self._target(user.id)

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from chatcore.errors import AccountError, KeyUnreadable
+from chatcore.i18n import N_
 from storage.keys import KeyRepository
 
 # Binds the derived key to this one use, so the same server secret can key other things
@@ -43,9 +44,11 @@ class KeyVault:
             return self._fernet.decrypt(token.encode("ascii")).decode()
         except (InvalidToken, UnicodeEncodeError):
             raise KeyUnreadable(
-                "This saved API key cannot be decrypted: the server secret "
-                "(ANYCHAT_SECRET_KEY or its file) has changed since it was saved. "
-                "Save the key again."
+                N_(
+                    "This saved API key cannot be decrypted: the server secret "
+                    "(ANYCHAT_SECRET_KEY or its file) has changed since it was saved. "
+                    "Save the key again."
+                )
             ) from None
 
 
@@ -60,17 +63,17 @@ class PersonalKeys:
         """Encrypt and store a key, replacing any earlier one."""
         key = key.strip()
         if not key:
-            raise AccountError("Enter an API key.", code="api_key_empty")
+            raise AccountError(N_("Enter an API key."), code="api_key_empty")
         if len(key) > KEY_MAX_CHARS:
             raise AccountError(
-                f"An API key has at most {KEY_MAX_CHARS} characters.",
+                N_("An API key has at most {limit} characters."),
                 code="api_key_too_long",
                 limit=KEY_MAX_CHARS,
             )
         if _WHITESPACE.search(key) or not key.isprintable():
             # It travels in an HTTP header, where a line break would be refused or worse.
             raise AccountError(
-                "An API key has no spaces, line breaks or control characters.",
+                N_("An API key has no spaces, line breaks or control characters."),
                 code="api_key_malformed",
             )
         self._repo.set_personal_key(user_id, self._vault.encrypt(key))

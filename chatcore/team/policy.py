@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from chatcore.config import Settings
 from chatcore.errors import AccountDisabled, MissingApiKey
+from chatcore.i18n import N_
 from chatcore.team.keys import PersonalKeys
 from chatcore.team.usage import check_quota
 from storage.usage import UsageLedger
@@ -33,14 +34,16 @@ class AccountPolicy:
     def admit(self, user_id: int) -> str | None:
         user = self._users.get_user(user_id)
         if user is None or user.disabled:
-            raise AccountDisabled("This account is disabled, so nothing can be sent.")
+            raise AccountDisabled(N_("This account is disabled, so nothing can be sent."))
         check_quota(self._ledger, user, self._clock())
         personal = self._keys.get(user_id)
         if personal:
             return personal
         if not self._settings.has_api_key:
             raise MissingApiKey(
-                "No API key is configured for the team, and you have no personal key: "
-                "add one on the Account page."
+                N_(
+                    "No API key is configured for the team, and you have no personal key: "
+                    "add one on the Account page."
+                )
             )
         return None

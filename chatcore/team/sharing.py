@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 from chatcore.chat.use_cases import CONVERSATION_GONE, ConversationView
 from chatcore.errors import ConversationNotFound
+from chatcore.i18n import N_
 from chatcore.team.tokens import token_hash
 from storage import ChatRepository, ConversationRecord, ShareRecord
 from storage.shares import ShareRepository
 
-SHARE_GONE = "This shared link does not exist, or its owner revoked it."
+SHARE_GONE = N_("This shared link does not exist, or its owner revoked it.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from chatcore.config import Settings
+from chatcore.errors import Sentence
+from chatcore.i18n import N_
 from storage.records import AttemptCount
 
 # How many times the per-pair limit one address may try in a window, over all names.
@@ -40,7 +42,6 @@ FIRST_DELAY_SECONDS = 0.25
 MAX_DELAY_SECONDS = 4.0
 # IPv6 hosts usually hold a whole /64: counted per address, each would get a fresh budget.
 IPV6_PREFIX = 64
-TOO_MANY = "Too many attempts from this address; try again in {wait}."
 
 
 class AttemptStore(Protocol):
@@ -68,9 +69,9 @@ class Decision:
     retry_after: float = 0.0
 
     @property
-    def error(self) -> str | None:
+    def error(self) -> Sentence | None:
         """The refusal as shown, the same for every name; None when allowed."""
-        return None if self.allowed else TOO_MANY.format(wait=minutes(self.retry_after))
+        return None if self.allowed else too_many_attempts(self.retry_after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +93,20 @@ def delay_seconds(failures: int) -> float:
     return float(min(FIRST_DELAY_SECONDS * 2 ** min(failures - 1, 8), MAX_DELAY_SECONDS))
 
 
-def minutes(seconds: float) -> str:
-    count = max(1, math.ceil(seconds / 60))
-    return f"{count} minute" if count == 1 else f"{count} minutes"
+def too_many_attempts(retry_after: float) -> Sentence:
+    """The refusal, with the wait in whole minutes (at least one)."""
+    wait = max(1, math.ceil(retry_after / 60))
+    if wait == 1:
+        return Sentence(
+            "too_many_attempts_one_minute",
+            N_("Too many attempts from this address; try again in {minutes} minute."),
+            {"minutes": wait},
+        )
+    return Sentence(
+        "too_many_attempts",
+        N_("Too many attempts from this address; try again in {minutes} minutes."),
+        {"minutes": wait},
+    )
 
 
 def address_bucket(address: str) -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from chatcore.errors import QuotaExceeded
+from chatcore.i18n import N_
 from storage import UserRecord
 from storage.convert import as_utc
 from storage.records import QuotaPeriod, UsageRow
@@ -21,23 +23,20 @@ CSV_HEADER = (
     "completion_tokens",
     "total_tokens",
 )
+# What a reader sees for each column, in the Usage page's table and in its CSV download
+# (translated there): the columns keep CSV_HEADER's order.
+COLUMN_LABELS = {
+    "day": N_("Day (UTC)"),
+    "user": N_("User"),
+    "model": N_("Model"),
+    "replies": N_("Replies"),
+    "prompt_tokens": N_("Prompt tokens"),
+    "completion_tokens": N_("Completion tokens"),
+    "total_tokens": N_("Total tokens"),
+}
 # A cell starting with one of these is run as a formula by spreadsheet programs; usernames
 # from an identity provider and model names are not ours to trust.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 
 def period_start(period: str, now: datetime) -> datetime:
@@ -57,12 +56,6 @@ def _next_reset(period: str, now: datetime) -> datetime:
     if period == QuotaPeriod.DAY:
         return start + timedelta(days=1)
     return (start + timedelta(days=32)).replace(day=1)
-
-
-def _reset_note(period: str, reset: datetime) -> str:
-    if period == QuotaPeriod.DAY:
-        return "resets at midnight UTC"
-    return f"resets on 1 {_MONTHS[reset.month - 1]}"
 
 
 def _period(user: UserRecord) -> QuotaPeriod:
@@ -90,15 +83,29 @@ def check_quota(ledger: UsageLedger, user: UserRecord, now: datetime) -> None:
     period = _period(user)
     used = ledger.tokens_used(user.id, period_start(period, now))
     if used >= user.quota_tokens:
-        when = "today" if period == QuotaPeriod.DAY else "this month"
         reset = _next_reset(period, now)
+        if period == QuotaPeriod.DAY:
+            raise QuotaExceeded(
+                N_(
+                    "You have used {used:,} of your {limit:,} tokens today; "
+                    "the quota resets at midnight UTC."
+                ),
+                used=used,
+                limit=user.quota_tokens,
+                period=period,
+                resets=reset,
+            )
         raise QuotaExceeded(
-            f"You have used {used:,} of your {user.quota_tokens:,} tokens {when}; "
-            f"the quota {_reset_note(period, reset)}.",
+            N_(
+                "You have used {used:,} of your {limit:,} tokens this month; "
+                "the quota resets on {reset_date} (UTC)."
+            ),
+            code="quota_exceeded_month",
             used=used,
             limit=user.quota_tokens,
             period=period,
             resets=reset,
+            reset_date=reset.date().isoformat(),
         )
 
 
@@ -124,15 +131,16 @@ def _cell(value: str) -> str:
     return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
 
 
-def usage_csv(rows: list[UsageRow]) -> str:
-    """The usage report as CSV text (RFC 4180 quoting and line ends).
+def usage_csv(rows: list[UsageRow], header: Sequence[str] = CSV_HEADER) -> str:
+    """The usage report as CSV text (RFC 4180 quoting and line ends), under `header`: the
+    column names, or the reader's labels for them (COLUMN_LABELS, in CSV_HEADER's order).
 
     Encode it as UTF-8 with a byte-order mark ("utf-8-sig") for download, or Excel shows
-    non-Latin usernames as mojibake.
+    non-Latin usernames and headers as mojibake.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(CSV_HEADER)
+    writer.writerow(header)
     for row in rows:
         writer.writerow(
             (

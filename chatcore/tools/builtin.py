@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatcore.errors import InvalidParameter
+from chatcore.i18n import N_
 from chatcore.tools.calculator import run_calculator
 from chatcore.tools.clock import run_current_time
 from chatcore.tools.functions import FunctionSpec, json_kind
@@ -17,11 +18,17 @@ from chatcore.tools.functions import FunctionSpec, json_kind
 
 @dataclass(frozen=True, slots=True)
 class BuiltinTool:
-    """A tool the app answers itself, so it must be side-effect free and quick."""
+    """A tool the app answers itself, so it must be side-effect free and quick.
+
+    The spec (name, description, parameters) is what the model reads, in English, as the API
+    is sent it; `label` and `run_label` are what a person reads, marked for the catalogue and
+    translated where drawn.
+    """
 
     spec: FunctionSpec
     label: str
     run: Callable[[dict[str, Any]], str]
+    run_label: str = N_("Run tool")
 
 
 BUILTIN_TOOLS: dict[str, BuiltinTool] = {
@@ -40,8 +47,9 @@ BUILTIN_TOOLS: dict[str, BuiltinTool] = {
                 "required": ["expression"],
             },
         ),
-        label="Calculator",
+        label=N_("Calculator"),
         run=run_calculator,
+        run_label=N_("Run calculator"),
     ),
     "current_time": BuiltinTool(
         spec=FunctionSpec(
@@ -57,8 +65,9 @@ BUILTIN_TOOLS: dict[str, BuiltinTool] = {
                 },
             },
         ),
-        label="Current time",
+        label=N_("Current time"),
         run=run_current_time,
+        run_label=N_("Run current time"),
     ),
 }
 
@@ -84,10 +93,9 @@ def builtin_specs(names: Sequence[str]) -> list[FunctionSpec]:
     if unknown:
         raise InvalidParameter(
             "builtin_tools",
-            f"Unknown built-in tool(s) {', '.join(repr(n) for n in unknown)}; "
-            f"choose from {', '.join(BUILTIN_TOOLS)}.",
+            N_("Unknown built-in tool(s) {names}; choose from {choices}."),
             code="unknown_builtin_tool",
-            names=unknown,
-            choices=list(BUILTIN_TOOLS),
+            names=", ".join(repr(n) for n in unknown),
+            choices=", ".join(BUILTIN_TOOLS),
         )
     return [BUILTIN_TOOLS[name].spec for name in names]

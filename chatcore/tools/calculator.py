@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chatcore.errors import CalculatorError
+from chatcore.i18n import N_
 
 MAX_EXPRESSION_CHARS = 500
 MAX_EXPONENT = 10_000
@@ -47,27 +48,44 @@ _FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "tan": (math.tan, 1, 1),
 }
 _CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+# Whole sentences (the model reads them), one per construct the calculator refuses.
 _REFUSED: dict[type[ast.AST], str] = {
-    ast.Attribute: "Attribute access is",
-    ast.Subscript: "Subscripts are",
-    ast.Lambda: "Lambdas are",
-    ast.ListComp: "Comprehensions are",
-    ast.SetComp: "Comprehensions are",
-    ast.DictComp: "Comprehensions are",
-    ast.GeneratorExp: "Comprehensions are",
-    ast.Compare: "Comparisons are",
-    ast.BoolOp: "Boolean operators are",
-    ast.IfExp: "Conditional expressions are",
-    ast.JoinedStr: "Strings are",
-    ast.List: "Lists are",
-    ast.Tuple: "Tuples are",
-    ast.Set: "Sets are",
-    ast.Dict: "Dicts are",
-    ast.NamedExpr: "Assignments are",
-    ast.Starred: "Starred arguments are",
-    ast.Await: "Await is",
-    ast.Yield: "Yield is",
-    ast.YieldFrom: "Yield is",
+    ast.Attribute: N_(
+        "Attribute access is not allowed; use numbers, + - * / // % ** and functions."
+    ),
+    ast.Subscript: N_("Subscripts are not allowed; use numbers, + - * / // % ** and functions."),
+    ast.Lambda: N_("Lambdas are not allowed; use numbers, + - * / // % ** and functions."),
+    ast.ListComp: N_("Comprehensions are not allowed; use numbers, + - * / // % ** and functions."),
+    ast.SetComp: N_("Comprehensions are not allowed; use numbers, + - * / // % ** and functions."),
+    ast.DictComp: N_("Comprehensions are not allowed; use numbers, + - * / // % ** and functions."),
+    ast.GeneratorExp: N_(
+        "Comprehensions are not allowed; use numbers, + - * / // % ** and functions."
+    ),
+    ast.Compare: N_("Comparisons are not allowed; use numbers, + - * / // % ** and functions."),
+    ast.BoolOp: N_(
+        "Boolean operators are not allowed; use numbers, + - * / // % ** and functions."
+    ),
+    ast.IfExp: N_(
+        "Conditional expressions are not allowed; use numbers, + - * / // % ** and functions."
+    ),
+    ast.JoinedStr: N_("Strings are not allowed; use numbers, + - * / // % ** and functions."),
+    ast.List: N_("Lists are not allowed; use numbers, + - * / // % ** and functions."),
+    ast.Tuple: N_("Tuples are not allowed; use numbers, + - * / // % ** and functions."),
+    ast.Set: N_("Sets are not allowed; use numbers, + - * / // % ** and functions."),
+    ast.Dict: N_("Dicts are not allowed; use numbers, + - * / // % ** and functions."),
+    ast.NamedExpr: N_("Assignments are not allowed; use numbers, + - * / // % ** and functions."),
+    ast.Starred: N_(
+        "Starred arguments are not allowed; use numbers, + - * / // % ** and functions."
+    ),
+    ast.Await: N_("Await is not allowed; use numbers, + - * / // % ** and functions."),
+    ast.Yield: N_("Yield is not allowed; use numbers, + - * / // % ** and functions."),
+    ast.YieldFrom: N_("Yield is not allowed; use numbers, + - * / // % ** and functions."),
+}
+_REFUSED_VALUES: dict[type, str] = {
+    bool: N_("Booleans are not allowed; use int or float numbers."),
+    str: N_("Strings are not allowed; use int or float numbers."),
+    bytes: N_("Bytes are not allowed; use int or float numbers."),
+    complex: N_("Complex numbers are not allowed; use int or float numbers."),
 }
 
 
@@ -75,20 +93,23 @@ def calculate(expression: str) -> int | float:
     """Evaluate arithmetic by walking a whitelisted AST: model-supplied text must never run."""
     if len(expression) > MAX_EXPRESSION_CHARS:
         raise CalculatorError(
-            f"The expression is {len(expression)} characters; at most {MAX_EXPRESSION_CHARS} "
-            "are allowed."
+            N_("The expression is {length} characters; at most {limit} are allowed."),
+            length=len(expression),
+            limit=MAX_EXPRESSION_CHARS,
         )
     if not expression.strip():
-        raise CalculatorError("The expression is empty.")
+        raise CalculatorError(N_("The expression is empty."))
     try:
         tree = ast.parse(expression.strip(), mode="eval")
     except (SyntaxError, ValueError) as exc:
         message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-        raise CalculatorError(f"Not a valid arithmetic expression: {message}.") from exc
+        raise CalculatorError(
+            N_("Not a valid arithmetic expression: {detail}."), detail=message
+        ) from exc
     try:
         return _evaluate(tree.body)
     except RecursionError as exc:
-        raise CalculatorError("The expression is nested too deeply.") from exc
+        raise CalculatorError(N_("The expression is nested too deeply.")) from exc
 
 
 def _evaluate(node: ast.AST) -> int | float:
@@ -98,8 +119,9 @@ def _evaluate(node: ast.AST) -> int | float:
         if node.id in _CONSTANTS:
             return _CONSTANTS[node.id]
         raise CalculatorError(
-            f"Unknown name {node.id!r}; only pi, e and the functions "
-            f"{', '.join(_FUNCTIONS)} are allowed."
+            N_("Unknown name {name!r}; only pi, e and the functions {functions} are allowed."),
+            name=node.id,
+            functions=", ".join(_FUNCTIONS),
         )
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY_OPERATORS:
         return _checked(_UNARY_OPERATORS[type(node.op)](_evaluate(node.operand)))
@@ -113,47 +135,71 @@ def _evaluate(node: ast.AST) -> int | float:
         return _call(node)
     if isinstance(node, ast.UnaryOp | ast.BinOp):
         op = node.op
-        raise CalculatorError(f"The operator {type(op).__name__} is not allowed.")
-    what = _REFUSED.get(type(node), f"{type(node).__name__} expressions are")
-    raise CalculatorError(f"{what} not allowed; use numbers, + - * / // % ** and functions.")
+        raise CalculatorError(
+            N_("The operator {operator} is not allowed."), operator=type(op).__name__
+        )
+    if type(node) in _REFUSED:
+        raise CalculatorError(_REFUSED[type(node)])
+    raise CalculatorError(
+        N_("{kind} expressions are not allowed; use numbers, + - * / // % ** and functions."),
+        kind=type(node).__name__,
+    )
 
 
 def _constant(value: object) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        kinds = {
-            bool: "Booleans are",
-            str: "Strings are",
-            bytes: "Bytes are",
-            complex: "Complex numbers are",
-        }
-        what = kinds.get(type(value), f"{type(value).__name__} values are")
-        raise CalculatorError(f"{what} not allowed; use int or float numbers.")
+        if type(value) in _REFUSED_VALUES:
+            raise CalculatorError(_REFUSED_VALUES[type(value)])
+        raise CalculatorError(
+            N_("{kind} values are not allowed; use int or float numbers."),
+            kind=type(value).__name__,
+        )
     return _checked(value)
 
 
 def _check_power(base: int | float, exponent: int | float) -> None:
     # Refuse before computing: a single `**` can otherwise take minutes and gigabytes.
     if abs(exponent) > MAX_EXPONENT:
-        raise CalculatorError(f"Exponents larger than {MAX_EXPONENT} are not allowed.")
+        raise CalculatorError(
+            N_("Exponents larger than {limit} are not allowed."), limit=MAX_EXPONENT
+        )
     # A negative exponent gives a small float, which costs nothing to compute.
     if exponent > 0 and abs(base) > 1 and exponent * math.log10(abs(base)) > MAX_RESULT_DIGITS:
-        raise CalculatorError(f"The result would have more than {MAX_RESULT_DIGITS} digits.")
+        raise CalculatorError(
+            N_("The result would have more than {limit} digits."), limit=MAX_RESULT_DIGITS
+        )
 
 
 def _call(node: ast.Call) -> int | float:
     if not isinstance(node.func, ast.Name):
-        raise CalculatorError("Only calls to functions by bare name, such as sqrt(2), are allowed.")
+        raise CalculatorError(
+            N_("Only calls to functions by bare name, such as sqrt(2), are allowed.")
+        )
     name = node.func.id
     if name not in _FUNCTIONS:
         raise CalculatorError(
-            f"The function {name!r} is not allowed; use one of {', '.join(_FUNCTIONS)}."
+            N_("The function {name!r} is not allowed; use one of {functions}."),
+            name=name,
+            functions=", ".join(_FUNCTIONS),
         )
     if node.keywords:
-        raise CalculatorError("Keyword arguments are not allowed.")
+        raise CalculatorError(N_("Keyword arguments are not allowed."))
     function, fewest, most = _FUNCTIONS[name]
+    if not fewest <= len(node.args) <= most and fewest == most:
+        raise CalculatorError(
+            N_("{name}() takes {expected} argument(s); got {given}."),
+            name=name,
+            expected=fewest,
+            given=len(node.args),
+        )
     if not fewest <= len(node.args) <= most:
-        expected = str(fewest) if fewest == most else f"{fewest} or {most}"
-        raise CalculatorError(f"{name}() takes {expected} argument(s); got {len(node.args)}.")
+        raise CalculatorError(
+            N_("{name}() takes {fewest} or {most} argument(s); got {given}."),
+            name=name,
+            fewest=fewest,
+            most=most,
+            given=len(node.args),
+        )
     args = [_evaluate(arg) for arg in node.args]
     if (
         name == "round"
@@ -161,7 +207,11 @@ def _call(node: ast.Call) -> int | float:
         and not (isinstance(args[1], int) and abs(args[1]) <= 100)
     ):
         # A huge negative ndigits makes round() build 10**ndigits.
-        raise CalculatorError("round() needs a whole number of digits between -100 and 100.")
+        raise CalculatorError(
+            N_("round() needs a whole number of digits between {low} and {high}."),
+            low=-100,
+            high=100,
+        )
     return _apply(function, *args)
 
 
@@ -169,21 +219,21 @@ def _apply(function: Callable[..., Any], *args: int | float) -> int | float:
     try:
         result = function(*args)
     except ZeroDivisionError as exc:
-        raise CalculatorError("Division by zero.") from exc
+        raise CalculatorError(N_("Division by zero.")) from exc
     except OverflowError as exc:
-        raise CalculatorError(f"The result is too large ({exc}).") from exc
+        raise CalculatorError(N_("The result is too large ({detail})."), detail=str(exc)) from exc
     except ValueError as exc:
-        raise CalculatorError(f"Math error: {exc}.") from exc
+        raise CalculatorError(N_("Math error: {detail}."), detail=str(exc)) from exc
     return _checked(result)
 
 
 def _checked(value: Any) -> int | float:
     if isinstance(value, complex):
-        raise CalculatorError("The result is not a real number.")
+        raise CalculatorError(N_("The result is not a real number."))
     if isinstance(value, float) and not math.isfinite(value):
-        raise CalculatorError("The result is too large or not a number.")
+        raise CalculatorError(N_("The result is too large or not a number."))
     if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
-        raise CalculatorError("The result is too large for the calculator.")
+        raise CalculatorError(N_("The result is too large for the calculator."))
     checked: int | float = value
     return checked
 
@@ -201,5 +251,5 @@ def run_calculator(arguments: dict[str, Any]) -> str:
     """The calculator tool; raises CalculatorError, which run_builtin reports to the model."""
     expression = arguments.get("expression")
     if not isinstance(expression, str):
-        raise CalculatorError('The calculator needs an "expression" string.')
+        raise CalculatorError(N_('The calculator needs an "expression" string.'))
     return format_number(calculate(expression))

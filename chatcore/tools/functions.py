@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatcore.errors import InvalidParameter
+from chatcore.i18n import N_
 
 MAX_TOOLS = 128
 MAX_DESCRIPTION_CHARS = 1024
@@ -62,20 +63,25 @@ def validate_function(name: str, description: str, parameters_text: str) -> Func
     name = name.strip()
     description = description.strip()
     if not name:
-        raise InvalidParameter("tools", "Give the function a name.", code="function_name_missing")
+        raise InvalidParameter(
+            "tools", N_("Give the function a name."), code="function_name_missing"
+        )
     if not _NAME_PATTERN.fullmatch(name):
         raise InvalidParameter(
             "tools",
-            f"Function name {name!r} is not allowed: use 1–64 letters (A–Z, a–z), digits, "
-            "underscores or hyphens, with no spaces.",
+            N_(
+                "Function name {name!r} is not allowed: use {fewest}–{most} letters (A–Z, a–z), "
+                "digits, underscores or hyphens, with no spaces."
+            ),
             code="function_name_invalid",
             name=name,
+            fewest=1,
+            most=64,
         )
     if len(description) > MAX_DESCRIPTION_CHARS:
         raise InvalidParameter(
             "tools",
-            f"The description of {name!r} is {len(description)} characters; "
-            f"at most {MAX_DESCRIPTION_CHARS} are allowed.",
+            N_("The description of {name!r} is {length} characters; at most {limit} are allowed."),
             code="function_description_too_long",
             name=name,
             length=len(description),
@@ -94,8 +100,10 @@ def _parse_parameters(name: str, parameters_text: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise InvalidParameter(
             "tools",
-            f"The parameters of {name!r} are not valid JSON: {exc.msg} "
-            f"at line {exc.lineno}, column {exc.colno}.",
+            N_(
+                "The parameters of {name!r} are not valid JSON: {detail} "
+                "at line {line}, column {column}."
+            ),
             code="function_parameters_not_json",
             name=name,
             detail=exc.msg,
@@ -105,7 +113,7 @@ def _parse_parameters(name: str, parameters_text: str) -> dict[str, Any]:
     except (ValueError, RecursionError) as exc:
         raise InvalidParameter(
             "tools",
-            f"The parameters of {name!r} are not valid JSON: {exc}.",
+            N_("The parameters of {name!r} are not valid JSON: {detail}."),
             code="function_parameters_unreadable",
             name=name,
             detail=str(exc),
@@ -113,11 +121,13 @@ def _parse_parameters(name: str, parameters_text: str) -> dict[str, Any]:
     if not isinstance(schema, dict):
         raise InvalidParameter(
             "tools",
-            f"The parameters of {name!r} must be a JSON object (a JSON Schema), "
-            f"not {json_kind(schema)}.",
+            N_(
+                "The parameters of {name!r} must be a JSON object (a JSON Schema), "
+                "not a JSON {kind}."
+            ),
             code="function_parameters_not_object",
             name=name,
-            kind=json_kind(schema),
+            kind=json_kind(schema).split()[-1],  # the JSON type's name: array, string, null
         )
     return schema
 
@@ -135,16 +145,16 @@ def _check_schema(name: str, schema: dict[str, Any]) -> None:
     if "type" in schema and schema["type"] != "object":
         raise InvalidParameter(
             "tools",
-            f'The parameters of {name!r} must have "type": "object"; '
-            f"got {json.dumps(schema['type'], ensure_ascii=False)}.",
+            N_('The parameters of {name!r} must have "type": "object"; got {given}.'),
             code="function_parameters_not_object_type",
             name=name,
             type=schema["type"],
+            given=json.dumps(schema["type"], ensure_ascii=False),
         )
     if "$schema" in schema and not isinstance(schema["$schema"], str):
         raise InvalidParameter(
             "tools",
-            f'"$schema" in the parameters of {name!r} must be a URI.',
+            N_('"$schema" in the parameters of {name!r} must be a URI.'),
             code="function_schema_uri",
             name=name,
         )
@@ -156,7 +166,7 @@ def _check_schema(name: str, schema: dict[str, Any]) -> None:
         where = ".".join(str(part) for part in exc.absolute_path) or "the top level"
         raise InvalidParameter(
             "tools",
-            f"The parameters of {name!r} are not a valid JSON Schema: {exc.message} (at {where}).",
+            N_("The parameters of {name!r} are not a valid JSON Schema: {detail} (at {where})."),
             code="function_schema_invalid",
             name=name,
             detail=exc.message,
@@ -168,11 +178,13 @@ def _check_schema(name: str, schema: dict[str, Any]) -> None:
         listed = ", ".join(repr(item) for item in missing)
         raise InvalidParameter(
             "tools",
-            f'"required" in the parameters of {name!r} lists {listed}, '
-            'which is not in "properties".',
+            N_(
+                '"required" in the parameters of {name!r} lists {missing}, '
+                'which is not in "properties".'
+            ),
             code="function_required_unknown",
             name=name,
-            missing=missing,
+            missing=listed,
         )
 
 
@@ -188,7 +200,7 @@ def validate_tools(specs: Sequence[FunctionSpec]) -> None:
     if len(specs) > MAX_TOOLS:
         raise InvalidParameter(
             "tools",
-            f"At most {MAX_TOOLS} tools can be sent; there are {len(specs)}.",
+            N_("At most {limit} tools can be sent; there are {count}."),
             code="too_many_tools",
             limit=MAX_TOOLS,
             count=len(specs),
@@ -203,9 +215,9 @@ def validate_tools(specs: Sequence[FunctionSpec]) -> None:
         listed = ", ".join(repr(name) for name in duplicates)
         raise InvalidParameter(
             "tools",
-            f"Tool names must be unique; repeated: {listed}.",
+            N_("Tool names must be unique; repeated: {names}."),
             code="tool_names_repeated",
-            names=duplicates,
+            names=listed,
         )
 
 
@@ -224,22 +236,22 @@ def validate_tool_choice(
         if not name:
             raise InvalidParameter(
                 "tool_choice",
-                "tool_choice function:<name> needs a name.",
+                N_("tool_choice function:<name> needs a name."),
                 code="tool_choice_unnamed",
             )
         if name not in tool_names:
             available = ", ".join(tool_names)
             raise InvalidParameter(
                 "tool_choice",
-                f"tool_choice names function {name!r}, which is not among the tools ({available}).",
+                N_("tool_choice names function {name!r}, which is not among the tools ({tools})."),
                 code="tool_choice_unknown_function",
                 name=name,
-                tools=list(tool_names),
+                tools=available,
             )
         return {"type": "function", "function": {"name": name}}
     raise InvalidParameter(
         "tool_choice",
-        f"tool_choice must be none, auto, required or function:<name>; got {choice!r}.",
+        N_("tool_choice must be none, auto, required or function:<name>; got {choice!r}."),
         code="tool_choice_invalid",
         choice=choice,
     )
@@ -248,7 +260,9 @@ def validate_tool_choice(
 def _require_tools(tool_names: Sequence[str]) -> None:
     if not tool_names:
         raise InvalidParameter(
-            "tool_choice", "tool_choice needs at least one tool.", code="tool_choice_without_tools"
+            "tool_choice",
+            N_("tool_choice needs at least one tool."),
+            code="tool_choice_without_tools",
         )
 
 

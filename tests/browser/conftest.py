@@ -31,6 +31,12 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 
 @pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright's own `page` is an English reader in UTC too (see new_browser_context)."""
+    return {**browser_context_args, "locale": "en-US", "timezone_id": "UTC"}
+
+
+@pytest.fixture(scope="session")
 def base_url(pytestconfig: pytest.Config) -> str | None:
     """Same as pytest-playwright 0.10's fallback `base_url` (used when pytest-base-url is absent).
 
@@ -108,12 +114,14 @@ def fresh_fake(fake_api: FakeOpenAI) -> FakeOpenAI:
 def new_browser_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
     """Makes browser contexts (each its own cookie jar: another person); closes them after.
 
-    Keyword arguments go to `browser.new_context`, e.g. `extra_http_headers`.
+    Keyword arguments go to `browser.new_context`, e.g. `extra_http_headers`. Each context is
+    an English reader in UTC unless `locale`/`timezone_id` say otherwise, whatever the machine's
+    own language: the interface follows the browser's.
     """
     made: list[BrowserContext] = []
 
     def make(**options: Any) -> BrowserContext:
-        context = browser.new_context(**options)
+        context = browser.new_context(**{"locale": "en-US", "timezone_id": "UTC", **options})
         made.append(context)
         return context
 

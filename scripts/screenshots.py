@@ -1,6 +1,6 @@
 """Take the README's screenshots of the chat page, one per language: docs/chat-<language>.png.
 
-    .venv/bin/python scripts/screenshots.py
+    .venv/bin/python -m scripts.screenshots     (from the project folder)
 
 Each language gets its own app process (a fresh database, so the sidebar shows only its own
 conversation) pointed at the test suite's fake OpenAI-compatible server on 127.0.0.1, and a

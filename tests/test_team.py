@@ -10,6 +10,7 @@ import pytest
 from chatcore.chat.params import GenerationParams
 from chatcore.config import Settings
 from chatcore.errors import ChatInputError, ConversationNotFound, QuotaExceeded
+from chatcore.i18n import display_width
 from chatcore.wiring import Services, build_services
 from storage import UserRecord
 from tests.support.fake_openai import Behavior, FakeOpenAI
@@ -149,3 +150,18 @@ def test_expired_sessions_are_purged_at_start(settings: Settings) -> None:
         assert second.infra.users.session_user("b" * 64, now) == ann
     finally:
         second.close()
+
+
+def test_chinese_conversations_are_titled_found_and_shared_intact(
+    services: Services, ann: UserRecord, bob: UserRecord
+) -> None:
+    question = "请帮我把这份季度销售报告整理成一页摘要，重点写出华东和华南两个地区的增长原因和风险"
+    anns = chat(services, ann, question)
+    title = services.chat.open(ann.id, anns).conversation.title
+    assert title.endswith("…") and question.startswith(title[:-1])
+    assert display_width(title[:-1]) <= 60  # the text; the ellipsis follows it
+    found = services.chat.list_conversations(ann.id, search="销售报告").items
+    assert [c.id for c in found] == [anns]
+    assert services.chat.list_conversations(bob.id, search="销售报告").items == []
+    shared = services.sharing.open(services.sharing.create(ann.id, anns).token)
+    assert [m.content for m in shared.thread] == [question, f"Echo: {question}"]

@@ -128,7 +128,10 @@ def test_each_named_user_gets_an_account_and_only_their_history(
         timeout=LOAD_TIMEOUT
     )
     grid = main_area(alice).get_by_test_id("stDataFrame")
-    rows = [("alice", "admin", "active", "proxy"), ("bob", "member", "active", "proxy")]
+    rows = [
+        ("alice", "administrator", "active", "reverse proxy"),
+        ("bob", "member", "active", "reverse proxy"),
+    ]
     for row, values in enumerate(rows):
         for column, value in enumerate(values):
             expect(grid.get_by_test_id(f"glide-cell-{column}-{row}")).to_have_text(value)

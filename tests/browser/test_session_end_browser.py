@@ -155,7 +155,7 @@ def _prepare_create_user(page: Page) -> None:
     form = page.get_by_test_id("stForm").last
     form.get_by_label("Username").fill("intruder-admin")
     form.get_by_role("textbox", name="Password").fill("an intruder's password")
-    form.get_by_text("admin", exact=True).click()
+    form.get_by_text("administrator", exact=True).click()
 
 
 def _act_create_user(page: Page) -> None:

@@ -66,6 +66,9 @@ class Settings:
     # The interface language for readers who chose none and whose browser asks for none we
     # have: "auto" (English) or a catalogue's language ("zh_CN").
     language: str = AUTO
+    # A process that has not beaten for this long is presumed dead: its unfinished replies
+    # are closed, their text kept (chatcore/chat/presence.py). It beats every third of this.
+    process_stale_seconds: float = 30.0
 
     @property
     def has_api_key(self) -> bool:
@@ -138,6 +141,12 @@ VARIABLES: dict[str, tuple[str, str | None, str]] = {
         "ANYCHAT_IMAGE_HOSTS",
         None,
         "hosts replies may show images from, comma-separated; others become links",
+    ),
+    "ANYCHAT_PROCESS_STALE_SECONDS": (
+        "ANYCHAT_PROCESS_STALE_SECONDS",
+        "30",
+        "seconds without a heartbeat after which a process is presumed dead and its "
+        "unfinished replies are closed (several processes on one PostgreSQL)",
     ),
     "ANYCHAT_LANGUAGE": (
         "ANYCHAT_LANGUAGE",
@@ -280,4 +289,7 @@ def load_settings(
         trusted_proxies=_networks("ANYCHAT_TRUSTED_PROXIES", get("ANYCHAT_TRUSTED_PROXIES")),
         image_hosts=_hosts(get("ANYCHAT_IMAGE_HOSTS")),
         language=_language(str(get("ANYCHAT_LANGUAGE"))),
+        process_stale_seconds=_number(
+            "ANYCHAT_PROCESS_STALE_SECONDS", str(get("ANYCHAT_PROCESS_STALE_SECONDS")), float, 3
+        ),
     )

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 from chatcore.chat.catalog import ModelCatalog, ModelList
 from chatcore.chat.client import list_model_ids, make_client
+from chatcore.chat.presence import ProcessPresence
 from chatcore.chat.presets import PresetBook
-from chatcore.chat.upstream_errors import SERVER_RESTARTED, reply_error
+from chatcore.chat.relay import PostgresRelay, RelayPump
 from chatcore.chat.use_cases import ChatService
 from chatcore.chat.worker import GenerationWorker
 from chatcore.config import Settings
@@ -27,6 +28,7 @@ from storage import (
     ChatRepository,
     Database,
     KeyRepository,
+    ProcessRepository,
     ShareRepository,
     SignInAttemptRepository,
     UsageLedger,
@@ -57,6 +59,10 @@ class Infrastructure:
     signin: SignInAttemptRepository
     worker: GenerationWorker
     catalog: ModelCatalog
+    processes: ProcessRepository
+    presence: ProcessPresence
+    # Replies and Stops between processes: PostgreSQL only; SQLite serves one process.
+    relay: PostgresRelay | None = None
 
 
 @dataclass
@@ -93,21 +99,21 @@ class Services:
         self.infra.catalog.refresh()
 
     def close(self) -> None:
-        self.infra.worker.shutdown()
+        self.infra.worker.shutdown()  # its own replies end as stopped, their text kept
+        if self.infra.relay is not None:
+            self.infra.relay.close()
+        self.infra.presence.close()  # leaves the registry: peers need not wait for it
         self.infra.database.dispose()
 
 
 def build_services(settings: Settings, *, prefetch_models: bool = True) -> Services:
-    """Migrate, recover replies a previous process left open, and start the worker."""
+    """Migrate (once, whoever starts first), join the processes sharing the database (closing
+    the replies of those that stopped), and start the worker."""
     database = Database(settings.database_url)
     upgrade_to_head(database.engine)
     chats = ChatRepository(database)
-    restart = reply_error(SERVER_RESTARTED)
-    recovered = chats.interrupt_streaming(
-        restart.message, code=restart.code, params=dict(restart.params)
-    )
-    if recovered:
-        log.info("closed %d reply(s) left open by a previous process", recovered)
+    processes = ProcessRepository(database)
+    presence = ProcessPresence(processes, settings.process_stale_seconds)
 
     client_lock = threading.Lock()
     clients: dict[str | None, OpenAI] = {}
@@ -132,6 +138,10 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
         timeout=settings.request_timeout,
         max_workers=settings.generation_workers,
     )
+    relay = None
+    if database.engine.dialect.name == "postgresql":
+        relay = PostgresRelay(settings.database_url, on_stop=worker.cancel)
+        worker.relay_to(RelayPump(relay))
     catalog = ModelCatalog(
         lambda: list_model_ids(client()),
         ttl=settings.models_cache_seconds,
@@ -158,7 +168,16 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
         )
     keys = PersonalKeys(key_store, KeyVault(secret))
     policy = AccountPolicy(settings, users, ledger, keys)
-    chat = ChatService(settings, chats, worker, secret, policy, lambda: catalog.models(wait=False))
+    chat = ChatService(
+        settings,
+        chats,
+        worker,
+        secret,
+        policy,
+        lambda: catalog.models(wait=False),
+        presence=presence,
+        relay=relay,
+    )
     services = Services(
         settings,
         chat,
@@ -167,7 +186,20 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
         keys,
         Sharing(chats, shares),
         UsageReports(ledger),
-        Infrastructure(database, chats, users, shares, key_store, ledger, signin, worker, catalog),
+        Infrastructure(
+            database,
+            chats,
+            users,
+            shares,
+            key_store,
+            ledger,
+            signin,
+            worker,
+            catalog,
+            processes,
+            presence,
+            relay,
+        ),
     )
     if prefetch_models and settings.has_api_key:
         # Warm the picker (and the openai import) in the background, so the first page load

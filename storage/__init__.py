@@ -5,6 +5,7 @@ from storage.chats import ChatRepository
 from storage.db import Database
 from storage.keys import KeyRepository
 from storage.migrate import upgrade_to_head
+from storage.processes import ProcessRepository
 from storage.records import (
     AccountRole,
     ConversationPage,
@@ -40,6 +41,7 @@ __all__ = [
     "MessageRecord",
     "MessageStatus",
     "PresetRecord",
+    "ProcessRepository",
     "QuotaPeriod",
     "ReplyOutcome",
     "Role",

@@ -185,10 +185,11 @@ class ChatRepository:
         request_params: dict[str, Any],
         settings: dict[str, Any],
         choices: int = 1,
+        owner_process: str | None = None,
     ) -> list[MessageRecord]:
         """One transaction for a turn's start: the user's message (if any), one empty reply
-        per choice, and the conversation's settings and leaf (the first choice).
-        Returns the messages added."""
+        per choice (owned by the process that will write it), and the conversation's settings
+        and leaf (the first choice). Returns the messages added."""
         with self.db.session() as session:
             added: list[Message] = []
             if user_text is not None:
@@ -213,6 +214,7 @@ class ChatRepository:
                     model=model,
                     request_params=request_params,
                     choice_index=index if choices > 1 else None,
+                    owner_process=owner_process,
                 )
                 for index in range(choices)
             ]
@@ -343,27 +345,6 @@ class ChatRepository:
                 .where(Conversation.id == row.conversation_id)
                 .values(updated_at=utcnow())
             )
-
-    def interrupt_streaming(
-        self, reason: str, *, code: str | None = None, params: dict[str, Any] | None = None
-    ) -> int:
-        """Close replies a previous process was still writing; returns how many there were.
-
-        `reason` is the error's English text; `code` and `params` say it in any language (the
-        core's reply error codes: storage keeps them, it does not read them)."""
-        with self.db.session() as session:
-            result = session.execute(
-                update(Message)
-                .where(Message.status == MessageStatus.STREAMING)
-                .values(
-                    status=MessageStatus.ERROR,
-                    error=reason,
-                    error_code=code,
-                    error_params=params,
-                    updated_at=utcnow(),
-                )
-            )
-            return rows_changed(result)
 
     # Presets -----------------------------------------------------------------------------
 

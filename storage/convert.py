@@ -99,6 +99,7 @@ def message_record(row: Message) -> MessageRecord:
         error=row.error,
         error_code=row.error_code,
         error_params=row.error_params,
+        owner_process=row.owner_process,
         tool_calls=row.tool_calls,
         tool_call_id=row.tool_call_id,
         system_fingerprint=row.system_fingerprint,

@@ -191,6 +191,9 @@ class Message(Base):
     # keeps the English sentence for logs and for rows written before codes existed.
     error_code: Mapped[str | None] = mapped_column(String(60))
     error_params: Mapped[dict[str, Any] | None] = mapped_column()
+    # The process generating this reply while it streams (storage/processes.py): only once
+    # that process stops beating may another close the reply.
+    owner_process: Mapped[str | None] = mapped_column(String(36))
     # An assistant message asking for function calls, and a tool message answering one.
     tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column()
     tool_call_id: Mapped[str | None] = mapped_column(String(100))
@@ -205,9 +208,21 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_conversation", "conversation_id", "id"),
         Index("ix_messages_parent", "parent_id"),
-        # Start-up recovery looks for replies a previous process left half-written.
+        # The reaper looks for replies whose process stopped half-way (storage/processes.py).
         Index("ix_messages_status", "status"),
     )
+
+
+class AppProcess(Base):
+    """An app process sharing this database, alive while it beats (storage/processes.py)."""
+
+    __tablename__ = "processes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Preset(Base):

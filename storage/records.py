@@ -144,6 +144,7 @@ class MessageRecord:
     error: str | None = None
     error_code: str | None = None
     error_params: dict[str, Any] | None = None
+    owner_process: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
     system_fingerprint: str | None = None

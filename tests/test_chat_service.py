@@ -221,7 +221,7 @@ def test_stop_keeps_the_partial_reply(services: Services, fake_api: FakeOpenAI) 
     snapshot = live.wait(-1, 5)
     while "w5" not in snapshot.text:
         snapshot = live.wait(snapshot.version, 5)
-    assert services.chat.stop(view.thread[-1].id)
+    assert services.chat.stop(services.local_user.id, view.thread[-1].id)
     reply = finished(services, view)
     assert reply.status == MessageStatus.STOPPED
     assert reply.content.startswith("w0 w1 w2 w3 w4 w5")
@@ -235,7 +235,7 @@ def test_stop_before_anything_arrived_ends_at_once(
     view = send(services, "q", replace(PARAMS, stream=False))
     fake_api.wait_for_requests(1)
     started = time.monotonic()
-    services.chat.stop(view.thread[-1].id)
+    services.chat.stop(services.local_user.id, view.thread[-1].id)
     reply = services.infra.chats.get_message(view.thread[-1].id)
     assert time.monotonic() - started < 1
     assert (reply.status, reply.content) == ("stopped", "")
@@ -254,22 +254,41 @@ def test_reply_keeps_going_without_any_viewer_and_checkpoints(
     assert finished(services, view).content == words
 
 
-def test_restart_closes_replies_left_streaming(settings: Settings, fake_api: FakeOpenAI) -> None:
+def test_a_new_process_closes_only_replies_whose_process_is_gone(
+    settings: Settings, fake_api: FakeOpenAI
+) -> None:
+    """Start-up recovery: a reply of a process that no longer beats is closed, its text kept;
+    one a live process is writing is left to it (several processes share one database)."""
     first = build_services(settings, prefetch_models=False)
     fake_api.enqueue(Behavior(text="x " * 50, chunk_delay=0.2))
-    view = send(first, "q")
+    live_reply = send(first, "still being written").thread[-1]
     fake_api.wait_for_requests(1)
-    # A new process on the same database finds the row still streaming.
+    # What a killed process left: a reply it owned, checkpointed half-way.
+    chats = first.infra.chats
+    conversation = chats.create_conversation(first.local_user.id, "t", "m")
+    orphan = chats.start_reply(
+        conversation.id,
+        parent_id=None,
+        user_text="its process died",
+        model="m",
+        request_params={},
+        settings={},
+        owner_process="gone",
+    )[-1]
+    chats.save_progress(orphan.id, "half")
     second = build_services(settings, prefetch_models=False)
     try:
-        reply = second.infra.chats.get_message(view.thread[-1].id)
-        assert reply.status == MessageStatus.ERROR
-        assert "restarted" in reply.error
-        assert (reply.error_code, reply.error_params) == ("server_restarted", {})
-        assert reply_error_of(reply) is not None
+        closed = second.infra.chats.get_message(orphan.id)
+        assert (closed.status, closed.content) == (MessageStatus.ERROR, "half")
+        assert (closed.error_code, closed.error_params) == ("server_restarted", {})
+        assert reply_error_of(closed) is not None
+        untouched = second.infra.chats.get_message(live_reply.id)
+        assert untouched.status == MessageStatus.STREAMING
+        assert untouched.owner_process == first.infra.presence.id
     finally:
         first.close()
         second.close()
+    assert first.infra.chats.get_message(live_reply.id).status == MessageStatus.STOPPED
 
 
 def test_input_problems_send_nothing(services: Services, fake_api: FakeOpenAI) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, text, update
 
 from storage import (
     ChatRepository,
@@ -18,6 +19,7 @@ from storage import (
     Database,
     MessageRecord,
     MessageStatus,
+    ProcessRepository,
     ReplyOutcome,
     Role,
     UserRecord,
@@ -25,7 +27,7 @@ from storage import (
     upgrade_to_head,
 )
 from storage.migrate import HEAD_REVISION, alembic_config
-from storage.models import Base
+from storage.models import AppProcess, Base, Message, utcnow
 
 
 @pytest.fixture
@@ -227,16 +229,49 @@ def test_finish_reply_stores_everything_and_sums_tokens(repo: ChatRepository) ->
     assert repo.token_total(chat.id) == 7
 
 
-def test_interrupt_streaming_closes_leftover_replies(repo: ChatRepository) -> None:
+def test_only_replies_of_processes_that_stopped_beating_are_closed(
+    repo: ChatRepository,
+) -> None:
+    processes = ProcessRepository(repo.db)
+    processes.register("alive", "host", 1)
+    processes.register("silent", "host", 2)
     _, chat, question = _chat_with_question(repo)
-    reply = repo.add_message(
-        chat.id, Role.ASSISTANT, "half", parent_id=question.id, status=MessageStatus.STREAMING
+
+    def streaming(owner: str | None) -> int:
+        reply = repo.add_message(
+            chat.id, Role.ASSISTANT, "half", parent_id=question.id, status=MessageStatus.STREAMING
+        )
+        with repo.db.session() as session:
+            session.execute(
+                update(Message).where(Message.id == reply.id).values(owner_process=owner)
+            )
+        return reply.id
+
+    kept, stale, gone, legacy = (
+        streaming("alive"),
+        streaming("silent"),
+        streaming("x"),
+        streaming(None),
     )
-    assert repo.interrupt_streaming("restarted", code="restart", params={"n": 1}) == 1
-    saved = repo.get_message(reply.id)
-    assert (saved.status, saved.error, saved.content) == ("error", "restarted", "half")
-    assert (saved.error_code, saved.error_params) == ("restart", {"n": 1})
-    assert repo.interrupt_streaming("restarted") == 0
+    with repo.db.session() as session:  # "silent" last beat a minute ago
+        session.execute(
+            update(AppProcess)
+            .where(AppProcess.id == "silent")
+            .values(beat_at=utcnow() - timedelta(seconds=60))
+        )
+    closed = processes.close_orphaned_replies(30, "stopped", code="restart", params={"n": 1})
+    assert closed == 3
+    assert repo.get_message(kept).status == MessageStatus.STREAMING
+    for message_id in (stale, gone, legacy):
+        saved = repo.get_message(message_id)
+        assert (saved.status, saved.error, saved.content) == ("error", "stopped", "half")
+        assert (saved.error_code, saved.error_params) == ("restart", {"n": 1})
+    assert processes.alive("alive", 30) and not processes.alive("silent", 30)
+    assert processes.close_orphaned_replies(30, "stopped") == 0
+    processes.beat("silent", "host", 2)  # it was only paused: it comes back
+    assert processes.alive("silent", 30)
+    processes.unregister("alive")
+    assert not processes.alive("alive", 30)
 
 
 def test_a_reply_error_keeps_its_code_and_values(repo: ChatRepository) -> None:

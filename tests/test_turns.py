@@ -259,7 +259,7 @@ def test_stop_ends_every_choice_of_a_request(services: Services, fake_api: FakeO
     live = services.infra.worker.live(first.id)
     assert live is not None
     live.wait(0, 5)
-    assert services.chat.stop(first.id)
+    assert services.chat.stop(user_id(services), first.id)
     view = settle(services, sent.conversation.id)
     statuses = {m.status for m in view.alternatives[first.id]}
     assert statuses == {MessageStatus.STOPPED}

@@ -30,9 +30,9 @@ def draw_generating(
         body = st.empty()
         footer = st.empty()
         with footer.container():
-            ticker = draw_stop(services, message)
-        follow(services, [message], [body], ticker)
-        final = services.chat.message(message.id) or message
+            ticker = draw_stop(services, user_id, message)
+        follow(services, user_id, [message], [body], ticker)
+        final = services.chat.message(user_id, message.id) or message
         footer.empty()
         with body.container():
             draw_body(services, user_id, final, is_last=True, alternatives=alternatives)
@@ -80,10 +80,10 @@ def draw_choices(
         if any(choice.status == MessageStatus.STREAMING for choice in group):
             footer = st.empty()
             with footer.container():
-                ticker = draw_stop(services, group[0])
-            follow(services, group, bodies, ticker)
+                ticker = draw_stop(services, user_id, group[0])
+            follow(services, user_id, group, bodies, ticker)
             footer.empty()
-            group = [services.chat.message(c.id) or c for c in group]
+            group = [services.chat.message(user_id, c.id) or c for c in group]
         for index, (body, choice) in enumerate(zip(bodies, group, strict=True)):
             with body.container():
                 _draw_choice(services, user_id, index, choice, picked=choice.id == shown.id)

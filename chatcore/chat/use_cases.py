@@ -12,8 +12,9 @@ from typing import Any, Protocol
 from chatcore.chat.catalog import ModelList
 from chatcore.chat.client import NO_TEAM_KEY
 from chatcore.chat.generation import GenerationJob
-from chatcore.chat.live import LiveReply
 from chatcore.chat.params import GenerationParams, mentions_json
+from chatcore.chat.presence import ProcessPresence
+from chatcore.chat.relay import Following, Relay
 from chatcore.chat.thread import api_messages, pending_calls, title_from
 from chatcore.chat.worker import GenerationWorker
 from chatcore.config import Settings
@@ -31,6 +32,8 @@ from storage import (
     ConversationPage,
     ConversationRecord,
     MessageRecord,
+    MessageStatus,
+    ReplyOutcome,
     Role,
     Thread,
 )
@@ -80,15 +83,22 @@ class ChatService:
         secret: bytes,
         policy: RequestPolicy | None = None,
         models_offered: Callable[[], ModelList] | None = None,
+        *,
+        presence: ProcessPresence | None = None,
+        relay: Relay | None = None,
     ) -> None:
         """`models_offered` is the catalogue's current list (never waiting on a fetch); without
-        it any model id is accepted, as with a list that failed to load."""
+        it any model id is accepted, as with a list that failed to load. `presence` is this
+        process among those sharing the database, and `relay` (PostgreSQL) carries replies
+        and Stops between them."""
         self.settings = settings
         self.repository = repository
         self.worker = worker
         self._secret = secret
         self.policy = policy or TeamKeyPolicy(settings)
         self._models_offered = models_offered
+        self._presence = presence
+        self._relay = relay
 
     def open(self, user_id: int, conversation_id: str) -> ConversationView:
         conversation = self._conversation(user_id, conversation_id)
@@ -241,8 +251,27 @@ class ChatService:
         result = run_builtin(name, call.get("function", {}).get("arguments", ""))
         return self.submit_tool_result(user_id, conversation_id, call_id, result)
 
-    def stop(self, message_id: int) -> bool:
-        return self.worker.cancel(message_id)
+    def stop(self, user_id: int, message_id: int) -> bool:
+        """Stop a reply of this person's, whichever process writes it; its text is kept.
+
+        Here: the worker closes the stream. On another live process: a Stop goes there through
+        the relay, and that process closes it. On a process that died: nobody is writing it any
+        more, so it is closed here, as stopped."""
+        message, _conversation = self._message(user_id, message_id)
+        if self.worker.cancel(message_id):
+            return True
+        if message.status != MessageStatus.STREAMING:
+            return False
+        owner = message.owner_process
+        if self._relay is not None and self._presence and self._presence.owner_alive(owner):
+            self._relay.request_stop(message_id)
+            return True
+        if self._presence is not None and self._presence.owner_alive(owner):
+            return False  # alive, and no way to reach it (SQLite shared by two processes)
+        self.repository.finish_reply(
+            message_id, ReplyOutcome(content=message.content, status=MessageStatus.STOPPED)
+        )
+        return True
 
     # --- the history list and a conversation's menu ------------------------------------
 
@@ -267,14 +296,25 @@ class ChatService:
 
     # --- replies being written -----------------------------------------------------------
 
-    def live(self, message_id: int) -> LiveReply | None:
-        """The in-memory reply a worker thread is writing, to follow token by token."""
-        return self.worker.live(message_id)
+    def live(self, user_id: int, message_id: int) -> Following | None:
+        """A reply of this person's being written, to follow token by token: in memory when
+        this process writes it, through the relay when another does; None when neither can
+        be followed (a row another process checkpoints on SQLite, or one already ended)."""
+        local = self.worker.live(message_id)
+        if local is not None:
+            self._message(user_id, message_id)  # someone else's reply is not theirs to watch
+            return local
+        message, _conversation = self._message(user_id, message_id)
+        if self._relay is None or message.status != MessageStatus.STREAMING:
+            return None
+        return self._relay.follow(message_id, lambda: self.repository.get_message(message_id))
 
-    def message(self, message_id: int) -> MessageRecord | None:
-        """A message as stored now, for a page that already shows it (its id came from the
-        viewer's own thread)."""
-        return self.repository.get_message(message_id)
+    def message(self, user_id: int, message_id: int) -> MessageRecord | None:
+        """A message of this person's as stored now; None if it is gone or not theirs."""
+        try:
+            return self._message(user_id, message_id)[0]
+        except ConversationNotFound:
+            return None
 
     def replies_generating(self) -> int:
         return self.worker.active_count()
@@ -333,6 +373,7 @@ class ChatService:
             request_params={**fields, "stream": params.stream},
             settings=params.to_settings(),
             choices=params.choices,
+            owner_process=self._presence.id if self._presence else None,
         )
         replies = [message for message in added if message.role == Role.ASSISTANT]
         request: dict[str, Any] = {

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from chatcore.chat.generation import GenerationJob, generate
 from chatcore.chat.live import LiveReply
+from chatcore.chat.relay import RelayPump
 from chatcore.chat.upstream_errors import INTERNAL_ERROR, reply_error
 from storage import ChatRepository, MessageStatus, ReplyOutcome
 
@@ -27,7 +28,8 @@ class GenerationWorker:
     """Runs jobs on a thread pool, checkpoints them to the database, and lets pages attach.
 
     The database row is the system of record; the LiveReply is only a fast path for pages in
-    this process. A Stop is a request to the worker, not an interruption of a page script.
+    this process, and the relay pump (PostgreSQL) the fast path for pages of other processes.
+    A Stop is a request to the worker, not an interruption of a page script.
     """
 
     def __init__(
@@ -49,6 +51,11 @@ class GenerationWorker:
         # Every choice of one request, by each of its message ids: Stop ends them together.
         self._batches: dict[int, tuple[int, ...]] = {}
         self._finished_at: dict[int, float] = {}
+        self._pump: RelayPump | None = None
+
+    def relay_to(self, pump: RelayPump) -> None:
+        """Send every reply's text to other processes too, as it grows (PostgreSQL)."""
+        self._pump = pump
 
     def submit(self, job: GenerationJob) -> list[LiveReply]:
         lives = [LiveReply(message_id) for message_id in job.message_ids]
@@ -57,6 +64,8 @@ class GenerationWorker:
             for live in lives:
                 self._live[live.message_id] = live
                 self._batches[live.message_id] = job.message_ids
+        if self._pump is not None:
+            self._pump.add(lives)
         self._pool.submit(self._run, job, lives)
         return lives
 
@@ -100,6 +109,8 @@ class GenerationWorker:
         for live in replies:
             live.request_cancel()
         self._pool.shutdown(wait=True, cancel_futures=False)
+        if self._pump is not None:
+            self._pump.close()
 
     def _run(self, job: GenerationJob, lives: list[LiveReply]) -> None:
         try:

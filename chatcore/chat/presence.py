@@ -1,0 +1,68 @@
+"""This process among the others sharing the database: its id, its heartbeat, and the reaper
+that closes replies whose process has died.
+
+At start-up a process registers, then closes only the replies whose owner is gone (a previous
+run of itself, a killed peer): a peer that is alive keeps beating and keeps its replies. While
+running it beats every third of the stale window and reaps what has gone stale since, so a
+killed peer's replies are closed within the window and a beat, with their partial text kept and
+marked. A clean stop unregisters at once, so nobody waits out the window for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+
+from chatcore.chat.upstream_errors import SERVER_RESTARTED, reply_error
+from storage import ProcessRepository
+
+log = logging.getLogger(__name__)
+
+
+class ProcessPresence:
+    def __init__(self, processes: ProcessRepository, stale_seconds: float) -> None:
+        self.id = uuid.uuid4().hex
+        self.stale_seconds = stale_seconds
+        self._processes = processes
+        self._host = socket.gethostname()[:255]
+        self._pid = os.getpid()
+        self._closing = threading.Event()
+        processes.register(self.id, self._host, self._pid)
+        closed = self.reap()
+        if closed:
+            log.info("closed %d reply(s) whose process had stopped", closed)
+        self._thread = threading.Thread(target=self._beat, name="anychat-heartbeat", daemon=True)
+        self._thread.start()
+
+    def reap(self) -> int:
+        """Close the replies of processes that stopped beating; how many there were."""
+        stopped = reply_error(SERVER_RESTARTED)
+        return self._processes.close_orphaned_replies(
+            self.stale_seconds, stopped.message, code=stopped.code, params=dict(stopped.params)
+        )
+
+    def owner_alive(self, owner: str | None) -> bool:
+        """Whether the process that owns a reply still beats (this one always does)."""
+        return owner == self.id or self._processes.alive(owner, self.stale_seconds)
+
+    def _beat(self) -> None:
+        interval = self.stale_seconds / 3
+        while not self._closing.wait(interval):
+            try:
+                self._processes.beat(self.id, self._host, self._pid)
+                closed = self.reap()
+                if closed:
+                    log.warning("closed %d reply(s) of a process that stopped beating", closed)
+            except Exception:  # the database may be briefly away; the next beat tries again
+                log.warning("heartbeat failed", exc_info=True)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(timeout=5)
+        try:
+            self._processes.unregister(self.id)
+        except Exception:
+            log.warning("could not unregister process %s", self.id, exc_info=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import threading
@@ -228,7 +229,12 @@ _shared_lock = threading.Lock()
 
 def shared_services(settings: Settings) -> Services:
     """The process's services for `settings`, shared by the pages and the sign-in routes, so
-    both use one engine, one worker and one client."""
+    both use one engine, one worker and one client.
+
+    They are closed when the interpreter exits (Streamlit stops cleanly on SIGTERM): replies
+    this process is writing end as stopped, their text kept, and it leaves the process
+    registry at once, so its peers need not wait out the stale window.
+    """
     with _shared_lock:
         if settings not in _shared:
             _shared[settings] = build_services(settings)
@@ -241,4 +247,8 @@ def close_shared_services() -> None:
         instances = list(_shared.values())
         _shared.clear()
     for instance in instances:
+        log.info("stopping: %d reply(s) end as stopped", instance.infra.worker.active_count())
         instance.close()
+
+
+atexit.register(close_shared_services)

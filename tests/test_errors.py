@@ -667,7 +667,7 @@ def test_a_crashed_worker_and_a_restart_write_registered_codes() -> None:
     )
     assert outcome.error == "Internal error while generating (RuntimeError)."
     restart = reply_error(SERVER_RESTARTED)
-    assert restart.message.startswith("The server restarted while this reply was being written")
+    assert restart.message.startswith("The server process writing this reply stopped")
 
 
 def _record(**fields: Any) -> MessageRecord:

@@ -80,7 +80,8 @@ REPLY_ERRORS: dict[str, str] = {
     "unexpected": N_("Unexpected error while talking to AnyAPI ({kind})."),
     INTERNAL_ERROR: N_("Internal error while generating ({kind})."),
     SERVER_RESTARTED: N_(
-        "The server restarted while this reply was being written; the part that arrived is kept."
+        "The server process writing this reply stopped before it finished; "
+        "the part that arrived is kept."
     ),
 }
 

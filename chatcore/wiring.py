@@ -143,6 +143,7 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
     if database.engine.dialect.name == "postgresql":
         relay = PostgresRelay(settings.database_url, on_stop=worker.cancel)
         worker.relay_to(RelayPump(relay))
+        presence.announce_to(relay.publish_end)
     catalog = ModelCatalog(
         lambda: list_model_ids(client()),
         ttl=settings.models_cache_seconds,

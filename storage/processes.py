@@ -70,10 +70,10 @@ class ProcessRepository:
         *,
         code: str | None = None,
         params: dict[str, Any] | None = None,
-    ) -> int:
+    ) -> list[int]:
         """Close the replies still marked streaming whose process is gone (no row, or no beat
-        within `stale_seconds`), keeping their text; forget such processes. Returns how many
-        replies were closed.
+        within `stale_seconds`), keeping their text; forget such processes. Returns the ids of
+        the replies closed.
 
         One statement: a reply is closed only if, at that moment, its owner is not alive.
         `reason` is the error's English text; `code` and `params` say it in any language.
@@ -94,7 +94,9 @@ class ProcessRepository:
                     error_params=params,
                     updated_at=utcnow(),
                 )
+                .returning(Message.id)
                 .execution_options(synchronize_session=False)
             )
+            closed_ids = list(closed.scalars())
             session.execute(delete(AppProcess).where(AppProcess.beat_at < cutoff))
-            return rows_changed(closed)
+            return closed_ids

@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 
 from chatcore.chat.upstream_errors import SERVER_RESTARTED, reply_error
 from storage import ProcessRepository
@@ -30,6 +31,7 @@ class ProcessPresence:
         self._host = socket.gethostname()[:255]
         self._pid = os.getpid()
         self._closing = threading.Event()
+        self._announce: Callable[[int], None] | None = None
         processes.register(self.id, self._host, self._pid)
         closed = self.reap()
         if closed:
@@ -37,12 +39,21 @@ class ProcessPresence:
         self._thread = threading.Thread(target=self._beat, name="anychat-heartbeat", daemon=True)
         self._thread.start()
 
+    def announce_to(self, announce: Callable[[int], None]) -> None:
+        """Tell followers on every process at once when a reply is closed here (the relay's
+        end notice), rather than at their next re-read of the row."""
+        self._announce = announce
+
     def reap(self) -> int:
         """Close the replies of processes that stopped beating; how many there were."""
         stopped = reply_error(SERVER_RESTARTED)
-        return self._processes.close_orphaned_replies(
+        closed = self._processes.close_orphaned_replies(
             self.stale_seconds, stopped.message, code=stopped.code, params=dict(stopped.params)
         )
+        if self._announce is not None:
+            for message_id in closed:
+                self._announce(message_id)
+        return len(closed)
 
     def owner_alive(self, owner: str | None) -> bool:
         """Whether the process that owns a reply still beats (this one always does)."""

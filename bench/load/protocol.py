@@ -169,7 +169,7 @@ class StreamlitSession:
             state.widget_states.widgets.append(
                 WidgetState(id=self.chat_input_id, chat_input_value=ChatInputValue(data=chat_text))
             )
-        return back.SerializeToString()
+        return bytes(back.SerializeToString())
 
     async def run(
         self,

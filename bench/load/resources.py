@@ -41,6 +41,8 @@ class ResourceSampler:
         self.recording = False
         self.cores: dict[str, list[float]] = {}
         self.rss_mb: dict[str, list[float]] = {}
+        self.top_other: dict[int, list[Any]] = {}  # pid -> [command, cpu seconds]
+        self.recorded_s = 0.0
         self._last_cpu: dict[int, tuple[psutil.Process, float]] = {}
         self._last_at = time.monotonic()
         self._stop = threading.Event()
@@ -79,7 +81,11 @@ class ResourceSampler:
                 group = owner.get(proc.pid, "other")
                 previous = self._last_cpu.get(proc.pid)
                 if previous is not None and previous[0] == proc:  # same pid, same process
-                    busy[group] = busy.get(group, 0.0) + max(0.0, used - previous[1])
+                    delta = max(0.0, used - previous[1])
+                    busy[group] = busy.get(group, 0.0) + delta
+                    if group == "other" and delta > 0 and self.recording:
+                        entry = self.top_other.setdefault(proc.pid, [_command(proc), 0.0])
+                        entry[1] += delta
                 if group != "other":
                     rss[group] = rss.get(group, 0.0) + proc.memory_info().rss / 2**20
                 seen[proc.pid] = (proc, used)
@@ -90,6 +96,7 @@ class ResourceSampler:
         elapsed, self._last_at = at - self._last_at, at
         if not self.recording or elapsed <= 0:
             return
+        self.recorded_s += elapsed
         for group in {*busy, *rss, *self._groups(), "bench", "other"}:
             self.cores.setdefault(group, []).append(busy.get(group, 0.0) / elapsed)
             if group in rss:
@@ -109,4 +116,16 @@ class ResourceSampler:
                 entry["rss_mb_peak"] = round(max(memory), 1)
                 entry["rss_mb_last"] = round(memory[-1], 1)
             out[group] = entry
+        seconds = self.recorded_s or 1.0
+        top = sorted(self.top_other.items(), key=lambda item: -item[1][1])[:3]
+        out["other_top"] = [
+            {"pid": pid, "command": command, "cores_mean": round(used / seconds, 2)}
+            for pid, (command, used) in top
+        ]
         return out
+
+
+def _command(proc: psutil.Process) -> str:
+    with contextlib.suppress(psutil.Error):
+        return " ".join(proc.cmdline())[:90] or proc.name()
+    return "?"

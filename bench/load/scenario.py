@@ -26,11 +26,12 @@ from bench.load.servers import Upstream
 
 CURSOR = "▌"  # the app's streaming cursor: a reply drawn with it is not finished
 LAST_WORD = "omega"  # every message ends with it, so a complete echo does too
-_WORDS = (
+_PROSE = (
     "please check the deploy log for the database migration and tell me which step failed "
     "then suggest a safer order for the release with a short list of risks and a rollback "
     "plan we can test on staging before friday while the team reviews the schema change"
-).split()
+)
+_WORDS = _PROSE.split()
 
 
 def message_text(marker: str, words: int) -> str:
@@ -167,7 +168,9 @@ class Follower:
             result = await self.session.run(
                 query_string=f"c={conversation()}",
                 watch=follow.view.watch,
-                timeout=max(1.0, min(self.plan.turn_timeout, self.plan.hard_end - time.monotonic())),
+                timeout=max(
+                    1.0, min(self.plan.turn_timeout, self.plan.hard_end - time.monotonic())
+                ),
             )
             follow.status = result.status
         except SessionClosed:
@@ -230,23 +233,24 @@ async def _open_page(session: StreamlitSession, gate: asyncio.Semaphore) -> None
             raise SessionClosed(f"first page load: {result.status}")
 
 
-async def run_load(ports: list[int], plan: Plan, upstream: Upstream) -> LoadOutcome:
-    """Open every teammate's page, then let them all talk; return every turn."""
+async def run_load(
+    ports: list[int], plan: Plan, upstream: Upstream, on_start: Callable[[], None]
+) -> LoadOutcome:
+    """Open every teammate's page, then let them all talk; return every turn.
+
+    `on_start` is called between the two: page loads are warm-up, not load.
+    """
     processes = len(ports)
     sessions = [StreamlitSession(ports[user % processes]) for user in range(plan.users)]
     followers: list[Follower] = []
     if processes > 1:
         for index in range(min(plan.followers, plan.users)):
             process = (index + 1) % processes  # teammate `index` is on process index % P
-            followers.append(
-                Follower(StreamlitSession(ports[process]), process, plan, upstream)
-            )
+            followers.append(Follower(StreamlitSession(ports[process]), process, plan, upstream))
     errors: list[str] = []
     gate = asyncio.Semaphore(4)  # page loads are warm-up: do not pile them all on at once
     everyone = [*sessions, *(f.session for f in followers)]
-    opened = await asyncio.gather(
-        *(_open_page(s, gate) for s in everyone), return_exceptions=True
-    )
+    opened = await asyncio.gather(*(_open_page(s, gate) for s in everyone), return_exceptions=True)
     failures = 0
     for session, outcome in zip(everyone, opened, strict=True):
         if isinstance(outcome, BaseException):
@@ -255,6 +259,7 @@ async def run_load(ports: list[int], plan: Plan, upstream: Upstream) -> LoadOutc
             session.closed = True
     turns: list[Turn] = []
     rng = random.Random(plan.seed)
+    on_start()
     started = time.monotonic()
     try:
         tasks = [
@@ -272,6 +277,9 @@ async def run_load(ports: list[int], plan: Plan, upstream: Upstream) -> LoadOutc
             for user in range(plan.users)
             if not sessions[user].closed
         ]
+        if not tasks:
+            errors.append("no teammate could open the page")
+            return LoadOutcome(turns, started, time.monotonic(), failures, errors)
         remaining = max(1.0, plan.hard_end - time.monotonic())
         done, pending = await asyncio.wait(tasks, timeout=remaining)
         for task in pending:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,14 +187,3 @@ def database_url_of(workdir: Path, database_url: str | None) -> str:
         return database_url
     env = app_env(api_base_url="http://127.0.0.1:1/v1", api_key="x", data_dir=workdir)
     return env["DATABASE_URL"]
-
-
-def wait_healthy(apps: Apps) -> None:
-    """Fail at once if an app died during the run (its log tail says why)."""
-    for app in apps.processes:
-        if app.process.poll() is not None:
-            raise BenchError(f"app on port {app.port} exited:\n{app.log_tail()}")
-
-
-def now() -> float:
-    return time.monotonic()

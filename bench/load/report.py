@@ -1,0 +1,279 @@
+"""Figures from the turns, the goals they are held to, and the Markdown table that shows them.
+
+Definitions (every time is ``time.monotonic()`` of this process, which the clients and the
+fake upstream share, so no clock needs aligning):
+
+- first-token overhead: message sent -> first piece of the reply on the page, minus the
+  upstream's own first-token delay. Split into "to upstream" (sent -> the request reached the
+  upstream: the script run and the database write before the call) and "upstream -> page"
+  (the upstream's first token -> the page has it: the generation thread, the page's redraw).
+- turns per minute: turns whose whole reply was shown, over the time from the first message
+  sent to the last reply finished.
+- follow lag (two processes): for every redraw of a reply on the follower's page (another
+  process), the time since the teammate's own page first showed at least as much text.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from bench.load.scenario import LoadOutcome, Turn
+from bench.load.verify import Verdict
+
+GOALS = {
+    "p95_overhead_ms": 300.0,  # 20 users x 10 turns, one process
+    "scaling": 1.6,  # two processes' turns/min over one process's
+    "follow_lag_p95_ms": 250.0,
+}
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    """n, p50, p95, max, rounded to the millisecond."""
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "max": None}
+    return {
+        "n": len(values),
+        "p50": round(statistics.median(values), 1),
+        "p95": round(percentile(values, 95) or 0.0, 1),
+        "max": round(max(values), 1),
+    }
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One configuration: which database, how many processes, how many teammates."""
+
+    database: str  # "sqlite" or "postgres"
+    processes: int
+    users: int
+    turns: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.database} x{self.processes}"
+
+
+def follow_lags(turns: list[Turn]) -> tuple[list[float], list[float], list[float], int]:
+    """(every redraw's lag, first-text lags, whole-reply lags) in ms, and turns followed."""
+    lags: list[float] = []
+    first: list[float] = []
+    whole: list[float] = []
+    followed = 0
+    for turn in turns:
+        follow = turn.followed
+        if follow is None or not follow.view.updates or not turn.view.updates:
+            continue
+        followed += 1
+        own = turn.view.updates
+        for at, shown in follow.view.updates:
+            owner_at = next((t for t, n in own if n >= shown), None)
+            if owner_at is not None:
+                lags.append((at - owner_at) * 1000)
+        if follow.view.first_at is not None and turn.view.first_at is not None:
+            first.append((follow.view.first_at - turn.view.first_at) * 1000)
+        if follow.view.complete_at is not None and turn.view.complete_at is not None:
+            whole.append((follow.view.complete_at - turn.view.complete_at) * 1000)
+    return lags, first, whole, followed
+
+
+def figures(
+    setup: Setup,
+    outcome: LoadOutcome,
+    verdict: Verdict,
+    arrivals: dict[str, float | None],
+    first_token_delay: float,
+    resources: dict[str, Any],
+    logs: dict[str, int],
+    repeats: int,
+) -> dict[str, Any]:
+    """Everything measured for one configuration, as plain data (the JSON's shape)."""
+    sent = [t for t in outcome.turns if t.sent_at is not None]
+    completed = [t for t in sent if t.completed]
+    delay_ms = first_token_delay * 1000
+    overhead: list[float] = []
+    to_upstream: list[float] = []
+    after_upstream: list[float] = []
+    turn_ms: list[float] = []
+    for turn in sent:
+        assert turn.sent_at is not None
+        arrived = arrivals.get(turn.marker)
+        if turn.view.first_at is not None:
+            overhead.append((turn.view.first_at - turn.sent_at) * 1000 - delay_ms)
+            if arrived is not None:
+                after_upstream.append((turn.view.first_at - arrived) * 1000 - delay_ms)
+        if arrived is not None:
+            to_upstream.append((arrived - turn.sent_at) * 1000)
+        if turn.completed and turn.finished_at is not None:
+            turn_ms.append((turn.finished_at - turn.sent_at) * 1000)
+    if completed:
+        begin = min(t.sent_at for t in sent if t.sent_at is not None)
+        end = max(t.finished_at for t in completed if t.finished_at is not None)
+        minutes = max(1e-9, (end - begin) / 60)
+        per_minute: float | None = round(len(completed) / minutes, 1)
+        span_s: float | None = round(end - begin, 1)
+    else:
+        per_minute = span_s = None
+    lags, first_lags, whole_lags, followed = follow_lags(outcome.turns)
+    apps = {k: v for k, v in resources.items() if k.startswith("app-")}
+
+    server_mean = sum(v["cores_mean"] or 0.0 for v in apps.values())
+    return {
+        "setup": {
+            "database": setup.database,
+            "processes": setup.processes,
+            "users": setup.users,
+            "turns_per_user": setup.turns,
+        },
+        "turns_planned": setup.users * setup.turns,
+        "turns_sent": len(sent),
+        "turns_completed": len(completed),
+        "turns_per_minute": per_minute,
+        "load_span_s": span_s,
+        "first_token_overhead_ms": spread(overhead),
+        "to_upstream_ms": spread(to_upstream),
+        "upstream_to_page_ms": spread(after_upstream),
+        "turn_ms": spread(turn_ms),
+        "messages_lost": len(verdict.lost),
+        "replies_not_completed": len(verdict.not_completed),
+        "problems": verdict.reasons,
+        "upstream_repeats": repeats,
+        "logs": logs,
+        "follow": {
+            "turns_followed": followed,
+            "lag_ms": spread(lags),
+            "first_text_lag_ms": spread(first_lags),
+            "whole_reply_lag_ms": spread(whole_lags),
+        },
+        "resources": resources,
+        "server_cores_mean": round(server_mean, 2),
+        "server_rss_mb_peak": {k: v.get("rss_mb_peak") for k, v in apps.items()},
+        "page_load_failures": outcome.connect_failures,
+        "errors": outcome.errors,
+    }
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def _s(ms: float | None) -> str:
+    return "–" if ms is None else f"{ms / 1000:.2f}"
+
+
+def _cores(resources: dict[str, Any], group: str) -> str:
+    entry = resources.get(group)
+    if not entry or entry.get("cores_mean") is None:
+        return "–"
+    return f"{entry['cores_mean']:.2f}"
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """One Markdown row per configuration."""
+    head = (
+        "| database × processes | users × turns | turns done / sent | turns/min "
+        "| first-token overhead p50 / p95 (ms) | to upstream p50 (ms) | turn p50 / p95 (s) "
+        "| lost | not completed "
+        '| "database is locked" | follow lag p50 / p95 (ms) | server CPU (cores) '
+        "| server RSS peak (MB) | PostgreSQL CPU | load client CPU | other CPU |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in results:
+        s = r["setup"]
+        over = r["first_token_overhead_ms"]
+        follow = r["follow"]["lag_ms"]
+        follow_cell = f"{_ms(follow['p50'])} / {_ms(follow['p95'])}" if follow["n"] else "–"
+        rss = " + ".join(f"{v:.0f}" for v in r["server_rss_mb_peak"].values() if v is not None)
+        res = r["resources"]
+        lines.append(
+            f"| {s['database']} × {s['processes']} | {s['users']} × {s['turns_per_user']} "
+            f"| {r['turns_completed']} / {r['turns_sent']} "
+            f"| {r['turns_per_minute'] if r['turns_per_minute'] is not None else '–'} "
+            f"| {_ms(over['p50'])} / {_ms(over['p95'])} | {_ms(r['to_upstream_ms']['p50'])} "
+            f"| {_s(r['turn_ms']['p50'])} / {_s(r['turn_ms']['p95'])} "
+            f"| {r['messages_lost']} | {r['replies_not_completed']} "
+            f"| {r['logs']['database_is_locked']} | {follow_cell} "
+            f"| {r['server_cores_mean']:.2f} | {rss or '–'} | {_cores(res, 'postgres')} "
+            f"| {_cores(res, 'bench')} | {_cores(res, 'other')} |"
+        )
+    return "\n".join(lines)
+
+
+def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each goal from the issue, judged on the configurations that measure it."""
+    verdicts: list[dict[str, Any]] = []
+
+    def add(name: str, value: Any, goal: str, met: bool | None, note: str = "") -> None:
+        verdicts.append({"goal": name, "value": value, "target": goal, "met": met, "note": note})
+
+    for r in results:
+        s = r["setup"]
+        where = f"{s['database']} × {s['processes']}, {s['users']} × {s['turns_per_user']}"
+        add(
+            f"nothing lost ({where})",
+            r["messages_lost"],
+            "0",
+            r["messages_lost"] == 0 and r["turns_sent"] > 0,
+        )
+        add(
+            f'no "database is locked" ({where})',
+            r["logs"]["database_is_locked"],
+            "0",
+            r["logs"]["database_is_locked"] == 0,
+        )
+        if s["processes"] == 1 and s["users"] == 20:
+            p95 = r["first_token_overhead_ms"]["p95"]
+            complete = r["turns_completed"] == s["users"] * s["turns_per_user"]
+            add(
+                f"20 users, one process: p95 first-token overhead ({where})",
+                p95,
+                f"<= {GOALS['p95_overhead_ms']:.0f} ms, all turns done",
+                p95 is not None and p95 <= GOALS["p95_overhead_ms"] and complete,
+                "" if complete else "not every planned turn completed",
+            )
+        if s["processes"] > 1:
+            lag = r["follow"]["lag_ms"]["p95"]
+            add(
+                f"follow lag p95 ({where})",
+                lag,
+                f"<= {GOALS['follow_lag_p95_ms']:.0f} ms",
+                None if lag is None else lag <= GOALS["follow_lag_p95_ms"],
+            )
+    by_key = {
+        (r["setup"]["database"], r["setup"]["processes"], r["setup"]["users"]): r for r in results
+    }
+    for (database, processes, users), r in sorted(by_key.items()):
+        if processes == 1:
+            continue
+        one = by_key.get((database, 1, users))
+        if one is None or not one["turns_per_minute"] or r["turns_per_minute"] is None:
+            continue
+        ratio = round(r["turns_per_minute"] / one["turns_per_minute"], 2)
+        add(
+            f"{processes} processes / 1, turns/min ({database}, {users} users)",
+            ratio,
+            f">= {GOALS['scaling']} at saturation",
+            ratio >= GOALS["scaling"],
+            "only meaningful where one process is saturated (see turn time and server CPU)",
+        )
+    return verdicts
+
+
+def goals_text(verdicts: list[dict[str, Any]]) -> str:
+    marks = {True: "met", False: "MISSED", None: "n/a"}
+    lines = []
+    for v in verdicts:
+        note = f" ({v['note']})" if v["note"] else ""
+        lines.append(f"- {marks[v['met']]}: {v['goal']}: {v['value']} (goal {v['target']}){note}")
+    return "\n".join(lines)

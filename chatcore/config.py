@@ -293,3 +293,32 @@ def load_settings(
             "ANYCHAT_PROCESS_STALE_SECONDS", str(get("ANYCHAT_PROCESS_STALE_SECONDS")), float, 3
         ),
     )
+
+
+_current: tuple[tuple[object, ...], Settings] | None = None
+
+
+def _sources_now(path: Path = DEFAULT_SECRETS_PATH) -> tuple[object, ...]:
+    """What the settings are read from, cheaply: the variables' values and the secrets file's
+    size and modification time."""
+    try:
+        stat = path.stat()
+        file: object = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        file = None
+    names = (*VARIABLES, "OPENAI_API_KEY")
+    return (file, *(os.environ.get(name) for name in names))
+
+
+def current_settings() -> Settings:
+    """load_settings() for a running process, read again only when the environment's AnyChat
+    variables or secrets.toml change, rather than parsing the file at every request and page
+    run (pages and the sign-in guard ask for the settings every time)."""
+    global _current
+    sources = _sources_now()
+    cached = _current
+    if cached is not None and cached[0] == sources:
+        return cached[1]
+    loaded = load_settings()
+    _current = (sources, loaded)
+    return loaded

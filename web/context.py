@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chatcore.config import Settings, load_settings
+from chatcore.config import Settings, current_settings
 from chatcore.wiring import shared_services
 
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ SESSION_COOKIE = "anychat_session"
 
 
 def settings() -> Settings:
-    return load_settings()
+    return current_settings()
 
 
 def accounts() -> AccountService:

@@ -23,7 +23,6 @@ from web.signin import routes
 PagesManager.uses_pages_directory = False
 
 
-
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
     """On a clean stop (SIGTERM, Ctrl-C): the replies this process is writing end as stopped,

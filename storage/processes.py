@@ -16,7 +16,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.convert import as_utc
-from storage.db import Database, rows_changed
+from storage.db import Database
 from storage.models import AppProcess, Message, utcnow
 from storage.records import MessageStatus
 
@@ -34,21 +34,14 @@ class ProcessRepository:
         """Say this process is alive; registered again if a peer had given it up for dead
         (after a pause longer than the window) and removed it."""
         now = utcnow()
-        values: dict[str, Any] = {"id": process_id, "host": host, "pid": pid}
         with self.db.session() as session:
-            dialect = session.get_bind().dialect.name
-            if dialect in ("postgresql", "sqlite"):
-                insert = (postgresql if dialect == "postgresql" else sqlite).insert
-                statement = insert(AppProcess).values(**values, started_at=now, beat_at=now)
-                session.execute(
-                    statement.on_conflict_do_update(index_elements=["id"], set_={"beat_at": now})
-                )
-                return
-            changed = session.execute(
-                update(AppProcess).where(AppProcess.id == process_id).values(beat_at=now)
+            dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+            statement = dialect.insert(AppProcess).values(
+                id=process_id, host=host, pid=pid, started_at=now, beat_at=now
             )
-            if rows_changed(changed) == 0:
-                session.add(AppProcess(**values, started_at=now, beat_at=now))
+            session.execute(
+                statement.on_conflict_do_update(index_elements=["id"], set_={"beat_at": now})
+            )
 
     def unregister(self, process_id: str) -> None:
         """A process that stops cleanly leaves at once: its peers need not wait the window."""

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlsplit
 from starlette.concurrency import run_in_threadpool
 
 from chatcore.config import Settings
-from chatcore.i18n import N_, accept_language, resolve_language, translator
+from chatcore.i18n import N_, for_accept_language
 from chatcore.team.accounts import AccountService
 from web.client import client_address, header_values, is_trusted, peer_address
 from web.context import SESSION_COOKIE, accounts, base_path, settings
@@ -235,17 +235,15 @@ class SignInGuard:
         navigation = scope.get("method") == "GET" and "text/html" in accept
         if config.auth_mode == "proxy" or not navigation or refusal.status != 401:
             # Said in the language the browser asks for (no account is known: it was refused).
-            language = resolve_language(
-                None,
-                accept_language(",".join(header_values(scope, "accept-language"))),
-                config.language,
+            reader = for_accept_language(
+                ",".join(header_values(scope, "accept-language")), config.language
             )
             headers = [
                 (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-language", language.replace("_", "-").encode("latin-1")),
+                (b"content-language", reader.tag.encode("latin-1")),
                 (b"vary", b"Accept-Language"),
             ]
-            body = translator(language).explain(refusal).encode()
+            body = reader.explain(refusal).encode()
             await _respond(send, refusal.status, body, headers)
             return
         query = scope.get("query_string", b"").decode("latin-1")

@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from chatcore.errors import AccountError
-from chatcore.i18n import Explainable, Translator, accept_language, resolve_language, translator
+from chatcore.i18n import Explainable, Translator, for_accept_language
 from chatcore.team.accounts import same_secret
 from web.client import client_address
 from web.context import SESSION_COOKIE, accounts, base_path, settings
@@ -66,13 +66,9 @@ PAGE = """<!doctype html>
 def reader(request: Request) -> Translator:
     """The language these pages speak to `request`: the browser's (Accept-Language), else the
     server's default (ANYCHAT_LANGUAGE). Nobody is signed in here, so no account chooses."""
-    asked = accept_language(",".join(request.headers.getlist("accept-language")))
-    return translator(resolve_language(None, asked, settings().language))
-
-
-def language_tag(t: Translator) -> str:
-    """The BCP 47 tag of the reader's language ("zh-CN", "en"), for lang= and headers."""
-    return t.language.replace("_", "-")
+    return for_accept_language(
+        ",".join(request.headers.getlist("accept-language")), settings().language
+    )
 
 
 def _say(t: Translator, error: str | Explainable | Exception) -> str:
@@ -84,11 +80,11 @@ def _say(t: Translator, error: str | Explainable | Exception) -> str:
 
 
 def _page(t: Translator, title: str, body: str, status: int = 200) -> HTMLResponse:
-    page = PAGE.format(lang=language_tag(t), title=html.escape(title), body=body)
+    page = PAGE.format(lang=t.tag, title=html.escape(title), body=body)
     response = HTMLResponse(page, status_code=status)
     response.headers["cache-control"] = "no-store"
     response.headers["x-frame-options"] = "DENY"
-    response.headers["content-language"] = language_tag(t)
+    response.headers["content-language"] = t.tag
     response.headers["vary"] = "Accept-Language"
     return response
 

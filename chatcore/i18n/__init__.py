@@ -157,6 +157,11 @@ class Translator:
         return _locale(self.language)
 
     @property
+    def tag(self) -> str:
+        """The BCP 47 tag of this language ("zh-CN", "en"), for `lang=` and Content-Language."""
+        return self.language.replace("_", "-")
+
+    @property
     def is_chinese(self) -> bool:
         return self.language.split("_")[0] == "zh"
 
@@ -210,6 +215,12 @@ def _locale(language: str) -> Locale:
 def translator(language: str = SOURCE_LANGUAGE, timezone: str | None = None) -> Translator:
     """The (shared, immutable) translator for a language and an IANA time-zone name."""
     return Translator(language, zone(timezone))
+
+
+def for_accept_language(header: str | None, server_default: str) -> Translator:
+    """The translator for a request nobody is signed in to: its Accept-Language header, else
+    the server's default (ANYCHAT_LANGUAGE)."""
+    return translator(resolve_language(None, accept_language(header), server_default))
 
 
 def display_width(text: str) -> int:

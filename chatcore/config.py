@@ -69,6 +69,12 @@ class Settings:
     # A process that has not beaten for this long is presumed dead: its unfinished replies
     # are closed, their text kept (chatcore/chat/presence.py). It beats every third of this.
     process_stale_seconds: float = 30.0
+    # The largest file a person may import (our JSON, a zip of it, or ChatGPT's export), in
+    # bytes once uncompressed as well as uploaded: a zip bomb is refused at this size.
+    import_max_mb: float = 50.0
+    # A temporary chat is deleted when its owner leaves it, or this many hours after it was
+    # last used if they never come back.
+    temporary_chat_hours: float = 24.0
 
     @property
     def has_api_key(self) -> bool:
@@ -153,6 +159,16 @@ VARIABLES: dict[str, tuple[str, str | None, str]] = {
         "auto",
         "interface language when neither the person nor their browser chose one: "
         "`auto` (English), `en` or `zh-CN`",
+    ),
+    "ANYCHAT_IMPORT_MAX_MB": (
+        "ANYCHAT_IMPORT_MAX_MB",
+        "50",
+        "largest conversation import (uploaded, and once unzipped), in megabytes",
+    ),
+    "ANYCHAT_TEMPORARY_CHAT_HOURS": (
+        "ANYCHAT_TEMPORARY_CHAT_HOURS",
+        "24",
+        "hours after its last use that a temporary chat its owner never left is deleted",
     ),
 }
 
@@ -291,6 +307,12 @@ def load_settings(
         language=_language(str(get("ANYCHAT_LANGUAGE"))),
         process_stale_seconds=_number(
             "ANYCHAT_PROCESS_STALE_SECONDS", str(get("ANYCHAT_PROCESS_STALE_SECONDS")), float, 3
+        ),
+        import_max_mb=_number(
+            "ANYCHAT_IMPORT_MAX_MB", str(get("ANYCHAT_IMPORT_MAX_MB")), float, 0.01
+        ),
+        temporary_chat_hours=_number(
+            "ANYCHAT_TEMPORARY_CHAT_HOURS", str(get("ANYCHAT_TEMPORARY_CHAT_HOURS")), float, 0.01
         ),
     )
 

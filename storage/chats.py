@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 
 from storage.convert import conversation_record, message_record, preset_record
 from storage.db import Database, rows_changed
-from storage.models import Conversation, Message, Preset, UsageEvent, User, utcnow
+from storage.models import Conversation, Folder, Message, Preset, UsageEvent, User, utcnow
 from storage.records import (
     ConversationPage,
     ConversationRecord,
@@ -55,15 +55,30 @@ class ChatRepository:
     # Conversations -----------------------------------------------------------------------
 
     def create_conversation(
-        self, user_id: int, title: str, model: str, settings: dict[str, Any] | None = None
+        self,
+        user_id: int,
+        title: str,
+        model: str,
+        settings: dict[str, Any] | None = None,
+        *,
+        folder_id: int | None = None,
+        temporary: bool = False,
     ) -> ConversationRecord:
+        """A folder that is not this person's files nothing: the conversation is unfiled."""
         with self.db.session() as session:
+            if folder_id is not None:
+                owned = session.scalar(
+                    select(Folder.id).where(Folder.id == folder_id, Folder.user_id == user_id)
+                )
+                folder_id = owned
             row = Conversation(
                 id=secrets.token_hex(16),
                 user_id=user_id,
                 title=title,
                 model=model,
                 settings=settings or {},
+                folder_id=folder_id,
+                temporary=temporary,
             )
             session.add(row)
             session.flush()
@@ -86,11 +101,28 @@ class ChatRepository:
             return conversation_record(row) if row else None
 
     def list_conversations(
-        self, user_id: int, *, offset: int = 0, limit: int = 20, search: str = ""
+        self,
+        user_id: int,
+        *,
+        offset: int = 0,
+        limit: int = 20,
+        search: str = "",
+        folder_id: int | None = None,
+        archived: bool = False,
     ) -> ConversationPage:
+        """The sidebar's list: conversations in no folder (or in `folder_id`), never temporary
+        ones; with `archived`, the Archive view instead (every folder)."""
         query = select(Conversation).where(
-            Conversation.user_id == user_id, Conversation.archived.is_(False)
+            Conversation.user_id == user_id,
+            Conversation.archived.is_(archived),
+            Conversation.temporary.is_(False),
         )
+        if not archived:
+            query = query.where(
+                Conversation.folder_id.is_(None)
+                if folder_id is None
+                else Conversation.folder_id == folder_id
+            )
         if search.strip():
             query = query.where(
                 Conversation.title.ilike(_like_pattern(search.strip()), escape="\\")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from storage.models import Conversation, Message, Preset, Share, User
+from storage.models import Conversation, Folder, Message, Preset, Share, User
 from storage.records import (
     AccountRole,
     ConversationRecord,
+    FolderRecord,
     MessageRecord,
     PresetRecord,
     QuotaPeriod,
@@ -74,6 +75,19 @@ def conversation_record(row: Conversation) -> ConversationRecord:
         archived=row.archived,
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
+        folder_id=row.folder_id,
+        temporary=row.temporary,
+    )
+
+
+def folder_record(row: Folder, conversations: int = 0) -> FolderRecord:
+    return FolderRecord(
+        id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        preset_id=row.preset_id,
+        created_at=as_utc(row.created_at),
+        conversations=conversations,
     )
 
 

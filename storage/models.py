@@ -158,13 +158,52 @@ class Conversation(Base):
     active_leaf_id: Mapped[int | None] = mapped_column(Integer)
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The folder (project) it is filed in. No foreign key: SQLite cannot add one to an
+    # existing table without copying it (see migration 0004), so deleting a folder clears
+    # this column in the same transaction instead (storage/library.py).
+    folder_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Never listed, searched or exported; deleted when its owner leaves it, or after
+    # ANYCHAT_TEMPORARY_CHAT_HOURS without use.
+    temporary: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
         # The sidebar query: one user's conversations, pinned first, newest first.
         Index("ix_conversations_user_listing", "user_id", "archived", "pinned", "updated_at"),
+        # A folder's conversations, newest first.
+        Index("ix_conversations_folder", "folder_id", "updated_at"),
+        # Retention and the temporary-chat sweep: everyone's conversations by last use.
+        Index("ix_conversations_updated", "updated_at"),
     )
+
+
+class Folder(Base):
+    """A person's folder (project) of conversations; its preset, if any, is what a new chat
+    started in it begins from."""
+
+    __tablename__ = "folders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    preset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("presets.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_folders_user_name"),)
+
+
+class TeamSetting(Base):
+    """A setting administrators change in the app rather than in the server's configuration
+    (conversation retention), shared by every process through the database."""
+
+    __tablename__ = "team_settings"
+
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Message(Base):

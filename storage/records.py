@@ -120,6 +120,20 @@ class ConversationRecord:
     archived: bool
     created_at: datetime
     updated_at: datetime
+    folder_id: int | None = None
+    temporary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FolderRecord:
+    """A person's folder of conversations; `preset_id` is what new chats in it start from."""
+
+    id: int
+    user_id: int
+    name: str
+    preset_id: int | None
+    created_at: datetime
+    conversations: int = 0
 
 
 @dataclass(frozen=True, slots=True)

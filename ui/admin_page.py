@@ -10,8 +10,8 @@ import streamlit as st
 from chatcore.team.usage import period_start
 from chatcore.wiring import Services
 from storage import UserRecord
-from ui.actions import run_action, show_notice
-from ui.i18n import N_, _, current
+from ui.actions import notify, run_action, show_notice
+from ui.i18n import N_, _, current, ngettext
 from ui.text import plain
 
 # Success notices name accounts, and a provider or proxy chooses some of those names: each is
@@ -164,6 +164,70 @@ def _edit_user(services: Services, admin: UserRecord, user: UserRecord) -> None:
         )
 
 
+def _set_retention(services: Services, admin: UserRecord, days: int | None) -> None:
+    removed = services.library.set_retention(admin, days)
+    if days is None:
+        notify(NOTICE, "success", _("Conversations are kept until their owners delete them."))
+    else:
+        notify(
+            NOTICE,
+            "success",
+            ngettext(
+                "Retention set to {days} days; {count} conversation was deleted.",
+                "Retention set to {days} days; {count} conversations were deleted.",
+                removed,
+                days=days,
+            ),
+        )
+
+
+def _draw_retention(services: Services, admin: UserRecord) -> None:
+    """Delete conversations nobody has used for a while: off until an administrator sets it,
+    and never set without first seeing how many conversations it removes now."""
+    st.subheader(_("Retention"), anchor=False)
+    current_days = services.library.retention_days()
+    st.caption(
+        _("Conversations not used for {days} days are deleted, for everyone.", days=current_days)
+        if current_days
+        else _("Off: conversations are kept until their owners delete them.")
+    )
+    days = st.number_input(
+        _("Delete conversations not used for (days)"),
+        min_value=1,
+        max_value=36_500,
+        value=current_days or 365,
+        step=1,
+        key="retention_days",
+    )
+    would_remove = run_action(NOTICE, services.library.retention_preview, admin, int(days))
+    if would_remove is None:
+        return
+    st.caption(
+        ngettext(
+            "Set now, this deletes {count} conversation at once, and from then on any that "
+            "reaches {days} days without use.",
+            "Set now, this deletes {count} conversations at once, and from then on any that "
+            "reach {days} days without use.",
+            would_remove,
+            days=int(days),
+        )
+    )
+    with st.container(horizontal=True):
+        st.button(
+            _("Set retention"),
+            type="primary",
+            icon=":material/auto_delete:",
+            on_click=run_action,
+            args=(NOTICE, _set_retention, services, admin, int(days)),
+        )
+        if current_days:
+            st.button(
+                _("Turn retention off"),
+                on_click=run_action,
+                args=(NOTICE, _set_retention, services, admin, None),
+            )
+
+
 def render(services: Services, admin: UserRecord) -> None:
     if not admin.is_admin:
         st.error(_("Only administrators can open this page."))
@@ -186,6 +250,7 @@ def render(services: Services, admin: UserRecord) -> None:
     )
     if chosen is not None:
         _edit_user(services, admin, by_id[chosen])
+    _draw_retention(services, admin)
     if services.settings.auth_mode == "local":
         st.subheader(_("Add a teammate"), anchor=False)
         with st.form("new_user", clear_on_submit=True):

@@ -16,12 +16,25 @@ from chatcore.chat.history_groups import (
     group_conversations,
 )
 from chatcore.wiring import Services
+from storage import ConversationRecord
 from ui.i18n import N_, _, current
-from ui.text import plain
+from ui.library import (
+    TEMPORARY,
+    archive_open,
+    draw_archive,
+    draw_archive_switch,
+    draw_bulk_confirmation,
+    draw_folders,
+    open_conversation,
+    start_new_chat,
+)
+from ui.search import draw_search
+from ui.text import number, plain
+
+__all__ = ["draw_history", "open_conversation"]
 
 PAGE_SIZE = 20
 OFFSET = "history_offset"
-SEARCH = "history_search"
 GROUP_HEADINGS = {
     PINNED: N_("Pinned"),
     TODAY: N_("Today"),
@@ -32,61 +45,63 @@ GROUP_HEADINGS = {
 }
 
 
-def open_conversation(conversation_id: str | None) -> None:
-    """Put the conversation in the URL: a reload or a pasted link lands on it."""
-    if conversation_id is None:
-        st.query_params.pop("c", None)
-    else:
-        st.query_params["c"] = conversation_id
-
-
 def _page(delta: int) -> None:
     st.session_state[OFFSET] = max(0, st.session_state.get(OFFSET, 0) + delta)
 
 
-def _search_changed() -> None:
-    st.session_state[OFFSET] = 0
+def _draw_item(conversation: ConversationRecord, open_id: str | None) -> None:
+    st.button(
+        plain(conversation.title),
+        key=f"open-{conversation.id}",
+        on_click=open_conversation,
+        args=(conversation.id,),
+        type="secondary" if conversation.id == open_id else "tertiary",
+        width="stretch",
+        icon=":material/push_pin:" if conversation.pinned else None,
+    )
 
 
 def draw_history(services: Services, user_id: int, open_id: str | None) -> None:
-    st.button(
-        _("New chat"),
-        key="new_chat",
-        icon=":material/edit_square:",
-        on_click=open_conversation,
-        args=(None,),
-        width="stretch",
-        type="primary",
-    )
-    st.text_input(
-        _("Search chats"),
-        key=SEARCH,
-        placeholder=_("Search titles"),
-        label_visibility="collapsed",
-        on_change=_search_changed,
-    )
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.button(
+            _("New chat"),
+            key="new_chat",
+            icon=":material/edit_square:",
+            on_click=start_new_chat,
+            width="stretch",
+            type="primary",
+        )
+        st.toggle(
+            _("Temporary"),
+            key=TEMPORARY,
+            help=_(
+                "A temporary chat is never listed, searched or exported, and is deleted when "
+                "you leave it (or after {hours} hours).",
+                hours=number(services.settings.temporary_chat_hours),
+            ),
+        )
+    draw_bulk_confirmation(services, user_id)
+    if archive_open():
+        draw_archive(services, user_id, open_id)
+        return
+    if draw_search(services, user_id):
+        return  # the results replace the lists while the box holds a query
+    folders = []
+    if not st.session_state.get(OFFSET, 0):
+        folders = draw_folders(services, user_id, open_id, _draw_item)
     page = services.chat.list_conversations(
-        user_id,
-        offset=st.session_state.get(OFFSET, 0),
-        limit=PAGE_SIZE,
-        search=st.session_state.get(SEARCH, ""),
+        user_id, offset=st.session_state.get(OFFSET, 0), limit=PAGE_SIZE
     )
-    if not page.items:
-        st.caption(_("No conversations yet.") if not page.offset else _("No more conversations."))
+    if page.offset and not page.items:
+        st.caption(_("No more conversations."))
+    elif not page.items and not any(folder.conversations for folder in folders):
+        st.caption(_("No conversations yet."))
     # Each page groups its own conversations: the list is ordered pinned first, then newest,
     # so a heading continues on the next page where its group does.
     for group in group_conversations(page.items, datetime.now(UTC), current().timezone):
         st.caption(_(GROUP_HEADINGS[group.id]))
         for conversation in group.items:
-            st.button(
-                plain(conversation.title),
-                key=f"open-{conversation.id}",
-                on_click=open_conversation,
-                args=(conversation.id,),
-                type="secondary" if conversation.id == open_id else "tertiary",
-                width="stretch",
-                icon=":material/push_pin:" if conversation.pinned else None,
-            )
+            _draw_item(conversation, open_id)
     newer, older = st.columns(2)
     if page.offset:
         newer.button(
@@ -106,3 +121,4 @@ def draw_history(services: Services, user_id: int, open_id: str | None) -> None:
             args=(PAGE_SIZE,),
             width="stretch",
         )
+    draw_archive_switch()

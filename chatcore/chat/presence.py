@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -32,6 +33,7 @@ class ProcessPresence:
         self._pid = os.getpid()
         self._closing = threading.Event()
         self._announce: Callable[[int], None] | None = None
+        self._chores: list[_Chore] = []
         processes.register(self.id, self._host, self._pid)
         closed = self.reap()
         if closed:
@@ -43,6 +45,12 @@ class ProcessPresence:
         """Tell followers on every process at once when a reply is closed here (the relay's
         end notice), rather than at their next re-read of the row."""
         self._announce = announce
+
+    def add_chore(self, chore: Callable[[], object], *, every_seconds: float) -> None:
+        """Run `chore` now and then on the heartbeat's thread (deleting abandoned temporary
+        chats, applying retention): once at the next beat, then every `every_seconds`. Each
+        process runs its own; the chores are safe to run twice at once."""
+        self._chores.append(_Chore(chore, every_seconds))
 
     def reap(self) -> int:
         """Close the replies of processes that stopped beating; how many there were."""
@@ -69,6 +77,8 @@ class ProcessPresence:
                     log.warning("closed %d reply(s) of a process that stopped beating", closed)
             except Exception:  # the database may be briefly away; the next beat tries again
                 log.warning("heartbeat failed", exc_info=True)
+            for chore in self._chores:
+                chore.run_if_due()
 
     def close(self) -> None:
         self._closing.set()
@@ -77,3 +87,20 @@ class ProcessPresence:
             self._processes.unregister(self.id)
         except Exception:
             log.warning("could not unregister process %s", self.id, exc_info=True)
+
+
+class _Chore:
+    def __init__(self, work: Callable[[], object], every_seconds: float) -> None:
+        self._work = work
+        self._every = every_seconds
+        self._due = 0.0  # at the first beat
+
+    def run_if_due(self) -> None:
+        now = time.monotonic()
+        if now < self._due:
+            return
+        self._due = now + self._every
+        try:
+            self._work()
+        except Exception:  # a failed sweep is tried again at its next turn
+            log.warning("housekeeping failed", exc_info=True)

@@ -562,6 +562,11 @@ class AccountService:
 
     # --- administration ----------------------------------------------------------------
 
+    def require_admin(self, admin: UserRecord) -> UserRecord:
+        """For other services' administrator-only actions (retention): the same check the
+        account actions make, against the account as it is now."""
+        return self._require_admin(admin)
+
     def _require_admin(self, admin: UserRecord) -> UserRecord:
         # Re-read: the record a page holds may predate a demotion or a disabling.
         current = self._repo.get_user(admin.id)

@@ -14,6 +14,7 @@ from ui.admin_page import ROLE_LABELS
 from ui.auth import account_changed, client_address, session_token
 from ui.i18n import N_, _, activate
 from ui.text import plain
+from ui.transfer import draw_data_section
 
 NOTICE = "account"
 LANGUAGE = "account_language"
@@ -132,3 +133,5 @@ def render(services: Services, user: UserRecord) -> None:
                 args=(NOTICE, _change_password, services, user),
                 kwargs={"success": _("Password changed. Other sessions were signed out.")},
             )
+
+    draw_data_section(services, user)

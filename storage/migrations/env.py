@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection, engine_from_config, pool
 
 from storage.models import Base
+from storage.search import alembic_include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -20,6 +21,8 @@ def run_with(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # The search index (migration 0008) is not in the metadata: never drop it.
+        include_object=alembic_include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

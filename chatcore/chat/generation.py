@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from chatcore.chat.live import LiveReply
@@ -34,6 +34,18 @@ class GenerationJob:
     stream: bool = True
     # A teammate's personal key, or None for the team's. Kept out of repr, so out of logs.
     api_key: str | None = field(default=None, repr=False)
+    # The messages before `request`'s, when the page left reading them to the generation
+    # thread (a long conversation: thousands of rows); None when `request` is complete.
+    history: Callable[[], list[dict[str, Any]]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def with_history(self) -> GenerationJob:
+        """The job with its request complete, reading the earlier messages if still due."""
+        if self.history is None:
+            return self
+        messages = [*self.history(), *self.request["messages"]]
+        return replace(self, request={**self.request, "messages": messages}, history=None)
 
 
 @dataclass(slots=True)
@@ -248,6 +260,7 @@ def generate(
     API failures."""
     progress = _Progress([_Choice(live) for live in lives])
     try:
+        job = job.with_history()  # counted in first_token_ms: it is on the way to the request
         if job.stream:
             _stream(client, job, progress, checkpoint)
         else:

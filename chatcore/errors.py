@@ -43,7 +43,9 @@ sentence, stored with its message, is chatcore.chat.upstream_errors.ReplyError.
     │   │   └── MissingApiKey
     │   ├── ConversationNotFound
     │   ├── PresetNotFound
-    │   └── AccountError                passwords, names, administration
+    │   ├── AccountError                passwords, names, administration
+    │   ├── LibraryError                folders, archive, bulk actions, retention
+    │   └── SearchError                 a search query that cannot be run as typed
     ├── ConfigError                     an operator's setting (the sentence names the variable)
     │   └── KeyUnreadable
     ├── CalculatorError                 a tool call the calculator refuses (read by the model)
@@ -192,6 +194,27 @@ class AccountError(UserError, ValueError):
     the message is written to be shown as is."""
 
     code = "account_error"
+
+
+class LibraryError(UserError, ValueError):
+    """Organising conversations: a folder's name, a folder or conversation that is gone, a
+    bulk action or retention setting that cannot be applied as asked."""
+
+    code = "library_error"
+
+
+class SearchError(UserError, ValueError):
+    """A search query that cannot be run as typed: empty, or too long."""
+
+    code = "search_error"
+
+
+class ImportRefused(UserError, ValueError):
+    """A file that cannot be imported at all (too large, not JSON, not a format we read);
+    nothing was written. One conversation that cannot be read is not this: it is reported,
+    and the others are imported."""
+
+    code = "import_refused"
 
 
 class KeyUnreadable(ConfigError):

@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING
 
 from chatcore.chat.catalog import ModelCatalog, ModelList
 from chatcore.chat.client import list_model_ids, make_client
+from chatcore.chat.library import Library
 from chatcore.chat.presence import ProcessPresence
 from chatcore.chat.presets import PresetBook
 from chatcore.chat.relay import PostgresRelay, RelayPump
+from chatcore.chat.search import SearchService
+from chatcore.chat.transfer import TransferService
 from chatcore.chat.use_cases import ChatService
 from chatcore.chat.worker import GenerationWorker
 from chatcore.config import Settings
@@ -30,13 +33,16 @@ from storage import (
     Database,
     KeyRepository,
     ProcessRepository,
+    SearchRepository,
     ShareRepository,
     SignInAttemptRepository,
+    TransferRepository,
     UsageLedger,
     UserRecord,
     UserRepository,
     upgrade_to_head,
 )
+from storage.library import LibraryRepository
 
 if TYPE_CHECKING:  # openai takes ~0.5 s to import; only the generation thread needs it
     from openai import OpenAI
@@ -44,6 +50,8 @@ if TYPE_CHECKING:  # openai takes ~0.5 s to import; only the generation thread n
 log = logging.getLogger(__name__)
 
 MAX_CLIENTS = 64  # the team's client plus personal keys' clients kept warm
+# How often each process deletes abandoned temporary chats and expired conversations.
+HOUSEKEEPING_SECONDS = 600.0
 
 
 @dataclass
@@ -80,6 +88,9 @@ class Services:
     keys: PersonalKeys
     sharing: Sharing
     usage: UsageReports
+    transfer: TransferService
+    library: Library
+    search: SearchService
     infra: Infrastructure
 
     @cached_property
@@ -180,15 +191,26 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
         presence=presence,
         relay=relay,
     )
+    presets = PresetBook(chats, settings.default_model)
+    library = Library(
+        LibraryRepository(database),
+        presets,
+        require_admin=accounts.require_admin,
+        temporary_chat_hours=settings.temporary_chat_hours,
+    )
+    presence.add_chore(library.sweep, every_seconds=HOUSEKEEPING_SECONDS)
     services = Services(
-        settings,
-        chat,
-        PresetBook(chats, settings.default_model),
-        accounts,
-        keys,
-        Sharing(chats, shares),
-        UsageReports(ledger),
-        Infrastructure(
+        settings=settings,
+        chat=chat,
+        presets=presets,
+        accounts=accounts,
+        keys=keys,
+        sharing=Sharing(chats, shares),
+        usage=UsageReports(ledger),
+        transfer=TransferService(TransferRepository(database), settings),
+        library=library,
+        search=SearchService(SearchRepository(database)),
+        infra=Infrastructure(
             database,
             chats,
             users,

@@ -22,22 +22,7 @@ from storage.records import (
     Role,
     Thread,
 )
-
-
-def _newest_leaf(start: int, children: dict[int | None, list[int]]) -> int:
-    """The end of the most recently extended branch below `start`.
-
-    At each step it follows the child whose subtree holds the newest message, so switching
-    back to an earlier branch lands where the user last left it.
-    """
-    # A child is always created after its parent, so descending ids visit children first.
-    newest: dict[int, int] = {}
-    for node in sorted((n for n in children if n is not None), reverse=True):
-        newest[node] = max([node, *(newest.get(child, child) for child in children[node])])
-    current = start
-    while children.get(current):
-        current = max(children[current], key=lambda child: newest.get(child, child))
-    return current
+from storage.threads import newest_leaf_below, read_path, read_tail, read_thread
 
 
 def _like_pattern(text: str) -> str:
@@ -276,63 +261,37 @@ class ChatRepository:
 
     def thread(self, conversation: ConversationRecord) -> list[MessageRecord]:
         """The visible thread: from the root down to the conversation's active leaf."""
-        return self.load_thread(conversation).messages
+        return read_path(self.db, conversation)
 
-    def load_thread(self, conversation: ConversationRecord) -> Thread:
-        """The visible thread plus, for each step that has them, its sibling branches."""
-        if conversation.active_leaf_id is None:
-            return Thread([], {})
-        with self.db.session() as session:
-            rows = list(
-                session.scalars(
-                    select(Message)
-                    .where(Message.conversation_id == conversation.id)
-                    .order_by(Message.id)
-                )
-            )
-        by_id = {row.id: row for row in rows}
-        siblings: dict[int | None, list[Message]] = {}
-        for row in rows:
-            siblings.setdefault(row.parent_id, []).append(row)
-        path: list[MessageRecord] = []
-        alternatives: dict[int, list[MessageRecord]] = {}
-        current = by_id.get(conversation.active_leaf_id)
-        while current is not None:
-            path.append(message_record(current))
-            # Tool results under one call are a sequence, not alternatives.
-            same_kind = [
-                row
-                for row in siblings[current.parent_id]
-                if row.role == current.role and row.role != Role.TOOL
-            ]
-            if len(same_kind) > 1:
-                alternatives[current.id] = [message_record(row) for row in same_kind]
-            current = by_id.get(current.parent_id) if current.parent_id else None
-        path.reverse()
-        return Thread(path, alternatives)
+    def load_thread(
+        self,
+        conversation: ConversationRecord,
+        *,
+        tail: int | None = None,
+        through: int | None = None,
+        above: int = 1,
+    ) -> Thread:
+        """The visible thread plus, for each step that has them, its sibling branches.
+
+        With `tail`, only its last `tail` messages (and `through`, a message landed on, with
+        `above` messages before it): see storage/threads.py."""
+        if tail is None:
+            return read_thread(self.db, conversation)
+        return read_tail(self.db, conversation, tail, through=through, above=above)
 
     def select_branch(self, user_id: int, message_id: int) -> ConversationRecord | None:
         """Show the branch through `message_id`, continuing where it was last extended."""
         with self.db.session() as session:
-            target = session.scalar(
-                select(Message)
+            target = session.execute(
+                select(Message.id, Message.conversation_id)
                 .join(Conversation, Conversation.id == Message.conversation_id)
                 .where(Message.id == message_id, Conversation.user_id == user_id)
-            )
+            ).first()
             if target is None:
                 return None
-            links = session.execute(
-                select(Message.id, Message.parent_id).where(
-                    Message.conversation_id == target.conversation_id
-                )
-            ).all()
-            children: dict[int | None, list[int]] = {}
-            for child, parent in links:
-                children.setdefault(parent, []).append(child)
-            leaf = _newest_leaf(target.id, children)
             conversation = session.get(Conversation, target.conversation_id)
             assert conversation is not None  # the join above found it
-            conversation.active_leaf_id = leaf
+            conversation.active_leaf_id = newest_leaf_below(session, target.id)
             session.flush()
             return conversation_record(conversation)
 

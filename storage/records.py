@@ -172,10 +172,15 @@ class Thread:
 
     `alternatives` maps a message on the path to all its siblings (itself included, oldest
     first) when it has any: earlier answers, regenerated replies, edited questions, choices.
+    A part of the path read for drawing (storage/threads.py) leaves `hidden` messages before
+    `messages` and, when it ends around a message landed on rather than at the newest one,
+    `later` messages after them.
     """
 
     messages: list[MessageRecord]
     alternatives: dict[int, list[MessageRecord]]
+    hidden: int = 0
+    later: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,3 +224,119 @@ class ReplyOutcome:
     error_params: dict[str, Any] | None = None
     tool_calls: list[dict[str, Any]] | None = None
     system_fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationTree:
+    """A conversation and every message of every branch, by id (parents before children):
+    what an export holds."""
+
+    conversation: ConversationRecord
+    messages: list[MessageRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedMessage:
+    """A message to import. `key` and `parent_key` link it within its conversation (the ids
+    only exist once it is written); `choice_group_key` is its group's first choice's key."""
+
+    key: int
+    parent_key: int | None
+    role: str
+    content: str
+    status: str
+    created_at: datetime
+    finish_reason: str | None = None
+    model: str | None = None
+    request_params: dict[str, Any] | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    first_token_ms: int | None = None
+    total_ms: int | None = None
+    response_id: str | None = None
+    request_id: str | None = None
+    error: str | None = None
+    error_code: str | None = None
+    error_params: dict[str, Any] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    system_fingerprint: str | None = None
+    choice_group_key: int | None = None
+    choice_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedConversation:
+    """A conversation to import, checked whole: its messages come parents first, and
+    `active_leaf_key` is the key of the message its visible thread ends at."""
+
+    title: str
+    model: str
+    settings: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    messages: list[ImportedMessage]
+    active_leaf_key: int | None
+    pinned: bool = False
+    archived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SnippetPart:
+    """A piece of a search snippet or title, and whether it is part of a match: the page
+    marks matches itself, so no markup is ever built from someone's text."""
+
+    text: str
+    is_match: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One conversation found by a search: its newest matching message (`message_id` and
+    `role` are None when only the title matched), and the date of that message, else of the
+    conversation's last activity."""
+
+    conversation_id: str
+    title: str
+    folder_id: int | None
+    archived: bool
+    message_id: int | None
+    role: str | None
+    snippet: list[SnippetPart]
+    title_parts: list[SnippetPart]
+    date: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """A search's hits, newest first; `has_more` when the limit cut the list short."""
+
+    hits: list[SearchHit]
+    has_more: bool
+
+
+# A message's own columns, which a copy (a shared conversation's snapshot, an import) carries
+# over as they are; ids, parent links, choice groups and times are set by whoever copies.
+MESSAGE_CONTENT_FIELDS = (
+    "role",
+    "content",
+    "status",
+    "finish_reason",
+    "model",
+    "request_params",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "first_token_ms",
+    "total_ms",
+    "response_id",
+    "request_id",
+    "error",
+    "error_code",
+    "error_params",
+    "tool_calls",
+    "tool_call_id",
+    "system_fingerprint",
+    "choice_index",
+)

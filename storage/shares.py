@@ -10,33 +10,15 @@ from sqlalchemy.orm import Session
 from storage.convert import conversation_record, share_record
 from storage.db import Database, rows_changed
 from storage.models import Conversation, Message, Share, User, utcnow
-from storage.records import ConversationRecord, MessageStatus, ShareRecord
+from storage.records import (
+    MESSAGE_CONTENT_FIELDS,
+    ConversationRecord,
+    MessageStatus,
+    ShareRecord,
+)
 
 # Message columns a copy carries over unchanged; ids, links and choice groups are remapped.
-_COPIED_MESSAGE_FIELDS = (
-    "role",
-    "content",
-    "status",
-    "finish_reason",
-    "model",
-    "request_params",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "first_token_ms",
-    "total_ms",
-    "response_id",
-    "request_id",
-    "error",
-    "error_code",
-    "error_params",
-    "tool_calls",
-    "tool_call_id",
-    "system_fingerprint",
-    "choice_index",
-    "created_at",
-    "updated_at",
-)
+_COPIED_MESSAGE_FIELDS = (*MESSAGE_CONTENT_FIELDS, "created_at", "updated_at")
 
 
 class ShareRepository:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from operator import attrgetter
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, bindparam, func, insert, select, text
+from sqlalchemy import JSON, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from storage.convert import as_utc, conversation_record, folder_record
 from storage.db import Database
 from storage.models import Conversation, Folder, Message, utcnow
 from storage.records import (
+    MESSAGE_CONTENT_FIELDS,
     ConversationRecord,
     ConversationTree,
     FolderRecord,
@@ -29,31 +30,12 @@ from storage.records import (
 
 FOLDER_NAME_MAX = 100  # folders.name
 CONVERSATIONS_PER_QUERY = 200  # an IN list every database takes, and bounded memory
+# Conversations an import writes per transaction: about a second of SQLite's one write lock.
+IMPORT_BATCH = 50
 _MESSAGES = cast(Table, Message.__table__)
 _CONVERSATIONS = cast(Table, Conversation.__table__)
 # The message columns an import writes as given (ids, links and times are set here).
-_COPIED = (
-    "role",
-    "content",
-    "status",
-    "finish_reason",
-    "model",
-    "request_params",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "first_token_ms",
-    "total_ms",
-    "response_id",
-    "request_id",
-    "error",
-    "error_code",
-    "error_params",
-    "tool_calls",
-    "tool_call_id",
-    "system_fingerprint",
-    "choice_index",
-)
+_COPIED = MESSAGE_CONTENT_FIELDS
 _JSON_COLUMNS = ("request_params", "error_params", "tool_calls")
 _copied_values = attrgetter(*_COPIED)
 
@@ -134,54 +116,82 @@ class TransferRepository:
         self, user_id: int, folder_name: str, conversations: Sequence[ImportedConversation]
     ) -> tuple[FolderRecord, list[str]]:
         """Write `conversations` into a new folder named `folder_name` (or "name (2)"… when
-        the person has one by that name already), all in one transaction: the import lands
-        whole or not at all. Returns the folder and the new conversations' ids, in order.
+        the person has one by that name already). Returns the folder and the new
+        conversations' ids, in order.
 
-        Message ids are taken before anything is written, so every row (its parent, its
-        choice group, its conversation's active leaf) is complete as inserted, and the whole
-        import is two multi-row INSERTs rather than a statement per message. They are handed
-        out in each conversation's order, parents first, so ids grow from parent to child and
-        siblings keep their order, as they do for messages written one by one.
+        Written IMPORT_BATCH conversations per transaction, each conversation whole within
+        one: SQLite has one writer at a time, and a thousand conversations in one
+        transaction would hold every teammate's sends (and the heartbeat) past the busy
+        timeout. A failure part-way keeps the batches already written, in the import's
+        folder; no conversation is ever half-written.
         """
         with self.db.session() as session:
             folder = self._new_folder(session, user_id, folder_name)
-            total = sum(len(conversation.messages) for conversation in conversations)
-            fresh = iter(self._allocate_message_ids(session, total))
-            ids = [secrets.token_hex(16) for _ in conversations]
-            keyed = [{m.key: next(fresh) for m in c.messages} for c in conversations]
-            if conversations:
-                session.execute(
-                    insert(_CONVERSATIONS),
-                    [
-                        {
-                            "id": ids[index],
-                            "user_id": user_id,
-                            "title": conversation.title,
-                            "model": conversation.model,
-                            "settings": conversation.settings,
-                            "active_leaf_id": (
-                                None
-                                if conversation.active_leaf_key is None
-                                else keyed[index][conversation.active_leaf_key]
-                            ),
-                            "pinned": conversation.pinned,
-                            "archived": conversation.archived,
-                            "folder_id": folder.id,
-                            "temporary": False,
-                            "created_at": conversation.created_at,
-                            "updated_at": conversation.updated_at,
-                        }
-                        for index, conversation in enumerate(conversations)
-                    ],
-                )
-            rows = [
-                _message_row(ids[index], keyed[index], message)
-                for index, conversation in enumerate(conversations)
-                for message in conversation.messages
-            ]
-            if rows:
-                session.execute(_INSERT_MESSAGES, rows)
-            return folder_record(folder), ids
+            folder_id = folder.id
+            ids = self._write_batch(session, user_id, folder_id, conversations[:IMPORT_BATCH])
+            written = folder_record(folder)
+        for start in range(IMPORT_BATCH, len(conversations), IMPORT_BATCH):
+            with self.db.session() as session:
+                batch = conversations[start : start + IMPORT_BATCH]
+                ids.extend(self._write_batch(session, user_id, folder_id, batch))
+        return written, ids
+
+    def _write_batch(
+        self,
+        session: Session,
+        user_id: int,
+        folder_id: int,
+        conversations: Sequence[ImportedConversation],
+    ) -> list[str]:
+        """Message ids are taken before anything is written, so every row (its parent, its
+        choice group, its conversation's active leaf) is complete as inserted, and a batch
+        is two multi-row INSERTs rather than a statement per message. They are handed out in
+        each conversation's order, parents first, so ids grow from parent to child and
+        siblings keep their order, as they do for messages written one by one."""
+        # A write first: on SQLite it takes the one write lock before the ids are read, so
+        # no other connection can take them in between (see _allocate_message_ids).
+        session.execute(
+            update(cast(Table, Folder.__table__))
+            .where(Folder.id == folder_id)
+            .values(name=Folder.name)
+        )
+        total = sum(len(conversation.messages) for conversation in conversations)
+        fresh = iter(self._allocate_message_ids(session, total))
+        ids = [secrets.token_hex(16) for _ in conversations]
+        keyed = [{m.key: next(fresh) for m in c.messages} for c in conversations]
+        if conversations:
+            session.execute(
+                insert(_CONVERSATIONS),
+                [
+                    {
+                        "id": ids[index],
+                        "user_id": user_id,
+                        "title": conversation.title,
+                        "model": conversation.model,
+                        "settings": conversation.settings,
+                        "active_leaf_id": (
+                            None
+                            if conversation.active_leaf_key is None
+                            else keyed[index][conversation.active_leaf_key]
+                        ),
+                        "pinned": conversation.pinned,
+                        "archived": conversation.archived,
+                        "folder_id": folder_id,
+                        "temporary": False,
+                        "created_at": conversation.created_at,
+                        "updated_at": conversation.updated_at,
+                    }
+                    for index, conversation in enumerate(conversations)
+                ],
+            )
+        rows = [
+            _message_row(ids[index], keyed[index], message)
+            for index, conversation in enumerate(conversations)
+            for message in conversation.messages
+        ]
+        if rows:
+            session.execute(_INSERT_MESSAGES, rows)
+        return ids
 
     def _allocate_message_ids(self, session: Session, count: int) -> list[int]:
         """`count` message ids nobody else can take, ascending.

@@ -51,13 +51,16 @@ from chatcore.errors import (
     ChatInputError,
     ConfigError,
     ConversationNotFound,
+    ImportRefused,
     InvalidParameter,
     JsonModeUnmentioned,
     KeyUnreadable,
+    LibraryError,
     MissingApiKey,
     ModelNotOffered,
     PresetNotFound,
     QuotaExceeded,
+    SearchError,
     Sentence,
     StreamTruncated,
     UserError,
@@ -72,7 +75,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ("chatcore", "storage", "ui", "web")
 
 # Classes raised with several sentences: every raise names its code.
-FAMILIES = (ChatInputError, AccountError, InvalidParameter, ConfigError)
+FAMILIES = (ChatInputError, AccountError, InvalidParameter, ConfigError, LibraryError, SearchError)
 # Classes whose constructor writes the sentence itself.
 SENTENCE_IN_CLASS = (ModelNotOffered, StreamTruncated)
 
@@ -126,6 +129,26 @@ CODES: dict[str, type[AnyChatError]] = {
     "tool_choice_invalid": InvalidParameter,
     "tool_choice_without_tools": InvalidParameter,
     "unknown_builtin_tool": InvalidParameter,
+    # Folders, archive, bulk actions, retention
+    "folder_name_missing": LibraryError,
+    "folder_name_too_long": LibraryError,
+    "folder_name_taken": LibraryError,
+    "folder_not_found": LibraryError,
+    "bulk_scope_missing": LibraryError,
+    "retention_days_invalid": LibraryError,
+    # Search
+    "search_query_empty": SearchError,
+    "search_query_too_long": SearchError,
+    # Importing a file
+    "import_too_large": ImportRefused,
+    "import_unpacked_too_large": ImportRefused,
+    "import_bad_zip": ImportRefused,
+    "import_zip_unknown": ImportRefused,
+    "import_not_json_or_zip": ImportRefused,
+    "import_invalid_json": ImportRefused,
+    "import_json_too_deep": ImportRefused,
+    "import_unknown_format": ImportRefused,
+    "import_empty": ImportRefused,
     # Accounts
     "password_too_short": AccountError,
     "password_too_long": AccountError,

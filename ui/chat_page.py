@@ -7,25 +7,31 @@ from streamlit.delta_generator import DeltaGenerator
 
 from chatcore.chat.params import GenerationParams
 from chatcore.chat.use_cases import ConversationView
-from chatcore.errors import AnyChatError, ConversationNotFound, JsonModeUnmentioned
+from chatcore.errors import AnyChatError, JsonModeUnmentioned
 from chatcore.wiring import Services
 from storage import ConversationRecord, MessageStatus, Role, UserRecord
-from ui import controls
+from ui import controls, thread_view
 from ui.actions import CHAT_NOTICE, report, show_notice
 from ui.advanced import draw_advanced
 from ui.history import draw_history, open_conversation
 from ui.i18n import _, ngettext
+from ui.library import (
+    NEW_IN_FOLDER,
+    draw_conversation_filing,
+    draw_new_chat_notes,
+    draw_temporary_banner,
+    leave_temporary_chat,
+    new_chat_options,
+    note_open_conversation,
+)
 from ui.messages import ACTIONS_FOR, draw_message
 from ui.presets import draw_presets
 from ui.replies import choice_group, draw_choices, draw_generating
 from ui.sharing import draw_share_controls, render_shared
 from ui.text import plain, say
 from ui.tool_calls import call_names
+from ui.transfer import draw_export_controls
 
-# A long chat shows its tail; the rest is one click away. Every message drawn is re-sent to the
-# browser on each run, so this bounds the time from Enter to the first token in long chats.
-RECENT_MESSAGES = 20
-SHOW_ALL = "show_all_for"
 CONFIRM_DELETE = "confirm_delete_for"
 JSON_CONFIRM = "json_confirm"
 
@@ -40,12 +46,8 @@ def _sync_controls(services: Services, view: ConversationView | None) -> None:
 
 
 def _open(services: Services, user_id: int, conversation_id: str | None) -> ConversationView | None:
-    if conversation_id is None:
-        return None
-    try:
-        return services.chat.open(user_id, conversation_id)
-    except ConversationNotFound:
-        return None
+    """Its newest messages, as many as this tab asked for, or the message a link lands on."""
+    return thread_view.open_thread(services, user_id, conversation_id)
 
 
 def _send(
@@ -60,8 +62,15 @@ def _send(
     message was refused (the reason becomes the chat's notice; the text is handed back)."""
     try:
         params = controls.current_params(services.settings.default_model)
+        folder_id, temporary = new_chat_options()
         sent = services.chat.send(
-            user_id, conversation_id, text, params, confirmed_json=confirmed_json
+            user_id,
+            conversation_id,
+            text,
+            params,
+            confirmed_json=confirmed_json,
+            folder_id=folder_id,
+            temporary=temporary,
         )
     except JsonModeUnmentioned as question:
         # A question, not a refusal: kept until the user decides, so the message survives
@@ -76,6 +85,7 @@ def _send(
         report(CHAT_NOTICE, error, sends=True)
         return None
     st.session_state.pop(JSON_CONFIRM, None)
+    st.session_state.pop(NEW_IN_FOLDER, None)  # filed; the next New chat is unfiled again
     st.session_state[controls.LOADED_FOR] = sent.conversation.id
     open_conversation(sent.conversation.id)
     return sent
@@ -156,7 +166,8 @@ def _draw_header(services: Services, user_id: int, view: ConversationView) -> No
     conversation = view.conversation
     title_col, menu_col = st.columns([0.9, 0.1], vertical_alignment="center")
     title_col.subheader(plain(conversation.title), anchor=False)
-    with menu_col.popover("", icon=":material/more_horiz:", help=_("Rename or delete")):
+    menu = _("Rename, file, archive, export, share or delete")
+    with menu_col.popover("", icon=":material/more_horiz:", help=menu):
         st.text_input(
             _("Title"),
             value=conversation.title,
@@ -171,7 +182,10 @@ def _draw_header(services: Services, user_id: int, view: ConversationView) -> No
             on_click=services.chat.set_pinned,
             args=(user_id, conversation.id, not conversation.pinned),
         )
-        draw_share_controls(services, user_id, conversation.id)
+        if not conversation.temporary:  # never filed, exported or shared: it ends when left
+            draw_conversation_filing(services, user_id, conversation)
+            draw_export_controls(services, user_id, conversation.id)
+            draw_share_controls(services, user_id, conversation.id)
         st.button(
             _("Delete conversation"),
             icon=":material/delete:",
@@ -179,6 +193,10 @@ def _draw_header(services: Services, user_id: int, view: ConversationView) -> No
         )
     if st.session_state.get(CONFIRM_DELETE) == conversation.id:
         _confirm_delete(services, user_id, conversation)
+    if conversation.temporary:
+        draw_temporary_banner()
+    elif conversation.archived:
+        st.caption(_("Archived: this conversation is not in your chat list."))
 
 
 def _draw_totals(services: Services, view: ConversationView, slot: DeltaGenerator) -> None:
@@ -195,37 +213,34 @@ def _draw_totals(services: Services, view: ConversationView, slot: DeltaGenerato
 
 
 def _draw_thread(services: Services, user_id: int, view: ConversationView) -> None:
-    thread = view.thread
-    hidden = 0
-    if len(thread) > RECENT_MESSAGES and st.session_state.get(SHOW_ALL) != view.conversation.id:
-        hidden = len(thread) - RECENT_MESSAGES
-        thread = thread[hidden:]
-        st.button(
-            ngettext("Show {count} earlier message", "Show {count} earlier messages", hidden),
-            icon=":material/expand_less:",
-            on_click=lambda: st.session_state.update({SHOW_ALL: view.conversation.id}),
-        )
-    names = call_names(view.thread)
+    thread, hidden = thread_view.visible(view)
+    if hidden:
+        thread_view.draw_earlier(view, len(thread), hidden)
+    names = call_names(thread)
     newest = {message.role: message.id for message in thread}  # last of each role
     opened = st.session_state.get(ACTIONS_FOR)
     for index, message in enumerate(thread):
-        is_last = index == len(thread) - 1
+        # Around a message landed on, the drawn part may end before the newest message.
+        is_last = index == len(thread) - 1 and not view.later
         alternatives = view.alternatives.get(message.id)
         group = choice_group(message, alternatives) if is_last else []
-        if group:
-            draw_choices(services, user_id, message, group, alternatives or [])
-        elif message.status == MessageStatus.STREAMING and message.role == Role.ASSISTANT:
-            draw_generating(services, user_id, message, alternatives)
-        else:
-            draw_message(
-                services,
-                user_id,
-                message,
-                is_last=is_last,
-                alternatives=alternatives,
-                function_name=names.get(message.tool_call_id or ""),
-                full_actions=message.id in (newest.get(message.role), opened),
-            )
+        with thread_view.around(view, message):
+            if group:
+                draw_choices(services, user_id, message, group, alternatives or [])
+            elif message.status == MessageStatus.STREAMING and message.role == Role.ASSISTANT:
+                draw_generating(services, user_id, message, alternatives)
+            else:
+                draw_message(
+                    services,
+                    user_id,
+                    message,
+                    is_last=is_last,
+                    alternatives=alternatives,
+                    function_name=names.get(message.tool_call_id or ""),
+                    full_actions=message.id in (newest.get(message.role), opened),
+                )
+    thread_view.draw_later(view)
+    thread_view.scroll_to_landing(view)
 
 
 def render(services: Services, user: UserRecord) -> None:
@@ -243,10 +258,14 @@ def render(services: Services, user: UserRecord) -> None:
     if text:
         # Before anything else is drawn, so the request is on its way while the page renders.
         view = _send(services, user.id, requested, text)
+        if view is not None:
+            view = thread_view.after_send(services, user.id, view)
     unsent = text if text and view is None else None
     if view is None:
         view = _open(services, user.id, requested)
     _sync_controls(services, view)
+    leave_temporary_chat(services, user.id, view.conversation.id if view else None)
+    note_open_conversation(view.conversation if view else None)
 
     with st.sidebar:
         controls.draw_controls(services.model_list())
@@ -274,6 +293,7 @@ def render(services: Services, user: UserRecord) -> None:
             _("Conversation not found. It may have been deleted."), icon=":material/search_off:"
         )
     if view is None:
+        draw_new_chat_notes(services, user.id)
         st.title(_("What can I help with?"), anchor=False)
         st.caption(_("Replies come from {address}.", address=services.settings.base_url))
         return

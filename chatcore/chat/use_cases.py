@@ -44,6 +44,9 @@ JSON_MODE_WARNING = N_(
     "Add an instruction such as “Reply in JSON.”, or send anyway."
 )
 CONVERSATION_GONE = N_("That conversation no longer exists.")
+# A view returned after a send, regenerate or edit holds the thread's last messages only, as
+# many as the page draws: a long conversation is never read whole for the page's sake.
+VIEW_TAIL = 20
 TOOL_CALL_ANSWERED = N_("That tool call has already been answered.")
 
 
@@ -72,6 +75,10 @@ class ConversationView:
     thread: list[MessageRecord]
     # For each message on the thread that has siblings: all of them, oldest first.
     alternatives: dict[int, list[MessageRecord]] = field(default_factory=dict)
+    # Messages of the visible thread before `thread`, and after it (when it ends around a
+    # message landed on rather than at the newest one).
+    hidden: int = 0
+    later: int = 0
 
 
 class ChatService:
@@ -100,10 +107,47 @@ class ChatService:
         self._presence = presence
         self._relay = relay
 
-    def open(self, user_id: int, conversation_id: str) -> ConversationView:
+    def open(
+        self,
+        user_id: int,
+        conversation_id: str,
+        *,
+        recent: int | None = None,
+        through: int | None = None,
+        above: int = 1,
+    ) -> ConversationView:
+        """The conversation and its visible thread: all of it, or its `recent` last messages
+        (the view's `hidden` counts the others). `through` is a message on the thread to draw
+        too, with `above` messages before it: a message landed on (storage/threads.py)."""
         conversation = self._conversation(user_id, conversation_id)
-        thread = self.repository.load_thread(conversation)
-        return ConversationView(conversation, thread.messages, thread.alternatives)
+        thread = self.repository.load_thread(
+            conversation, tail=recent, through=through, above=above
+        )
+        return ConversationView(
+            conversation,
+            thread.messages,
+            thread.alternatives,
+            hidden=thread.hidden,
+            later=thread.later,
+        )
+
+    def land(
+        self, user_id: int, conversation_id: str, message_id: int, *, recent: int
+    ) -> ConversationView:
+        """Open a conversation at one of its messages (a search result's link), on the branch
+        through it: switched to, like `switch_branch`, when it is not on the visible one.
+
+        A message of another conversation, or of another person's, switches nothing: the
+        conversation opens as it is."""
+        view = self.open(user_id, conversation_id, recent=recent, through=message_id)
+        if any(message.id == message_id for message in view.thread):
+            return view
+        message = self.repository.get_message(message_id)
+        if message is None or message.conversation_id != view.conversation.id:
+            return view
+        if self.repository.select_branch(user_id, message_id) is None:
+            return view
+        return self.open(user_id, conversation_id, recent=recent, through=message_id)
 
     def check_message(self, text: str) -> str:
         if not text.strip():
@@ -143,22 +187,39 @@ class ChatService:
         params: GenerationParams,
         *,
         confirmed_json: bool = False,
+        folder_id: int | None = None,
+        temporary: bool = False,
     ) -> ConversationView:
-        """Save the user's message first, then start the reply in the background."""
+        """Save the user's message first, then start the reply in the background.
+
+        `folder_id` and `temporary` shape a new conversation only (the first message): filed
+        in that folder, or a temporary chat that is never listed and ends when left."""
         self.check_message(text)
         conversation = (
             self._conversation(user_id, conversation_id) if conversation_id is not None else None
         )
         api_key = self.admit(user_id, params)  # before a new conversation row is created
-        loaded = self.repository.load_thread(conversation) if conversation else Thread([], {})
+        # Its tail only: the generation thread reads the rest of a long one (_start_reply).
+        loaded = (
+            self.repository.load_thread(conversation, tail=VIEW_TAIL)
+            if conversation
+            else Thread([], {})
+        )
         thread = loaded.messages
         if params.json_mode and not confirmed_json:
             texts = [params.system_prompt, text, *(m.content for m in thread)]
+            if not mentions_json(texts) and loaded.hidden and conversation:
+                texts += [message.content for message in self.repository.thread(conversation)]
             if not mentions_json(texts):
                 raise JsonModeUnmentioned(JSON_MODE_WARNING)
         if conversation is None:
             conversation = self.repository.create_conversation(
-                user_id, title_from(text), params.model, params.to_settings()
+                user_id,
+                title_from(text),
+                params.model,
+                params.to_settings(),
+                folder_id=folder_id,
+                temporary=temporary,
             )
         return self._start_reply(
             user_id, conversation, thread, params, text, appended_to=loaded, api_key=api_key
@@ -276,10 +337,23 @@ class ChatService:
     # --- the history list and a conversation's menu ------------------------------------
 
     def list_conversations(
-        self, user_id: int, *, offset: int = 0, limit: int = 20, search: str = ""
+        self,
+        user_id: int,
+        *,
+        offset: int = 0,
+        limit: int = 20,
+        search: str = "",
+        folder_id: int | None = None,
+        archived: bool = False,
     ) -> ConversationPage:
+        """The history (conversations in no folder), one folder's, or the Archive."""
         return self.repository.list_conversations(
-            user_id, offset=offset, limit=limit, search=search
+            user_id,
+            offset=offset,
+            limit=limit,
+            search=search,
+            folder_id=folder_id,
+            archived=archived,
         )
 
     def rename(self, user_id: int, conversation_id: str, title: str) -> bool:
@@ -359,9 +433,12 @@ class ChatService:
 
         `appended_to` is the loaded thread when the turn simply extends it: the view is then
         built from it instead of read back, which would compete for the interpreter with the
-        request just started (tens of ms in a 500-message conversation).
+        request just started (tens of ms in a 500-message conversation). When it is only the
+        thread's tail, the generation thread reads the earlier messages for the request
+        (GenerationJob.history): thousands of rows no longer hold up the page.
         """
-        messages = api_messages(thread, params.system_prompt)
+        partial = appended_to is not None and appended_to.hidden > 0
+        messages = [] if partial else api_messages(thread, params.system_prompt)
         if user_text is not None:
             messages.append({"role": Role.USER.value, "content": user_text})
         fields = params.request_fields()
@@ -388,6 +465,7 @@ class ChatService:
             request,
             params.stream,
             api_key=api_key,
+            history=self._history(conversation, thread[-1].id, params) if partial else None,
         )
         self.worker.submit(job)
         opened = replace(
@@ -401,7 +479,22 @@ class ChatService:
             if len(replies) > 1:
                 alternatives[replies[0].id] = replies
             questions = [message for message in added if message.role == Role.USER]
-            return ConversationView(opened, [*thread, *questions, replies[0]], alternatives)
+            return ConversationView(
+                opened,
+                [*thread, *questions, replies[0]],
+                alternatives,
+                hidden=appended_to.hidden,
+            )
         # A new branch: its siblings are not in `thread`, so read the tree back.
-        loaded = self.repository.load_thread(opened)
-        return ConversationView(opened, loaded.messages, loaded.alternatives)
+        loaded = self.repository.load_thread(opened, tail=VIEW_TAIL)
+        return ConversationView(opened, loaded.messages, loaded.alternatives, hidden=loaded.hidden)
+
+    def _history(
+        self, conversation: ConversationRecord, leaf_id: int, params: GenerationParams
+    ) -> Callable[[], list[dict[str, Any]]]:
+        """The request's messages up to `leaf_id`, read when called (on the generation thread)."""
+
+        def read() -> list[dict[str, Any]]:
+            return api_messages(self._thread_until(conversation, leaf_id), params.system_prompt)
+
+        return read

@@ -45,8 +45,12 @@ def upgrade_to_head(engine: Engine) -> None:
     Several processes may start together on one database: one migrates while the others wait
     for it, then find the schema current. None serves before it is.
     """
-    if current_revision(engine) == HEAD_REVISION:
-        return  # the common case; skips loading Alembic and its scripts on every start
+    # The common case skips loading Alembic and its scripts on every start. Not on SQLite
+    # without the lock: a second process's first connection to a file another is migrating
+    # (not yet in WAL mode) waits on its write lock, and past the busy timeout fails with
+    # "database is locked"; the lock is a local file, so taking it first costs nothing.
+    if engine.dialect.name != "sqlite" and current_revision(engine) == HEAD_REVISION:
+        return
     with _migration_lock(engine):
         if current_revision(engine) == HEAD_REVISION:
             return  # another process migrated while this one waited

@@ -74,7 +74,9 @@ def test_a_reply_is_followed_token_by_token_from_another_process(
     two_processes: tuple[Services, Services], fake_api: FakeOpenAI
 ) -> None:
     first, second = two_processes
-    fake_api.enqueue(Behavior(text=WORDS, chunk_delay=0.02))
+    # 6 s of tokens: ten views are far more than the once-a-second checkpoint could show,
+    # with room for a machine busy enough to delay some notices.
+    fake_api.enqueue(Behavior(text=WORDS, chunk_delay=0.05))
     reply = _send(first, "long please")
     assert isinstance(first.chat.live(first.local_user.id, reply.id), LiveReply)
     followed = second.chat.live(second.local_user.id, reply.id)

@@ -47,6 +47,9 @@ RECENT_WINDOW = 3000
 OWN_RECENT_WINDOW = 1000
 # A person with fewer messages than this (estimated) has their ids listed to filter matches.
 OWN_MESSAGES_LISTED = 50_000
+# A term shorter than a trigram, beside longer ones, is looked up in the index's vocabulary
+# when it occurs fewer times than this; more often, it filters what the longer ones found.
+VOCABULARY_READ = 20_000
 SNIPPET_CHARS = 80
 ELLIPSIS = "…"
 _HIGHEST_CHARACTER = "\U0010ffff"
@@ -312,9 +315,11 @@ _NEWEST = (
     "SELECT m.id, m.conversation_id FROM messages m {scope} AND {newest} {filters} "
     "ORDER BY m.id DESC"
 )
+# The messages holding a term shorter than a trigram: those with a trigram it starts.
+_VOCABULARY = "SELECT doc FROM messages_fts_instances WHERE term >= :low AND term < :high"
 _OLDER = (
     "SELECT m.id, m.conversation_id FROM messages m {scope} AND m.id < :floor "
-    "AND m.id IN (SELECT doc FROM messages_fts_instances WHERE term >= :low AND term < :high) "
+    f"AND m.id IN ({_VOCABULARY}) "
     "{own} {filters} ORDER BY m.id DESC"
 )
 
@@ -335,6 +340,11 @@ def _sqlite_statements(session: Session, user_id: int, terms: Sequence[str]) -> 
     if long:
         params["match"] = " AND ".join(_phrase(term) for term in long)
         own = f"AND +f.rowid IN ({_OWN_IDS})" if small else ""
+        if short and _occurs_fewer_than(session, _bounds(short[0]), VOCABULARY_READ):
+            # Found but perhaps never beside the longer terms: the index's few messages with
+            # it, rather than each message the longer terms found.
+            params.update(_bounds(short[0]))
+            own += f" AND +f.rowid IN ({_VOCABULARY})"
         statement = _INDEXED.format(scope=_SCOPE, own=own, filters=_like_filters(short, params))
         yield text(statement), params
         return
@@ -352,8 +362,7 @@ def _sqlite_statements(session: Session, user_id: int, terms: Sequence[str]) -> 
     yield text(statement), params
     if params["floor"] <= 1:
         return  # there was nothing older
-    key = fold(short[0])
-    older = {**params, "low": key, "high": key + _HIGHEST_CHARACTER}
+    older = {**params, **_bounds(short[0])}
     if small and _occurs_more_than_they_wrote(session, older):
         # A word others use far more than they do: reading their own messages costs less.
         statement = _NEWEST.format(
@@ -366,6 +375,21 @@ def _sqlite_statements(session: Session, user_id: int, terms: Sequence[str]) -> 
     own = f"AND +m.id IN ({_OWN_IDS})" if small else ""
     statement = _OLDER.format(scope=_SCOPE, own=own, filters=_like_filters(short[1:], older))
     yield text(statement), older
+
+
+def _bounds(term: str) -> dict[str, str]:
+    """The index's vocabulary range of the trigrams a short term starts."""
+    key = fold(term)
+    return {"low": key, "high": key + _HIGHEST_CHARACTER}
+
+
+def _occurs_fewer_than(session: Session, bounds: dict[str, str], cap: int) -> bool:
+    """Whether a short term occurs (in anyone's messages) fewer than `cap` times; the count
+    stops there."""
+    occurrences = session.scalar(
+        text(f"SELECT count(*) FROM ({_VOCABULARY} LIMIT :cap)"), {**bounds, "cap": cap}
+    )
+    return (occurrences or 0) < cap
 
 
 def _occurs_more_than_they_wrote(session: Session, params: dict[str, Any]) -> bool:

@@ -392,6 +392,28 @@ def test_postgresql_uses_the_trigram_index_for_chinese(postgres_url: str) -> Non
     assert trigrams  # the cluster's LC_CTYPE keeps Chinese characters in trigrams
 
 
+def test_short_and_long_terms_together_whichever_way_the_short_one_is_read(
+    repo: ChatRepository,
+    finder: SearchService,
+    people: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Beside a longer term, a short one is looked up in the index's vocabulary when it is
+    rare, or checked in each message the longer term found when it is common (SQLite)."""
+    ann, bob = people
+    both = _chat(repo, ann, "a", "量子 and zeppelin together", "zeppelin alone")
+    apart = _chat(repo, ann, "b", "量子 alone", "zeppelin elsewhere", "only 量")
+    _chat(repo, bob, "c", "量子 zeppelin of someone else")
+    for read in (search_module.VOCABULARY_READ, 1):
+        monkeypatch.setattr(search_module, "VOCABULARY_READ", read)
+        assert _ids(finder.search(ann, "量子 zeppelin")) == {both}
+        assert _ids(finder.search(ann, "ZEPPELIN 量")) == {both}
+        assert _ids(finder.search(ann, "量 elsewhere")) == set()
+        assert _ids(finder.search(ann, "ly 量")) == {apart}
+        assert _ids(finder.search(ann, "子 tog 量")) == {both}
+        assert _found(finder.search(ann, "zeppelin 子"))[0][0] == both
+
+
 # The use case --------------------------------------------------------------------------------
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
@@ -9,7 +11,7 @@ from chatcore.chat.params import GenerationParams
 from chatcore.chat.use_cases import ConversationView
 from chatcore.errors import AnyChatError, JsonModeUnmentioned
 from chatcore.wiring import Services
-from storage import ConversationRecord, MessageStatus, Role, UserRecord
+from storage import ConversationRecord, FolderRecord, MessageStatus, Role, UserRecord
 from ui import controls, thread_view
 from ui.actions import CHAT_NOTICE, report, show_notice
 from ui.advanced import draw_advanced
@@ -162,7 +164,9 @@ def _rename(services: Services, user_id: int, conversation_id: str) -> None:
         services.chat.rename(user_id, conversation_id, title)
 
 
-def _draw_header(services: Services, user_id: int, view: ConversationView) -> None:
+def _draw_header(
+    services: Services, user_id: int, view: ConversationView, folders: Sequence[FolderRecord]
+) -> None:
     conversation = view.conversation
     title_col, menu_col = st.columns([0.9, 0.1], vertical_alignment="center")
     title_col.subheader(plain(conversation.title), anchor=False)
@@ -183,7 +187,7 @@ def _draw_header(services: Services, user_id: int, view: ConversationView) -> No
             args=(user_id, conversation.id, not conversation.pinned),
         )
         if not conversation.temporary:  # never filed, exported or shared: it ends when left
-            draw_conversation_filing(services, user_id, conversation)
+            draw_conversation_filing(services, user_id, conversation, folders)
             draw_export_controls(services, user_id, conversation.id)
             draw_share_controls(services, user_id, conversation.id)
         st.button(
@@ -267,12 +271,13 @@ def render(services: Services, user: UserRecord) -> None:
     leave_temporary_chat(services, user.id, view.conversation.id if view else None)
     note_open_conversation(view.conversation if view else None)
 
+    folders = services.library.folders(user.id)  # the sidebar, the menu and the notes share it
     with st.sidebar:
         controls.draw_controls(services.model_list())
         draw_advanced()
         draw_presets(services, user.id)
         st.divider()
-        draw_history(services, user.id, view.conversation.id if view else None)
+        draw_history(services, user.id, folders, view.conversation.id if view else None)
 
     if not has_key:
         st.info(
@@ -293,11 +298,11 @@ def render(services: Services, user: UserRecord) -> None:
             _("Conversation not found. It may have been deleted."), icon=":material/search_off:"
         )
     if view is None:
-        draw_new_chat_notes(services, user.id)
+        draw_new_chat_notes(folders)
         st.title(_("What can I help with?"), anchor=False)
         st.caption(_("Replies come from {address}.", address=services.settings.base_url))
         return
-    _draw_header(services, user.id, view)
+    _draw_header(services, user.id, view, folders)
     totals = st.empty()
     _draw_thread(services, user.id, view)
     _draw_totals(services, view, totals)

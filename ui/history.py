@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import streamlit as st
@@ -16,7 +17,7 @@ from chatcore.chat.history_groups import (
     group_conversations,
 )
 from chatcore.wiring import Services
-from storage import ConversationRecord
+from storage import ConversationRecord, FolderRecord
 from ui.i18n import N_, _, current
 from ui.library import (
     TEMPORARY,
@@ -61,7 +62,9 @@ def _draw_item(conversation: ConversationRecord, open_id: str | None) -> None:
     )
 
 
-def draw_history(services: Services, user_id: int, open_id: str | None) -> None:
+def draw_history(
+    services: Services, user_id: int, folders: Sequence[FolderRecord], open_id: str | None
+) -> None:
     with st.container(horizontal=True, vertical_alignment="center"):
         st.button(
             _("New chat"),
@@ -86,15 +89,15 @@ def draw_history(services: Services, user_id: int, open_id: str | None) -> None:
         return
     if draw_search(services, user_id):
         return  # the results replace the lists while the box holds a query
-    folders = []
-    if not st.session_state.get(OFFSET, 0):
-        folders = draw_folders(services, user_id, open_id, _draw_item)
+    first_page = not st.session_state.get(OFFSET, 0)
+    if first_page:
+        draw_folders(services, user_id, folders, open_id, _draw_item)
     page = services.chat.list_conversations(
         user_id, offset=st.session_state.get(OFFSET, 0), limit=PAGE_SIZE
     )
     if page.offset and not page.items:
         st.caption(_("No more conversations."))
-    elif not page.items and not any(folder.conversations for folder in folders):
+    elif not page.items and not (first_page and any(folder.conversations for folder in folders)):
         st.caption(_("No conversations yet."))
     # Each page groups its own conversations: the list is ordered pinned first, then newest,
     # so a heading continues on the next page where its group does.

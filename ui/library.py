@@ -3,7 +3,7 @@ a conversation's menu that file or archive it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 
 import streamlit as st
@@ -70,7 +70,7 @@ def note_open_conversation(conversation: ConversationRecord | None) -> None:
         st.session_state[OPEN_TEMPORARY] = conversation.id
 
 
-def draw_new_chat_notes(services: Services, user_id: int) -> None:
+def draw_new_chat_notes(folders: Sequence[FolderRecord]) -> None:
     """Above an empty chat: where the next message will go."""
     folder_id, temporary = new_chat_options()
     if temporary:
@@ -82,9 +82,9 @@ def draw_new_chat_notes(services: Services, user_id: int) -> None:
             icon=":material/timer:",
         )
     if folder_id is not None:
-        folders = {folder.id: folder for folder in services.library.folders(user_id)}
-        if folder_id in folders:
-            st.caption(_("New chat in the folder “{name}”.", name=plain(folders[folder_id].name)))
+        named = {folder.id: folder.name for folder in folders}
+        if folder_id in named:
+            st.caption(_("New chat in the folder “{name}”.", name=plain(named[folder_id])))
         else:
             st.session_state.pop(NEW_IN_FOLDER, None)
 
@@ -102,11 +102,11 @@ def draw_temporary_banner() -> None:
 def draw_folders(
     services: Services,
     user_id: int,
+    folders: Sequence[FolderRecord],
     open_id: str | None,
     draw_item: Callable[[ConversationRecord, str | None], None],
-) -> list[FolderRecord]:
-    """The folders, each closed until clicked; returns them."""
-    folders = services.library.folders(user_id)
+) -> None:
+    """The folders, each closed until clicked."""
     heading, add = st.columns([0.8, 0.2], vertical_alignment="center")
     heading.caption(_("Folders"))
     with (
@@ -123,7 +123,6 @@ def draw_folders(
     for folder in folders:
         _draw_folder(services, user_id, folder, open_id, draw_item)
     show_notice(NOTICE)
-    return folders
 
 
 def _create_folder(services: Services, user_id: int) -> None:
@@ -388,18 +387,19 @@ def draw_bulk_confirmation(services: Services, user_id: int) -> None:
 
 
 def draw_conversation_filing(
-    services: Services, user_id: int, conversation: ConversationRecord
+    services: Services,
+    user_id: int,
+    conversation: ConversationRecord,
+    folders: Sequence[FolderRecord],
 ) -> None:
     """In the conversation's menu: its folder, and archive or restore."""
-    folders = {folder.id: folder for folder in services.library.folders(user_id)}
-    options = [None, *folders]
+    named = {folder.id: folder.name for folder in folders}
+    options = [None, *named]
     st.selectbox(
         _("Folder"),
         options,
-        index=options.index(conversation.folder_id) if conversation.folder_id in folders else 0,
-        format_func=lambda folder_id: (
-            _("No folder") if folder_id is None else folders[folder_id].name
-        ),
+        index=options.index(conversation.folder_id) if conversation.folder_id in named else 0,
+        format_func=lambda folder_id: _("No folder") if folder_id is None else named[folder_id],
         key=f"move-{conversation.id}",
         on_change=_move,
         args=(services, user_id, conversation.id),

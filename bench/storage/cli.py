@@ -98,6 +98,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--long", type=int, default=dataset.LONG_MESSAGES, help="messages in the long conversation"
     )
+    parser.add_argument(
+        "--search-only",
+        action="store_true",
+        help="time only the searches (bench.storage.search_cases)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds for the run")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
@@ -205,7 +210,7 @@ def measure_size(
             services.infra.database, conversations, seed=args.seed, long_messages=args.long
         )
         limits = Limits(args.reps, args.budget, deadline, args.transfer)
-        return library, measure(services, library, limits, log)
+        return library, measure(services, library, limits, log, search_only=args.search_only)
     finally:
         services.close()
 
@@ -260,7 +265,9 @@ def run_database(
             load_before = os.getloadavg()[0]
             library, figures = measure_size(url, conversations, args, upstream, deadline, log)
             largest = name == sizes[-1][0]
-            if args.browser == "all" or (args.browser == "largest" and largest):
+            if not args.search_only and (
+                args.browser == "all" or (args.browser == "largest" and largest)
+            ):
                 log(f"{database} {name}: the page in Chromium")
                 from bench.storage.browser import page_figures  # playwright only when asked
 

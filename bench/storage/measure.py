@@ -9,6 +9,7 @@ request, `GenerationJob.with_history`) is timed apart.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 import statistics
@@ -21,7 +22,7 @@ from sqlalchemy import delete, select, text, update
 
 from bench.storage.chatgpt import chatgpt_export
 from bench.storage.dataset import Library
-from bench.storage.text import NEEDLE_EN, NEEDLE_ZH
+from bench.storage.search_cases import far_back, search_cases
 from chatcore.chat.generation import GenerationJob
 from chatcore.chat.params import GenerationParams
 from chatcore.wiring import Services
@@ -31,6 +32,7 @@ from storage.models import Conversation, Message
 PAGE_TAIL = 20  # what the chat page draws of a conversation (ui/thread_view.RECENT_MESSAGES)
 IMPORTER = "bench-import-"
 TRANSFER_MESSAGES = 20  # per imported (and exported) conversation
+SEARCH_GOAL_MS = 50.0
 
 
 class HandOff:
@@ -162,12 +164,20 @@ def _path_messages(services: Services, library: Library) -> list[int]:
 
 
 def measure(
-    services: Services, library: Library, limits: Limits, log: Callable[[str], None]
+    services: Services,
+    library: Library,
+    limits: Limits,
+    log: Callable[[str], None],
+    search_only: bool = False,
 ) -> dict[str, Figure]:
-    """Every figure for one database at one size. The library is as found afterwards."""
+    """Every figure for one database at one size (or only the searches). The library is as
+    found afterwards."""
     user = library.user_id
     chat = services.chat
     figures: dict[str, Figure] = {}
+    if search_only:
+        _measure_search(services, library, limits, figures, log)
+        return figures
 
     def run(key: str, label: str, body: Callable[[], Any], goal: float | None = None) -> None:
         log(f"    {label}")
@@ -275,15 +285,18 @@ def _measure_search(
     log: Callable[[str], None],
 ) -> None:
     search = getattr(services, "search", None)
-    for key, label, query in (
-        ("search_en", f"search “{NEEDLE_EN}” (English)", NEEDLE_EN),
-        ("search_zh", f"search “{NEEDLE_ZH}” (Chinese)", NEEDLE_ZH),
-    ):
-        if search is None:
+    if search is None:
+        for key, label in (("search_en", "search (English)"), ("search_zh", "search (Chinese)")):
             figures[key] = Figure(label, absent="n/a")
-            continue
-        log(f"    {label}")
-        figures[key] = _repeat(Figure(label), limits, _searcher(search, library.user_id, query))
+        return
+    for case in search_cases():
+        log(f"    {case.label}")
+        with far_back(services) if case.key == "search_far_back" else contextlib.nullcontext():
+            figures[case.key] = _repeat(
+                Figure(case.label, goal_ms=SEARCH_GOAL_MS),
+                limits,
+                _searcher(search, library.user_id, case.query),
+            )
 
 
 def _searcher(search: Any, user_id: int, query: str) -> Callable[[], Any]:

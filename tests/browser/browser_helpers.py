@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import uuid
+
 from playwright.sync_api import Locator, Page, expect
 
 LOAD_TIMEOUT = 20_000  # ms; the first page of a fresh server imports a lot
 REPLY_TIMEOUT = 15_000  # ms
+RUN_START_MS = 150  # a widget change's run shows in the page only once the server started it
+
+
+def unique(prefix: str) -> str:
+    """A name no other test (or earlier run against the same database) has used."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def wait_for_app_run(page: Page) -> None:
+    """Wait until the script run a widget change started has finished.
+
+    The browser reports the run only once the server has started it, hence the short pause
+    first (what Streamlit's own end-to-end tests do). Sending right after a sidebar change,
+    while that change's run was still going, was seen to send the request without it.
+    """
+    page.wait_for_timeout(RUN_START_MS)
+    expect(page.get_by_test_id("stApp")).to_have_attribute(
+        "data-test-script-state", "notRunning", timeout=LOAD_TIMEOUT
+    )
 
 
 def open_app(page: Page, url: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,9 @@ from tests.browser.browser_helpers import (
     open_app,
     send,
     sidebar,
+    unique,
     user_messages,
+    wait_for_app_run,
 )
 from tests.support.fake_openai import Behavior, FakeOpenAI
 
@@ -99,10 +100,6 @@ def teammate(accounts: UserRepository) -> Callable[[], Teammate]:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
 def button(page: Page, name: str) -> Locator:
     """A button of the chat area by its exact label (see test_chat_browser.button)."""
     return main_area(page).get_by_role("button", name=name, exact=True)
@@ -161,14 +158,6 @@ def chat(page: Page, tag: str, answer: str) -> str:
     send(page, f"{tag} [[reply:{answer}]]")
     wait_until_finished(page, answer)
     return conversation_id(page)
-
-
-def wait_for_app_run(page: Page) -> None:
-    """Wait until the script run just started has finished (see test_parameters_browser)."""
-    page.wait_for_timeout(150)
-    expect(page.get_by_test_id("stApp")).to_have_attribute(
-        "data-test-script-state", "notRunning", timeout=LOAD_TIMEOUT
-    )
 
 
 def open_menu(page: Page, title_part: str) -> Locator:

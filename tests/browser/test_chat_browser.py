@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from tests.browser.browser_helpers import (
     chat_messages,
     open_app,
     send,
+    unique,
     user_messages,
 )
 from tests.support.fake_openai import Behavior, FakeOpenAI
@@ -38,10 +38,6 @@ PARTIAL = re.compile(r"^w1 w2 w3\b.*" + CURSOR + "$", re.DOTALL)
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def words(count: int) -> str:

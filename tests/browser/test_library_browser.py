@@ -18,6 +18,7 @@ from tests.browser.browser_helpers import (
     open_app,
     send,
     sidebar,
+    wait_for_app_run,
 )
 from tests.support.fake_openai import Behavior, FakeOpenAI
 
@@ -31,19 +32,12 @@ def _unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def _wait_for_run(page: Page) -> None:
-    page.wait_for_timeout(150)
-    expect(page.get_by_test_id("stApp")).to_have_attribute(
-        "data-test-script-state", "notRunning", timeout=LOAD_TIMEOUT
-    )
-
-
 def _chat(page: Page, fake: FakeOpenAI, text: str) -> None:
     fake.enqueue(Behavior(text="noted"))
     send(page, text)
     expect(assistant_messages(page).last).to_contain_text("noted", timeout=REPLY_TIMEOUT)
     expect(page).to_have_url(CONVERSATION_URL, timeout=REPLY_TIMEOUT)
-    _wait_for_run(page)
+    wait_for_app_run(page)
 
 
 def _open_menu(page: Page, title: str) -> Locator:
@@ -88,14 +82,14 @@ def test_move_a_conversation_into_a_folder_and_find_it_there(
     menu = _open_menu(page, title)
     menu.get_by_test_id("stSelectbox").filter(has_text="Folder").click()
     page.get_by_role("option", name=folder).click()
-    _wait_for_run(page)
+    wait_for_app_run(page)
     page.keyboard.press("Escape")
     page.reload()
     open_app(page, page.url)
     expect(_entry(page, title)).to_have_count(0)  # out of the dates, in a closed folder
     sidebar(page).get_by_test_id("stExpander").filter(has_text=folder).click()
     expect(_entry(page, title)).to_be_visible(timeout=LOAD_TIMEOUT)
-    _wait_for_run(page)
+    wait_for_app_run(page)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "folders.png"))
 
@@ -108,12 +102,12 @@ def test_archive_then_restore_from_the_archive_view(
     _chat(page, fake_api, title)
     menu = _open_menu(page, title)
     menu.get_by_role("button", name="Archive").click()
-    _wait_for_run(page)
+    wait_for_app_run(page)
     expect(_entry(page, title)).to_have_count(0)
     sidebar(page).get_by_role("button", name="Archive").click()
     expect(_entry(page, title)).to_be_visible(timeout=LOAD_TIMEOUT)
     sidebar(page).locator("[class*='st-key-restore-']").get_by_role("button").first.click()
-    _wait_for_run(page)
+    wait_for_app_run(page)
     sidebar(page).get_by_role("button", name="‹ Back to chats").click()
     expect(_entry(page, title)).to_be_visible(timeout=LOAD_TIMEOUT)
 
@@ -129,7 +123,7 @@ def test_a_temporary_chat_is_never_listed_and_gone_once_left(
     left_url = page.url
     expect(_entry(page, title)).to_have_count(0)
     sidebar(page).get_by_role("button", name="New chat").click()
-    _wait_for_run(page)
+    wait_for_app_run(page)
     page.goto(left_url)
     expect(main_area(page).get_by_text("Conversation not found")).to_be_visible(
         timeout=LOAD_TIMEOUT

@@ -19,7 +19,6 @@ import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +35,7 @@ from tests.browser.browser_helpers import (
     main_area,
     send,
     sidebar,
+    unique,
 )
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.oidc_provider import OIDCProvider
@@ -106,10 +106,6 @@ def mei_page(browser: Browser, app_url: str, oidc_provider: OIDCProvider) -> Ite
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def new_user(prefix: str) -> dict[str, Any]:

@@ -24,13 +24,13 @@ from tests.browser.browser_helpers import (
     open_app,
     send,
     user_messages,
+    wait_for_app_run,
 )
 from tests.support.fake_openai import Behavior, FakeOpenAI
 
 pytestmark = pytest.mark.browser
 
 CONVERSATION_URL = re.compile(r"\?c=([0-9a-f]{32})$")
-RUN_START_MS = 150
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -96,19 +96,6 @@ def conversation_id(page: Page) -> str:
     match = CONVERSATION_URL.search(page.url)
     assert match is not None, page.url
     return match.group(1)
-
-
-def wait_for_app_run(page: Page) -> None:
-    """Wait until the script run a widget change started has finished.
-
-    The browser reports the run only once the server has started it, hence the short pause
-    first (what Streamlit's own end-to-end tests do). Sending right after a sidebar change,
-    while that change's run was still going, was seen to send the request without it.
-    """
-    page.wait_for_timeout(RUN_START_MS)
-    expect(page.get_by_test_id("stApp")).to_have_attribute(
-        "data-test-script-state", "notRunning", timeout=LOAD_TIMEOUT
-    )
 
 
 def open_advanced(page: Page) -> Locator:

@@ -58,6 +58,7 @@ from tests.browser.browser_helpers import (
     open_app,
     send,
     sidebar,
+    unique,
     user_messages,
 )
 from tests.support.app_process import (
@@ -376,10 +377,6 @@ def accounts_team(
 def words(count: int) -> str:
     """w1 w2 … wN: a reply whose every prefix is recognisable."""
     return " ".join(f"w{i}" for i in range(1, count + 1))
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def reply_body(page: Page) -> Locator:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import re
 import urllib.parse
-import uuid
 from collections.abc import Callable
 
 import pytest
@@ -26,6 +25,7 @@ from tests.browser.browser_helpers import (
     open_app,
     send,
     sidebar,
+    unique,
 )
 
 pytestmark = pytest.mark.browser
@@ -42,10 +42,6 @@ def app_env_overrides() -> dict[str, str]:
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def page_as(new_browser_context: Callable[..., BrowserContext], app_url: str, name: str) -> Page:

@@ -20,6 +20,7 @@ from tests.browser.browser_helpers import (
     open_app,
     send,
     sidebar,
+    wait_for_app_run,
 )
 from tests.support.fake_openai import Behavior, FakeOpenAI
 
@@ -43,19 +44,12 @@ for (const name of ["pushState", "replaceState"]) {
 """
 
 
-def _wait_for_run(page: Page) -> None:
-    page.wait_for_timeout(150)
-    expect(page.get_by_test_id("stApp")).to_have_attribute(
-        "data-test-script-state", "notRunning", timeout=LOAD_TIMEOUT
-    )
-
-
 def _search(page: Page, query: str) -> Locator:
     """Type `query` in the sidebar's search box; returns the results."""
     box = sidebar(page).get_by_placeholder("Search messages and titles")
     box.fill(query)
     box.press("Enter")
-    _wait_for_run(page)
+    wait_for_app_run(page)
     return sidebar(page).locator(".st-key-search_results")
 
 
@@ -71,9 +65,9 @@ def test_find_chinese_words_and_open_the_conversation_at_the_match(
     match = CONVERSATION_URL.search(page.url)
     assert match is not None
     conversation_id = match.group(1)
-    _wait_for_run(page)
+    wait_for_app_run(page)
     sidebar(page).get_by_role("button", name="New chat").click()  # away from it
-    _wait_for_run(page)
+    wait_for_app_run(page)
 
     # Two characters: in both messages, so the newest (the answer) is the hit shown.
     results = _search(page, "模型")

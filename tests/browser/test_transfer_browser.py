@@ -18,7 +18,13 @@ from sqlalchemy import select
 
 from storage import Database
 from storage.models import Conversation, Folder
-from tests.browser.browser_helpers import LOAD_TIMEOUT, main_area, open_app, user_messages
+from tests.browser.browser_helpers import (
+    LOAD_TIMEOUT,
+    main_area,
+    open_app,
+    user_messages,
+    wait_for_app_run,
+)
 from tests.support.app_process import AppProcess
 
 pytestmark = pytest.mark.browser
@@ -41,20 +47,13 @@ def app_database(app_server: AppProcess) -> Iterator[Database]:
     database.dispose()
 
 
-def _wait_for_run(page: Page) -> None:
-    page.wait_for_timeout(150)
-    expect(page.get_by_test_id("stApp")).to_have_attribute(
-        "data-test-script-state", "notRunning", timeout=LOAD_TIMEOUT
-    )
-
-
 def _account_page(page: Page, app_url: str) -> None:
     open_app(page, app_url)  # the chat page first: the app's services are up
     page.goto(f"{app_url}/account")
     expect(main_area(page).get_by_role("heading", name="Your conversations")).to_be_visible(
         timeout=LOAD_TIMEOUT
     )
-    _wait_for_run(page)
+    wait_for_app_run(page)
 
 
 def _upload(page: Page, name: str, content: bytes, mime: str = "application/json") -> None:
@@ -62,11 +61,11 @@ def _upload(page: Page, name: str, content: bytes, mime: str = "application/json
         files=[{"name": name, "mimeType": mime, "buffer": content}]
     )
     expect(main_area(page).get_by_text(name)).to_be_visible(timeout=LOAD_TIMEOUT)
-    _wait_for_run(page)
+    wait_for_app_run(page)
     button = main_area(page).get_by_role("button", name="Import", exact=True)
     expect(button).to_be_enabled()
     button.click()
-    _wait_for_run(page)
+    wait_for_app_run(page)
 
 
 def test_import_chatgpt_export_then_open_it_and_export_everything(
@@ -97,7 +96,7 @@ def test_import_chatgpt_export_then_open_it_and_export_everything(
     expect(main_area(page).get_by_role("heading", name="Python 列表推导式")).to_be_visible()
     expect(user_messages(page)).to_have_count(2)
     expect(user_messages(page).last).to_contain_text("换成字典推导式呢？")
-    _wait_for_run(page)
+    wait_for_app_run(page)
     page.screenshot(path=str(ARTIFACTS / "import-opened.png"))
 
     # Everything, as a zip: each conversation's JSON parses and holds it.

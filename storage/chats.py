@@ -4,10 +4,12 @@ returning plain records."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from storage.convert import conversation_record, message_record, preset_record
 from storage.db import Database, rows_changed
@@ -22,7 +24,7 @@ from storage.records import (
     Role,
     Thread,
 )
-from storage.threads import newest_leaf_below, read_path, read_tail, read_thread
+from storage.threads import newest_leaf_below, read_path, read_tail, read_tail_in, read_thread
 
 
 def _like_pattern(text: str) -> str:
@@ -73,9 +75,7 @@ class ChatRepository:
         """None both for a missing id and for someone else's: the caller cannot tell them apart."""
         with self.db.session() as session:
             row = session.scalar(
-                select(Conversation).where(
-                    Conversation.id == conversation_id, Conversation.user_id == user_id
-                )
+                _CONVERSATION_OF, {"conversation_id": conversation_id, "user_id": user_id}
             )
             return conversation_record(row) if row else None
 
@@ -207,52 +207,68 @@ class ChatRepository:
         """One transaction for a turn's start: the user's message (if any), one empty reply
         per choice (owned by the process that will write it), and the conversation's settings
         and leaf (the first choice). Returns the messages added."""
+        turn = _Turn(
+            conversation_id, user_text, model, request_params, settings, choices, owner_process
+        )
+        now = utcnow()
         with self.db.session() as session:
-            added: list[Message] = []
-            if user_text is not None:
-                question = Message(
-                    conversation_id=conversation_id,
-                    parent_id=parent_id,
-                    role=Role.USER,
-                    content=user_text,
-                    status=MessageStatus.COMPLETE,
-                )
-                session.add(question)
-                session.flush()
-                parent_id = question.id
-                added.append(question)
-            replies = [
-                Message(
-                    conversation_id=conversation_id,
-                    parent_id=parent_id,
-                    role=Role.ASSISTANT,
-                    content="",
-                    status=MessageStatus.STREAMING,
-                    model=model,
-                    request_params=request_params,
-                    choice_index=index if choices > 1 else None,
-                    owner_process=owner_process,
-                )
-                for index in range(choices)
-            ]
-            session.add_all(replies)
-            session.flush()
-            if choices > 1:
-                for reply in replies:
-                    reply.choice_group = replies[0].id
-            added.extend(replies)
+            added = _insert_turn(session, turn, parent_id, now)
+            leaf = next(message.id for message in added if message.role == Role.ASSISTANT)
             session.execute(
-                update(Conversation)
-                .where(Conversation.id == conversation_id)
-                .values(
-                    active_leaf_id=replies[0].id,
-                    model=model,
-                    settings=settings,
-                    updated_at=utcnow(),
-                )
+                _TURN_STARTED,
+                {
+                    "conversation_id": conversation_id,
+                    "leaf": leaf,
+                    "turn_model": model,
+                    "turn_settings": settings,
+                    "now": now,
+                },
             )
-            session.flush()
-            return [message_record(row) for row in added]
+            return added
+
+    def continue_thread(
+        self,
+        user_id: int,
+        conversation_id: str,
+        *,
+        user_text: str,
+        model: str,
+        request_params: dict[str, Any],
+        settings: dict[str, Any],
+        choices: int = 1,
+        owner_process: str | None = None,
+        tail: int,
+    ) -> TurnStarted | None:
+        """A send in one transaction, with nothing read before it: the conversation is
+        claimed (its settings and time written, only if it is this person's: None, and nothing
+        written, otherwise), the question goes below the end of its visible thread with one
+        empty reply per choice, and the thread's last `tail` messages are read back for the
+        page. Writing first also means SQLite takes its write lock at once: a transaction that
+        read first would fail, not wait, once a generation thread's checkpoint made its
+        snapshot stale."""
+        turn = _Turn(
+            conversation_id, user_text, model, request_params, settings, choices, owner_process
+        )
+        now = utcnow()
+        with self.db.session() as session:
+            claimed = session.execute(
+                _CLAIM,
+                {
+                    "conversation_id": conversation_id,
+                    "owner": user_id,
+                    "turn_model": model,
+                    "turn_settings": settings,
+                    "now": now,
+                },
+            ).first()
+            if claimed is None:
+                return None
+            before = conversation_record(Conversation(**claimed._mapping))
+            added = _insert_turn(session, turn, before.active_leaf_id, now)
+            leaf = next(message.id for message in added if message.role == Role.ASSISTANT)
+            session.execute(_MOVE_LEAF, {"conversation_id": conversation_id, "leaf": leaf})
+            opened = replace(before, active_leaf_id=leaf)
+            return TurnStarted(before, opened, added, read_tail_in(session, self.db, opened, tail))
 
     def get_message(self, message_id: int) -> MessageRecord | None:
         with self.db.session() as session:
@@ -385,3 +401,118 @@ class ChatRepository:
                 delete(Preset).where(Preset.id == preset_id, Preset.user_id == user_id)
             )
             return rows_changed(result) == 1
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStarted:
+    """What `continue_thread` wrote and read."""
+
+    before: ConversationRecord  # as claimed: its leaf is the question's parent
+    opened: ConversationRecord  # as the transaction left it: the first reply is its leaf
+    added: list[MessageRecord]
+    view: Thread
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """What starting a reply writes, apart from where."""
+
+    conversation_id: str
+    user_text: str | None
+    model: str
+    request_params: dict[str, Any]
+    settings: dict[str, Any]
+    choices: int
+    owner_process: str | None
+
+
+_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+_RECORD_FIELDS = tuple(field.name for field in fields(MessageRecord))
+_CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
+# Statements of every send, built once: composing one costs more than running it.
+_ADD_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
+_TURN_STARTED = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .values(
+        active_leaf_id=bindparam("leaf"),
+        model=bindparam("turn_model"),
+        settings=bindparam("turn_settings", type_=_CONVERSATIONS.c.settings.type),
+        updated_at=bindparam("now", type_=_CONVERSATIONS.c.updated_at.type),
+    )
+)
+_CLAIM = (
+    update(_CONVERSATIONS)
+    .where(
+        _CONVERSATIONS.c.id == bindparam("conversation_id"),
+        _CONVERSATIONS.c.user_id == bindparam("owner"),
+    )
+    .values(
+        model=bindparam("turn_model"),
+        settings=bindparam("turn_settings", type_=_CONVERSATIONS.c.settings.type),
+        updated_at=bindparam("now", type_=_CONVERSATIONS.c.updated_at.type),
+    )
+    .returning(*_CONVERSATIONS.c)
+)
+_MOVE_LEAF = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .values(active_leaf_id=bindparam("leaf"))
+)
+_CONVERSATION_OF = select(Conversation).where(
+    Conversation.id == bindparam("conversation_id"), Conversation.user_id == bindparam("user_id")
+)
+
+
+def _insert_message(session: Session, values: dict[str, Any]) -> MessageRecord:
+    """One message through Core, not a unit-of-work flush (a third of the cost); the record
+    is built from what was written, with no read back."""
+    message_id = session.execute(_ADD_MESSAGE, values).scalar_one()
+    row = {name: values.get(name) for name in _RECORD_FIELDS}
+    return MessageRecord(**{**row, "id": message_id})
+
+
+def _insert_turn(
+    session: Session, turn: _Turn, parent_id: int | None, now: datetime
+) -> list[MessageRecord]:
+    common = {
+        "conversation_id": turn.conversation_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    added: list[MessageRecord] = []
+    if turn.user_text is not None:
+        question = _insert_message(
+            session,
+            {
+                **common,
+                "parent_id": parent_id,
+                "role": Role.USER.value,
+                "content": turn.user_text,
+                "status": MessageStatus.COMPLETE.value,
+            },
+        )
+        parent_id = question.id
+        added.append(question)
+    reply = {
+        **common,
+        "parent_id": parent_id,
+        "role": Role.ASSISTANT.value,
+        "content": "",
+        "status": MessageStatus.STREAMING.value,
+        "model": turn.model,
+        "request_params": turn.request_params,
+        "owner_process": turn.owner_process,
+    }
+    if turn.choices == 1:
+        added.append(_insert_message(session, reply))
+    else:
+        first = _insert_message(session, {**reply, "choice_index": 0})
+        group = first.id
+        session.execute(update(Message).where(Message.id == group).values(choice_group=group))
+        added.append(replace(first, choice_group=group))
+        for index in range(1, turn.choices):
+            added.append(
+                _insert_message(session, {**reply, "choice_index": index, "choice_group": group})
+            )
+    return added

@@ -400,28 +400,42 @@ def read_tail(
     before it: all the way down when it is near the end, else with LANDING_SPAN messages
     after it and `later` counting the rest. A message not on the thread is ignored.
     """
+    if conversation.active_leaf_id is None:
+        return Thread([], {})
+    with db.session() as session:
+        return read_tail_in(session, db, conversation, tail, through=through, above=above)
+
+
+def read_tail_in(
+    session: Session,
+    db: Database,
+    conversation: ConversationRecord,
+    tail: int,
+    *,
+    through: int | None = None,
+    above: int = 1,
+) -> Thread:
+    """`read_tail` in a transaction already open: the one that starts a reply reads the view
+    it returns without another round trip."""
     leaf = conversation.active_leaf_id
     if leaf is None:
         return Thread([], {})
     tail = max(tail, 1)
     depths = _depths(db)
-    with db.session() as session:
-        walked, position = _walk_for_view(
-            session, depths, conversation.id, leaf, tail, through, above
-        )
-        if not walked:
-            return Thread([], {})
-        depth = _leaf_depth(session, depths, conversation.id, walked)
-        start, end = 0, tail
-        if position is not None and position + above >= end:
-            end = position + above + 1
-            if end > tail + LANDING_SPAN:
-                start = max(0, position - LANDING_SPAN + 1)
-                bottom = next(step.id for step in walked if step.distance == start)
-                assert through is not None  # a position is only found for it
-                depths.keep_window(conversation.id, leaf, through, _Window(bottom, start, position))
-        shown = _widened(walked, start, min(end, depth + 1))
-        drawn = _drawn(session, conversation.id, shown)
+    walked, position = _walk_for_view(session, depths, conversation.id, leaf, tail, through, above)
+    if not walked:
+        return Thread([], {})
+    depth = _leaf_depth(session, depths, conversation.id, walked)
+    start, end = 0, tail
+    if position is not None and position + above >= end:
+        end = position + above + 1
+        if end > tail + LANDING_SPAN:
+            start = max(0, position - LANDING_SPAN + 1)
+            bottom = next(step.id for step in walked if step.distance == start)
+            assert through is not None  # a position is only found for it
+            depths.keep_window(conversation.id, leaf, through, _Window(bottom, start, position))
+    shown = _widened(walked, start, min(end, depth + 1))
+    drawn = _drawn(session, conversation.id, shown)
     return Thread(
         drawn.messages,
         drawn.alternatives,

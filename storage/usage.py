@@ -6,15 +6,50 @@ reply; the ledger is kept apart from messages so deleting a conversation refunds
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, cast, func, literal_column, select
+from sqlalchemy import Date, Select, bindparam, case, cast, func, literal_column, select
 
-from storage.convert import as_utc
+from storage.convert import as_utc, user_record
 from storage.db import Database
-from storage.models import UsageEvent, User
-from storage.records import UsageRow
+from storage.models import PersonalKey, UsageEvent, User
+from storage.records import QuotaPeriod, UsageRow, UserRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What deciding whether someone may send needs, as it is now."""
+
+    user: UserRecord
+    key_ciphertext: str | None  # their personal API key, still encrypted
+    tokens_used: int  # in their current quota period; 0 when they have no quota
+
+
+def _admission_statement() -> Select[Any]:
+    """Account :user_id, its key's ciphertext and the tokens of its quota period, for
+    :day_start and :month_start. Built once: composing it costs more
+    than running it."""
+    stored = UsageEvent.created_at.type  # so SQLite compares the text it stores
+    since = case(
+        (User.quota_period == QuotaPeriod.DAY.value, bindparam("day_start", type_=stored)),
+        else_=bindparam("month_start", type_=stored),
+    )
+    used = (
+        select(func.coalesce(func.sum(UsageEvent.total_tokens), 0))
+        .where(UsageEvent.user_id == User.id, UsageEvent.created_at >= since)
+        .correlate(User)
+        .scalar_subquery()
+    )
+    return (
+        select(User, PersonalKey.ciphertext, case((User.quota_tokens.is_(None), 0), else_=used))
+        .outerjoin(PersonalKey, PersonalKey.user_id == User.id)
+        .where(User.id == bindparam("user_id"))
+    )
+
+
+ADMISSION = _admission_statement()
 
 
 class UsageLedger:
@@ -34,6 +69,26 @@ class UsageLedger:
                 )
             )
             return int(total or 0)
+
+    def admission(
+        self, user_id: int, *, day_start: datetime, month_start: datetime
+    ) -> Admission | None:
+        """The account, its personal key and its quota period's usage in one query: every send
+        asks, and three round trips cost more than the answer. The period's start is chosen
+        in SQL from the stored period (a day quota counts from `day_start`; anything else, as
+        `chatcore.team.usage` reads it, from `month_start`), and the ledger is summed only for
+        an account with a quota. None when there is no such account."""
+        values = {
+            "user_id": user_id,
+            "day_start": as_utc(day_start),
+            "month_start": as_utc(month_start),
+        }
+        with self.db.session() as session:
+            found = session.execute(ADMISSION, values).first()
+            if found is None:
+                return None
+            user, ciphertext, tokens = found
+            return Admission(user_record(user), ciphertext, int(tokens or 0))
 
     def rows(self, since: datetime, user_id: int | None = None) -> list[UsageRow]:
         """Token totals per UTC day, model and user from `since` on (everyone's when

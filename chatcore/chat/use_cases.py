@@ -35,7 +35,6 @@ from storage import (
     MessageStatus,
     ReplyOutcome,
     Role,
-    Thread,
 )
 
 JSON_MODE_WARNING = N_(
@@ -195,35 +194,34 @@ class ChatService:
         `folder_id` and `temporary` shape a new conversation only (the first message): filed
         in that folder, or a temporary chat that is never listed and ends when left."""
         self.check_message(text)
-        conversation = (
-            self._conversation(user_id, conversation_id) if conversation_id is not None else None
-        )
-        api_key = self.admit(user_id, params)  # before a new conversation row is created
-        # Its tail only: the generation thread reads the rest of a long one (_start_reply).
-        loaded = (
-            self.repository.load_thread(conversation, tail=VIEW_TAIL)
-            if conversation
-            else Thread([], {})
-        )
-        thread = loaded.messages
+        api_key = self.admit(user_id, params)  # before anything of the turn is read or written
         if params.json_mode and not confirmed_json:
-            texts = [params.system_prompt, text, *(m.content for m in thread)]
-            if not mentions_json(texts) and loaded.hidden and conversation:
-                texts += [message.content for message in self.repository.thread(conversation)]
-            if not mentions_json(texts):
-                raise JsonModeUnmentioned(JSON_MODE_WARNING)
-        if conversation is None:
-            conversation = self.repository.create_conversation(
+            known = self._conversation(user_id, conversation_id) if conversation_id else None
+            self._require_json_mention(known, params, text)
+        if conversation_id is None:
+            conversation_id = self.repository.create_conversation(
                 user_id,
                 title_from(text),
                 params.model,
                 params.to_settings(),
                 folder_id=folder_id,
                 temporary=temporary,
-            )
-        return self._start_reply(
-            user_id, conversation, thread, params, text, appended_to=loaded, api_key=api_key
-        )
+            ).id
+        return self._continue_thread(user_id, conversation_id, params, text, api_key=api_key)
+
+    def _require_json_mention(
+        self, conversation: ConversationRecord | None, params: GenerationParams, text: str
+    ) -> None:
+        """JSON mode needs the word JSON somewhere in the request: the settings and the new
+        message first, then the thread's tail, and only then the rest of a long thread."""
+        texts = [params.system_prompt, text]
+        if not mentions_json(texts) and conversation is not None:
+            loaded = self.repository.load_thread(conversation, tail=VIEW_TAIL)
+            texts += [message.content for message in loaded.messages]
+            if not mentions_json(texts) and loaded.hidden:
+                texts += [message.content for message in self.repository.thread(conversation)]
+        if not mentions_json(texts):
+            raise JsonModeUnmentioned(JSON_MODE_WARNING)
 
     def regenerate(
         self, user_id: int, reply_id: int, params: GenerationParams | None = None
@@ -425,20 +423,13 @@ class ChatService:
         user_text: str | None = None,
         *,
         api_key: str | None,
-        appended_to: Thread | None = None,
     ) -> ConversationView:
-        """Save the user's message (if new) and the empty replies together, then generate.
+        """Save the user's message (if new) and the empty replies together below `thread` (a
+        whole path: a regenerated or edited turn, tool results), then generate.
 
         `api_key` is what `admit` returned: every caller has admitted the request already.
-
-        `appended_to` is the loaded thread when the turn simply extends it: the view is then
-        built from it instead of read back, which would compete for the interpreter with the
-        request just started (tens of ms in a 500-message conversation). When it is only the
-        thread's tail, the generation thread reads the earlier messages for the request
-        (GenerationJob.history): thousands of rows no longer hold up the page.
         """
-        partial = appended_to is not None and appended_to.hidden > 0
-        messages = [] if partial else api_messages(thread, params.system_prompt)
+        messages = api_messages(thread, params.system_prompt)
         if user_text is not None:
             messages.append({"role": Role.USER.value, "content": user_text})
         fields = params.request_fields()
@@ -453,6 +444,82 @@ class ChatService:
             owner_process=self._presence.id if self._presence else None,
         )
         replies = [message for message in added if message.role == Role.ASSISTANT]
+        self._hand_off(user_id, conversation, params, fields, replies, messages, api_key)
+        opened = self._opened(conversation, params, replies)
+        # A new branch: its siblings are not in `thread`, so read the tree back.
+        loaded = self.repository.load_thread(opened, tail=VIEW_TAIL)
+        return ConversationView(opened, loaded.messages, loaded.alternatives, hidden=loaded.hidden)
+
+    def _continue_thread(
+        self,
+        user_id: int,
+        conversation_id: str,
+        params: GenerationParams,
+        user_text: str,
+        *,
+        api_key: str | None,
+    ) -> ConversationView:
+        """A send: the question and its empty replies below the end of the visible thread,
+        and the view the page draws, in one transaction that also checks the conversation is
+        this person's (ChatRepository.continue_thread).
+
+        The view's tail is all the request needs from the page thread when the conversation
+        is short; in a long one, the generation thread reads the earlier messages for the
+        request (GenerationJob.history): thousands of rows never hold up the page.
+        """
+        fields = params.request_fields()
+        started = self.repository.continue_thread(
+            user_id,
+            conversation_id,
+            user_text=user_text,
+            model=params.model,
+            request_params={**fields, "stream": params.stream},
+            settings=params.to_settings(),
+            choices=params.choices,
+            owner_process=self._presence.id if self._presence else None,
+            tail=VIEW_TAIL + 2,  # the question and the first reply, below what was drawn
+        )
+        if started is None:
+            raise ConversationNotFound(CONVERSATION_GONE)
+        view = started.view
+        replies = [message for message in started.added if message.role == Role.ASSISTANT]
+        leaf = started.before.active_leaf_id  # where the question went
+        history = None
+        if view.hidden and leaf is not None:
+            messages = []
+            history = self._history(started.before, leaf, params)
+        else:
+            messages = api_messages(view.messages[:-2], params.system_prompt)
+        messages.append({"role": Role.USER.value, "content": user_text})
+        self._hand_off(user_id, started.before, params, fields, replies, messages, api_key, history)
+        return ConversationView(
+            started.opened, view.messages, view.alternatives, hidden=view.hidden
+        )
+
+    @staticmethod
+    def _opened(
+        conversation: ConversationRecord, params: GenerationParams, replies: list[MessageRecord]
+    ) -> ConversationRecord:
+        """The conversation as the turn's transaction left it."""
+        return replace(
+            conversation,
+            model=params.model,
+            settings=params.to_settings(),
+            active_leaf_id=replies[0].id,
+        )
+
+    def _hand_off(
+        self,
+        user_id: int,
+        conversation: ConversationRecord,
+        params: GenerationParams,
+        fields: dict[str, Any],
+        replies: list[MessageRecord],
+        messages: list[dict[str, Any]],
+        api_key: str | None,
+        history: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
+        """The request to the generation worker: from here on, nothing waits on the page."""
         request: dict[str, Any] = {
             "model": params.model,
             "messages": messages,
@@ -465,29 +532,9 @@ class ChatService:
             request,
             params.stream,
             api_key=api_key,
-            history=self._history(conversation, thread[-1].id, params) if partial else None,
+            history=history,
         )
         self.worker.submit(job)
-        opened = replace(
-            conversation,
-            model=params.model,
-            settings=params.to_settings(),
-            active_leaf_id=replies[0].id,
-        )
-        if appended_to is not None:
-            alternatives = dict(appended_to.alternatives)
-            if len(replies) > 1:
-                alternatives[replies[0].id] = replies
-            questions = [message for message in added if message.role == Role.USER]
-            return ConversationView(
-                opened,
-                [*thread, *questions, replies[0]],
-                alternatives,
-                hidden=appended_to.hidden,
-            )
-        # A new branch: its siblings are not in `thread`, so read the tree back.
-        loaded = self.repository.load_thread(opened, tail=VIEW_TAIL)
-        return ConversationView(opened, loaded.messages, loaded.alternatives, hidden=loaded.hidden)
 
     def _history(
         self, conversation: ConversationRecord, leaf_id: int, params: GenerationParams

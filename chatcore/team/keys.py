@@ -82,8 +82,11 @@ class PersonalKeys:
         """The key in clear, or None when there is none or it can no longer be decrypted
         (then `has` is still True, which lets a page ask the user to save it again)."""
         ciphertext = self._repo.personal_key(user_id)
-        if ciphertext is None:
-            return None
+        return None if ciphertext is None else self.readable(ciphertext)
+
+    def readable(self, ciphertext: str) -> str | None:
+        """A stored key in clear, for a caller that read the ciphertext with other facts (the
+        send path's one admission query); None when it can no longer be decrypted."""
         try:
             return self._vault.decrypt(ciphertext)
         except KeyUnreadable:

@@ -9,7 +9,8 @@ from chatcore.config import Settings
 from chatcore.errors import AccountDisabled, MissingApiKey
 from chatcore.i18n import N_
 from chatcore.team.keys import PersonalKeys
-from chatcore.team.usage import check_quota
+from chatcore.team.usage import period_start, refuse_over_quota
+from storage.records import QuotaPeriod
 from storage.usage import UsageLedger
 from storage.users import UserRepository
 
@@ -32,11 +33,18 @@ class AccountPolicy:
         self._clock = clock
 
     def admit(self, user_id: int) -> str | None:
-        user = self._users.get_user(user_id)
-        if user is None or user.disabled:
+        """Read as the account is now, at every send, in one query (storage/usage.py)."""
+        now = self._clock()
+        facts = self._ledger.admission(
+            user_id,
+            day_start=period_start(QuotaPeriod.DAY, now),
+            month_start=period_start(QuotaPeriod.MONTH, now),
+        )
+        if facts is None or facts.user.disabled:
             raise AccountDisabled(N_("This account is disabled, so nothing can be sent."))
-        check_quota(self._ledger, user, self._clock())
-        personal = self._keys.get(user_id)
+        refuse_over_quota(facts.user, facts.tokens_used, now)
+        ciphertext = facts.key_ciphertext
+        personal = self._keys.readable(ciphertext) if ciphertext is not None else None
         if personal:
             return personal
         if not self._settings.has_api_key:

@@ -80,8 +80,15 @@ def check_quota(ledger: UsageLedger, user: UserRecord, now: datetime) -> None:
     """
     if user.quota_tokens is None:
         return
+    refuse_over_quota(user, ledger.tokens_used(user.id, period_start(_period(user), now)), now)
+
+
+def refuse_over_quota(user: UserRecord, used: int, now: datetime) -> None:
+    """`check_quota` for a caller that has read `used` already (the tokens spent since the
+    start of the user's period): the send path reads it with the account, in one query."""
+    if user.quota_tokens is None:
+        return
     period = _period(user)
-    used = ledger.tokens_used(user.id, period_start(period, now))
     if used >= user.quota_tokens:
         reset = _next_reset(period, now)
         if period == QuotaPeriod.DAY:

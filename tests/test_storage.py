@@ -232,6 +232,24 @@ def test_finish_reply_stores_everything_and_sums_tokens(repo: ChatRepository) ->
     assert repo.token_total(chat.id) == 7
 
 
+def test_a_conversations_token_total_is_read_from_the_index_alone(
+    sqlite_database: Database,
+) -> None:
+    """Every page run sums the open conversation's tokens: from the covering index, never
+    from the messages' rows (which grow with the conversation)."""
+    with sqlite_database.engine.connect() as connection:
+        plan = " ".join(
+            str(row[-1])
+            for row in connection.execute(
+                text(
+                    "EXPLAIN QUERY PLAN SELECT coalesce(sum(total_tokens), 0) FROM messages "
+                    "WHERE conversation_id = 'c'"
+                )
+            )
+        )
+    assert "COVERING INDEX ix_messages_conversation_tokens" in plan
+
+
 def test_only_replies_of_processes_that_stopped_beating_are_closed(
     repo: ChatRepository,
 ) -> None:

@@ -180,7 +180,7 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
             accounts.setup_code(),
         )
     keys = PersonalKeys(key_store, KeyVault(secret))
-    policy = AccountPolicy(settings, users, ledger, keys)
+    policy = AccountPolicy(settings, ledger, keys)
     chat = ChatService(
         settings,
         chats,

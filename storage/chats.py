@@ -27,11 +27,6 @@ from storage.records import (
 from storage.threads import newest_leaf_below, read_path, read_tail, read_tail_in, read_thread
 
 
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 class ChatRepository:
     """Conversations, messages and presets. Finishing a reply also writes its usage ledger
     entry, in the same transaction (storage/usage.py reads the ledger)."""
@@ -91,7 +86,6 @@ class ChatRepository:
         *,
         offset: int = 0,
         limit: int = 20,
-        search: str = "",
         folder_id: int | None = None,
         archived: bool = False,
     ) -> ConversationPage:
@@ -107,10 +101,6 @@ class ChatRepository:
                 Conversation.folder_id.is_(None)
                 if folder_id is None
                 else Conversation.folder_id == folder_id
-            )
-        if search.strip():
-            query = query.where(
-                Conversation.title.ilike(_like_pattern(search.strip()), escape="\\")
             )
         query = query.order_by(
             Conversation.pinned.desc(), Conversation.updated_at.desc(), Conversation.id

@@ -80,9 +80,7 @@ def test_admission_reads_the_account_and_its_key_as_they_are(database: Database)
 
 def _policy(database: Database, settings: Settings) -> tuple[AccountPolicy, PersonalKeys]:
     keys = PersonalKeys(KeyRepository(database), KeyVault(b"server secret"))
-    policy = AccountPolicy(
-        settings, UserRepository(database), UsageLedger(database), keys, clock=lambda: NOW
-    )
+    policy = AccountPolicy(settings, UsageLedger(database), keys, clock=lambda: NOW)
     return policy, keys
 
 
@@ -124,6 +122,6 @@ def test_the_policy_reads_the_account_at_each_send(database: Database) -> None:
         policy.admit(ann.id + 999)  # an account deleted meanwhile
 
     rotated = PersonalKeys(KeyRepository(database), KeyVault(b"another secret"))
-    stale = AccountPolicy(settings, users, UsageLedger(database), rotated, clock=lambda: NOW)
+    stale = AccountPolicy(settings, UsageLedger(database), rotated, clock=lambda: NOW)
     with pytest.raises(MissingApiKey):  # a key that no longer decrypts is no key
         stale.admit(ann.id)

@@ -41,7 +41,7 @@ def test_a_teammate_cannot_reach_another_teammates_conversation(
     repo = services.infra.chats
     assert [c.id for c in repo.list_conversations(ann.id).items] == [anns]
     assert repo.list_conversations(bob.id).items == []
-    assert repo.list_conversations(bob.id, search="secret").items == []
+    assert services.search.search(bob.id, "secret").hits == []
     with pytest.raises(ConversationNotFound):
         services.chat.open(bob.id, anns)
     with pytest.raises(ConversationNotFound):
@@ -160,8 +160,8 @@ def test_chinese_conversations_are_titled_found_and_shared_intact(
     title = services.chat.open(ann.id, anns).conversation.title
     assert title.endswith("…") and question.startswith(title[:-1])
     assert display_width(title[:-1]) <= 60  # the text; the ellipsis follows it
-    found = services.chat.list_conversations(ann.id, search="销售报告").items
-    assert [c.id for c in found] == [anns]
-    assert services.chat.list_conversations(bob.id, search="销售报告").items == []
+    found = services.search.search(ann.id, "销售报告").hits
+    assert [hit.conversation_id for hit in found] == [anns]
+    assert services.search.search(bob.id, "销售报告").hits == []
     shared = services.sharing.open(services.sharing.create(ann.id, anns).token)
     assert [m.content for m in shared.thread] == [question, f"Echo: {question}"]

@@ -340,16 +340,15 @@ class ChatService:
         *,
         offset: int = 0,
         limit: int = 20,
-        search: str = "",
         folder_id: int | None = None,
         archived: bool = False,
     ) -> ConversationPage:
-        """The history (conversations in no folder), one folder's, or the Archive."""
+        """The history (conversations in no folder), one folder's, or the Archive. (Finding
+        one by its words is SearchService's.)"""
         return self.repository.list_conversations(
             user_id,
             offset=offset,
             limit=limit,
-            search=search,
             folder_id=folder_id,
             archived=archived,
         )

@@ -12,7 +12,6 @@ from chatcore.team.keys import PersonalKeys
 from chatcore.team.usage import period_start, refuse_over_quota
 from storage.records import QuotaPeriod
 from storage.usage import UsageLedger
-from storage.users import UserRepository
 
 
 class AccountPolicy:
@@ -21,13 +20,11 @@ class AccountPolicy:
     def __init__(
         self,
         settings: Settings,
-        users: UserRepository,
         ledger: UsageLedger,
         keys: PersonalKeys,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
-        self._users = users
         self._ledger = ledger
         self._keys = keys
         self._clock = clock

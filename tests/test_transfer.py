@@ -323,8 +323,6 @@ def test_nobody_exports_someone_elses_conversation_nor_a_temporary_one(
             service.export_json(user.id, conversation.id)
         with pytest.raises(ConversationNotFound):
             service.export_markdown(user.id, conversation.id)
-        with pytest.raises(ConversationNotFound):
-            service.export_name(user.id, conversation.id)
     with zipfile.ZipFile(io.BytesIO(service.export_all(ann.id))) as archive:
         manifest = json.loads(archive.read("manifest.json"))
         assert [entry["title"] for entry in manifest["conversations"]] == ["ann's"]

@@ -188,7 +188,7 @@ def _draw_header(
         )
         if not conversation.temporary:  # never filed, exported or shared: it ends when left
             draw_conversation_filing(services, user_id, conversation, folders)
-            draw_export_controls(services, user_id, conversation.id)
+            draw_export_controls(services, user_id, conversation)
             draw_share_controls(services, user_id, conversation.id)
         st.button(
             _("Delete conversation"),

@@ -15,6 +15,7 @@ from ui import controls
 from ui.actions import notify, run_action, show_notice
 from ui.i18n import _, current, ngettext
 from ui.text import plain
+from ui.thread_view import LANDING_PARAM
 
 NOTICE = "library"
 TEMPORARY = "temporary_chat"  # the switch: the next new chat is temporary
@@ -31,7 +32,7 @@ def open_conversation(conversation_id: str | None) -> None:
         st.query_params.pop("c", None)
     else:
         st.query_params["c"] = conversation_id
-    st.query_params.pop("m", None)
+    st.query_params.pop(LANDING_PARAM, None)
 
 
 # New chats: in a folder, temporary -------------------------------------------------------

@@ -12,7 +12,9 @@ from chatcore.errors import AnyChatError
 from chatcore.wiring import Services
 from storage import SearchHit, SnippetPart
 from ui.i18n import _, current
+from ui.library import open_conversation
 from ui.text import plain, say
+from ui.thread_view import LANDING_PARAM
 
 __all__ = ["draw_search", "marked"]
 
@@ -43,12 +45,10 @@ def _show_more() -> None:
 
 
 def _open(conversation_id: str, message_id: int | None) -> None:
-    """Into the URL, like any opened conversation; `m` is the message to land on."""
-    st.query_params["c"] = conversation_id
-    if message_id is None:
-        st.query_params.pop("m", None)
-    else:
-        st.query_params["m"] = str(message_id)
+    """Into the URL, like any opened conversation, with the message to land on."""
+    open_conversation(conversation_id)
+    if message_id is not None:
+        st.query_params[LANDING_PARAM] = str(message_id)
 
 
 def _draw_hit(hit: SearchHit) -> None:

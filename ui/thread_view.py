@@ -9,6 +9,7 @@ fast as a short one. What the reader asked to see is kept per tab, for the open 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,12 @@ def around(view: ConversationView, message: MessageRecord) -> AbstractContextMan
     return nullcontext()
 
 
+@cache
+def _landing_scroller() -> Any:
+    """Declared once per process, as Streamlit's components are meant to be, not per run."""
+    return components.declare_component("landing", path=str(_SCROLLER))
+
+
 def scroll_to_landing(view: ConversationView) -> None:
     """On the run that lands: scroll to the message and mark it (once; later runs leave the
     reader's scroll position alone)."""
@@ -176,5 +183,5 @@ def scroll_to_landing(view: ConversationView) -> None:
         return
     state["mark"] = None
     st.html(_MARK_STYLE)
-    scroller = components.declare_component("landing", path=str(_SCROLLER))
+    scroller = _landing_scroller()
     scroller(key=f"landing-{state['anchor']}", default=None)

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
+from chatcore.chat.transfer_markdown import file_stem
 from chatcore.chat.transfer_report import ImportReport
-from chatcore.errors import ConversationNotFound
 from chatcore.wiring import Services
-from storage import UserRecord
+from storage import ConversationRecord, UserRecord
 from ui.actions import run_action, show_notice
 from ui.i18n import _, current, ngettext
 from ui.text import plain, say
@@ -28,14 +28,17 @@ UPLOADS = "transfer_uploads"  # bumped after an import: a new uploader key empti
 SHOWN_BROKEN = 50  # broken conversations listed by name; the rest are counted
 
 
-def draw_export_controls(services: Services, user_id: int, conversation_id: str) -> None:
+def draw_export_controls(
+    services: Services, user_id: int, conversation: ConversationRecord
+) -> None:
     """Two downloads for the conversation's menu: Markdown to read, JSON with every branch.
-    A temporary chat has none: it is never exported."""
-    try:
-        stem = services.transfer.export_name(user_id, conversation_id)
-    except ConversationNotFound:
+    A temporary chat has none: it is never exported. (Each download checks again, when
+    clicked, that the conversation is still this person's and exportable.)"""
+    if conversation.temporary:
         st.caption(_("Temporary chats are not exported."))
         return
+    conversation_id = conversation.id
+    stem = file_stem(conversation.title)
     translate = current()
     st.download_button(
         _("Download as Markdown"),

@@ -78,13 +78,6 @@ class TransferService:
             raise ConversationNotFound(CONVERSATION_GONE)
         return tree
 
-    def export_name(self, user_id: int, conversation_id: str) -> str:
-        """A file name for the conversation's export, without extension, from its title."""
-        conversation = self.repository.exportable(user_id, conversation_id)
-        if conversation is None:
-            raise ConversationNotFound(CONVERSATION_GONE)
-        return file_stem(conversation.title)
-
     def export_json(self, user_id: int, conversation_id: str) -> dict[str, Any]:
         """Every branch, the settings, usage per reply, and the visible thread in the API's
         chat form (chatcore/chat/transfer_format.py)."""

@@ -42,6 +42,21 @@ def send(page: Page, text: str) -> None:
     box.press("Enter")
 
 
+def open_menu(page: Page, title: str) -> Locator:
+    """Open the popover beside the conversation's title (rename, file, export, share, delete);
+    returns its body."""
+    header = (
+        main_area(page)
+        .get_by_test_id("stHorizontalBlock")
+        .filter(has=page.get_by_role("heading", name=title))
+    )
+    # Streamlit draws a second, hidden copy of a popover button that has help text.
+    header.get_by_test_id("stPopoverButton").filter(visible=True).click()
+    body = page.get_by_test_id("stPopoverBody")
+    expect(body).to_be_visible()
+    return body
+
+
 def chat_messages(page: Page) -> Locator:
     return page.get_by_test_id("stChatMessage")
 

@@ -27,6 +27,7 @@ from tests.browser.browser_helpers import (
     history_entries,
     main_area,
     open_app,
+    open_menu,
     send,
     sidebar,
     unique,
@@ -158,20 +159,6 @@ def chat(page: Page, tag: str, answer: str) -> str:
     send(page, f"{tag} [[reply:{answer}]]")
     wait_until_finished(page, answer)
     return conversation_id(page)
-
-
-def open_menu(page: Page, title_part: str) -> Locator:
-    """Open the "Rename or delete" popover beside the conversation's title; returns its body."""
-    header = (
-        main_area(page)
-        .get_by_test_id("stHorizontalBlock")
-        .filter(has=page.get_by_role("heading", name=title_part))
-    )
-    # Streamlit draws a second, hidden copy of a popover button that has help text.
-    header.get_by_test_id("stPopoverButton").filter(visible=True).click()
-    body = page.get_by_test_id("stPopoverBody")
-    expect(body).to_be_visible()
-    return body
 
 
 def assert_no_app_errors(page: Page, log_text: str) -> None:

@@ -4,7 +4,6 @@ sidebar then shows."""
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,10 @@ from tests.browser.browser_helpers import (
     assistant_messages,
     main_area,
     open_app,
+    open_menu,
     send,
     sidebar,
+    unique,
     wait_for_app_run,
 )
 from tests.support.fake_openai import Behavior, FakeOpenAI
@@ -28,29 +29,12 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CONVERSATION_URL = re.compile(r"\?c=([0-9a-f]{32})")
 
 
-def _unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
 def _chat(page: Page, fake: FakeOpenAI, text: str) -> None:
     fake.enqueue(Behavior(text="noted"))
     send(page, text)
     expect(assistant_messages(page).last).to_contain_text("noted", timeout=REPLY_TIMEOUT)
     expect(page).to_have_url(CONVERSATION_URL, timeout=REPLY_TIMEOUT)
     wait_for_app_run(page)
-
-
-def _open_menu(page: Page, title: str) -> Locator:
-    """The popover beside the conversation's title; returns its body."""
-    header = (
-        main_area(page)
-        .get_by_test_id("stHorizontalBlock")
-        .filter(has=page.get_by_role("heading", name=title))
-    )
-    header.get_by_test_id("stPopoverButton").filter(visible=True).click()
-    body = page.get_by_test_id("stPopoverBody")
-    expect(body).to_be_visible()
-    return body
 
 
 def _create_folder(page: Page, name: str) -> None:
@@ -73,13 +57,13 @@ def _entry(page: Page, title: str) -> Locator:
 def test_move_a_conversation_into_a_folder_and_find_it_there(
     page: Page, app_url: str, fake_api: FakeOpenAI
 ) -> None:
-    folder = _unique("项目")
-    title = _unique("filed")
+    folder = unique("项目")
+    title = unique("filed")
     open_app(page, app_url)
     _create_folder(page, folder)
     _chat(page, fake_api, title)
     expect(_entry(page, title)).to_be_visible()  # among the dates for now
-    menu = _open_menu(page, title)
+    menu = open_menu(page, title)
     menu.get_by_test_id("stSelectbox").filter(has_text="Folder").click()
     page.get_by_role("option", name=folder).click()
     wait_for_app_run(page)
@@ -97,10 +81,10 @@ def test_move_a_conversation_into_a_folder_and_find_it_there(
 def test_archive_then_restore_from_the_archive_view(
     page: Page, app_url: str, fake_api: FakeOpenAI
 ) -> None:
-    title = _unique("archived")
+    title = unique("archived")
     open_app(page, app_url)
     _chat(page, fake_api, title)
-    menu = _open_menu(page, title)
+    menu = open_menu(page, title)
     menu.get_by_role("button", name="Archive").click()
     wait_for_app_run(page)
     expect(_entry(page, title)).to_have_count(0)
@@ -115,7 +99,7 @@ def test_archive_then_restore_from_the_archive_view(
 def test_a_temporary_chat_is_never_listed_and_gone_once_left(
     page: Page, app_url: str, fake_api: FakeOpenAI
 ) -> None:
-    title = _unique("temporary")
+    title = unique("temporary")
     open_app(page, app_url)
     sidebar(page).get_by_text("Temporary", exact=True).click()
     expect(main_area(page).get_by_text("Temporary chat:", exact=False)).to_be_visible()

@@ -75,6 +75,20 @@ class Settings:
     # A temporary chat is deleted when its owner leaves it, or this many hours after it was
     # last used if they never come back.
     temporary_chat_hours: float = 24.0
+    # Files attached to one message: the largest file, how many, all of them together, and a
+    # PDF's pages. Enforced on the server (chatcore/attachments), whatever the browser allowed.
+    attach_max_file_mb: float = 10.0
+    attach_max_files: int = 5
+    attach_max_message_mb: float = 20.0
+    attach_max_pdf_pages: int = 100
+    # An image's longest side once scaled for the model: larger ones cost tokens and upload
+    # time and rarely read better.
+    image_max_side: int = 2048
+    # The model /audio/transcriptions is asked with; "off" hides the microphone.
+    transcription_model: str = "whisper-1"
+    # The context window assumed for a model the built-in table does not know and no
+    # administrator has set (chatcore/context/windows.py).
+    default_context_tokens: int = 32768
 
     @property
     def has_api_key(self) -> bool:
@@ -169,6 +183,41 @@ VARIABLES: dict[str, tuple[str, str | None, str]] = {
         "ANYCHAT_TEMPORARY_CHAT_HOURS",
         "24",
         "hours after its last use that a temporary chat its owner never left is deleted",
+    ),
+    "ANYCHAT_ATTACH_MAX_FILE_MB": (
+        "ANYCHAT_ATTACH_MAX_FILE_MB",
+        "10",
+        "largest file attached to a message, in megabytes",
+    ),
+    "ANYCHAT_ATTACH_MAX_FILES": (
+        "ANYCHAT_ATTACH_MAX_FILES",
+        "5",
+        "most files attached to one message",
+    ),
+    "ANYCHAT_ATTACH_MAX_MESSAGE_MB": (
+        "ANYCHAT_ATTACH_MAX_MESSAGE_MB",
+        "20",
+        "all the files of one message together, in megabytes",
+    ),
+    "ANYCHAT_ATTACH_MAX_PDF_PAGES": (
+        "ANYCHAT_ATTACH_MAX_PDF_PAGES",
+        "100",
+        "most pages of an attached PDF",
+    ),
+    "ANYCHAT_IMAGE_MAX_SIDE": (
+        "ANYCHAT_IMAGE_MAX_SIDE",
+        "2048",
+        "longest side, in pixels, an attached image is scaled down to before it is sent",
+    ),
+    "ANYCHAT_TRANSCRIPTION_MODEL": (
+        "ANYCHAT_TRANSCRIPTION_MODEL",
+        "whisper-1",
+        "model for voice input through /audio/transcriptions; `off` hides the microphone",
+    ),
+    "ANYCHAT_DEFAULT_CONTEXT_TOKENS": (
+        "ANYCHAT_DEFAULT_CONTEXT_TOKENS",
+        "32768",
+        "context window assumed for a model neither the built-in table nor an administrator knows",
     ),
 }
 
@@ -313,6 +362,25 @@ def load_settings(
         ),
         temporary_chat_hours=_number(
             "ANYCHAT_TEMPORARY_CHAT_HOURS", str(get("ANYCHAT_TEMPORARY_CHAT_HOURS")), float, 0.01
+        ),
+        attach_max_file_mb=_number(
+            "ANYCHAT_ATTACH_MAX_FILE_MB", str(get("ANYCHAT_ATTACH_MAX_FILE_MB")), float, 0.01
+        ),
+        attach_max_files=_number(
+            "ANYCHAT_ATTACH_MAX_FILES", str(get("ANYCHAT_ATTACH_MAX_FILES")), int, 0
+        ),
+        attach_max_message_mb=_number(
+            "ANYCHAT_ATTACH_MAX_MESSAGE_MB", str(get("ANYCHAT_ATTACH_MAX_MESSAGE_MB")), float, 0.01
+        ),
+        attach_max_pdf_pages=_number(
+            "ANYCHAT_ATTACH_MAX_PDF_PAGES", str(get("ANYCHAT_ATTACH_MAX_PDF_PAGES")), int, 1
+        ),
+        image_max_side=_number(
+            "ANYCHAT_IMAGE_MAX_SIDE", str(get("ANYCHAT_IMAGE_MAX_SIDE")), int, 64
+        ),
+        transcription_model=str(get("ANYCHAT_TRANSCRIPTION_MODEL")),
+        default_context_tokens=_number(
+            "ANYCHAT_DEFAULT_CONTEXT_TOKENS", str(get("ANYCHAT_DEFAULT_CONTEXT_TOKENS")), int, 512
         ),
     )
 

@@ -38,6 +38,9 @@ sentence, stored with its message, is chatcore.chat.upstream_errors.ReplyError.
     │   │   └── ModelNotOffered
     │   ├── ChatInputError              a message that cannot be sent as it is
     │   │   ├── JsonModeUnmentioned
+    │   │   ├── ImagesUnsupported
+    │   │   ├── AttachmentRefused
+    │   │   ├── ContextOverflow
     │   │   ├── QuotaExceeded
     │   │   ├── AccountDisabled
     │   │   └── MissingApiKey
@@ -159,6 +162,12 @@ class JsonModeUnmentioned(ChatInputError):
     code = "json_mode_unmentioned"
 
 
+class ImagesUnsupported(ChatInputError):
+    """Images for a model the model list calls text only: sent only once the user confirms."""
+
+    code = "images_unsupported"
+
+
 class QuotaExceeded(ChatInputError):
     """The user's token quota for this period is used up; nothing was sent."""
 
@@ -238,3 +247,18 @@ class StreamTruncated(AnyChatError):
 
     def __init__(self) -> None:
         super().__init__(N_("The reply stream ended without a finish reason."))
+
+
+class AttachmentRefused(ChatInputError):
+    """A file that cannot go with the message as it is (too large, too many, a type we do not
+    read, a broken image, an encrypted, broken or scanned PDF): nothing was saved or sent, and
+    the page keeps the typed text. Its own class so the page can show it beside the input."""
+
+    code = "attachment_refused"
+
+
+class ContextOverflow(ChatInputError):
+    """Even the system prompt and the newest turn, with room kept for the reply, exceed the
+    model's context window: leaving out older messages cannot help, so nothing is sent."""
+
+    code = "context_overflow"

@@ -13,14 +13,18 @@ from typing import TYPE_CHECKING
 from chatcore.chat.catalog import ModelCatalog, ModelList
 from chatcore.chat.client import list_model_ids, make_client
 from chatcore.chat.library import Library
+from chatcore.chat.model_settings import ModelSettings, stored_overrides
+from chatcore.chat.outgoing import ContextWindows, OutgoingRequests
 from chatcore.chat.presence import ProcessPresence
 from chatcore.chat.presets import PresetBook
 from chatcore.chat.relay import PostgresRelay, RelayPump
 from chatcore.chat.search import SearchService
 from chatcore.chat.transfer import TransferService
 from chatcore.chat.use_cases import ChatService
+from chatcore.chat.voice import Transcriber
 from chatcore.chat.worker import GenerationWorker
 from chatcore.config import Settings
+from chatcore.context import TokenCounter
 from chatcore.server_secret import server_secret
 from chatcore.team.accounts import AccountService
 from chatcore.team.keys import KeyVault, PersonalKeys
@@ -43,6 +47,7 @@ from storage import (
     upgrade_to_head,
 )
 from storage.library import LibraryRepository
+from storage.team_settings import TeamSettingsRepository
 
 if TYPE_CHECKING:  # openai takes ~0.5 s to import; only the generation thread needs it
     from openai import OpenAI
@@ -91,6 +96,8 @@ class Services:
     transfer: TransferService
     library: Library
     search: SearchService
+    model_settings: ModelSettings
+    voice: Transcriber
     infra: Infrastructure
 
     @cached_property
@@ -143,12 +150,21 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
                 clients[api_key] = make_client(keyed)
             return clients[api_key]
 
+    team_settings = TeamSettingsRepository(database)
+    windows = ContextWindows(
+        lambda: stored_overrides(team_settings), settings.default_context_tokens
+    )
+    counter = TokenCounter()
+    # The tokenizer's tables take most of a second to load: not on a page's path.
+    threading.Thread(target=counter.warm_up, name="anychat-tokenizer", daemon=True).start()
+    outgoing = OutgoingRequests(chats, windows, counter)
     worker = GenerationWorker(
         chats,
         client,
         base_url=settings.base_url,
         timeout=settings.request_timeout,
         max_workers=settings.generation_workers,
+        prepare=outgoing.prepare,
     )
     relay = None
     if database.engine.dialect.name == "postgresql":
@@ -190,6 +206,7 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
         lambda: catalog.models(wait=False),
         presence=presence,
         relay=relay,
+        outgoing=outgoing,
     )
     presets = PresetBook(chats, settings.default_model)
     library = Library(
@@ -210,6 +227,8 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
         transfer=TransferService(TransferRepository(database), settings),
         library=library,
         search=SearchService(SearchRepository(database)),
+        model_settings=ModelSettings(team_settings, windows, require_admin=accounts.require_admin),
+        voice=Transcriber(settings, client, policy),
         infra=Infrastructure(
             database,
             chats,

@@ -8,6 +8,8 @@ from storage.migrate import upgrade_to_head
 from storage.processes import ProcessRepository
 from storage.records import (
     AccountRole,
+    AttachmentKind,
+    AttachmentRecord,
     ConversationPage,
     ConversationRecord,
     ConversationTree,
@@ -17,6 +19,7 @@ from storage.records import (
     ImportedMessage,
     MessageRecord,
     MessageStatus,
+    NewAttachment,
     PresetRecord,
     QuotaPeriod,
     ReplyOutcome,
@@ -41,6 +44,8 @@ __all__ = [
     "LOCAL_USERNAME",
     "AccountRole",
     "AlreadySetUp",
+    "AttachmentKind",
+    "AttachmentRecord",
     "ChatRepository",
     "ConversationPage",
     "ConversationRecord",
@@ -53,6 +58,7 @@ __all__ = [
     "KeyRepository",
     "MessageRecord",
     "MessageStatus",
+    "NewAttachment",
     "PresetRecord",
     "ProcessRepository",
     "QuotaPeriod",

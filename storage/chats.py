@@ -4,21 +4,31 @@ returning plain records."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from storage.attachments import (
+    blob_data,
+    file_with_data,
+    files_of_message,
+    prune_unreferenced_blobs,
+    store_files,
+)
 from storage.convert import conversation_record, message_record, preset_record
 from storage.db import Database, rows_changed
 from storage.models import Conversation, Folder, Message, Preset, UsageEvent, User, utcnow
 from storage.records import (
+    AttachmentRecord,
     ConversationPage,
     ConversationRecord,
     MessageRecord,
     MessageStatus,
+    NewAttachment,
     PresetRecord,
     ReplyOutcome,
     Role,
@@ -129,14 +139,18 @@ class ChatRepository:
             return rows_changed(result) == 1
 
     def delete_conversation(self, user_id: int, conversation_id: str) -> bool:
-        """Messages go with it through ON DELETE CASCADE, in the same statement."""
+        """Messages and their files' rows go with it through ON DELETE CASCADE, in the same
+        statement; the files' bytes no other message carries, in the same transaction."""
         with self.db.session() as session:
             result = session.execute(
                 delete(Conversation).where(
                     Conversation.id == conversation_id, Conversation.user_id == user_id
                 )
             )
-            return rows_changed(result) == 1
+            if rows_changed(result) != 1:
+                return False
+            prune_unreferenced_blobs(session)
+            return True
 
     def token_total(self, conversation_id: str) -> int:
         with self.db.session() as session:
@@ -193,12 +207,26 @@ class ChatRepository:
         settings: dict[str, Any],
         choices: int = 1,
         owner_process: str | None = None,
+        attachments: Sequence[NewAttachment] = (),
+        copy_attachments_from: int | None = None,
     ) -> list[MessageRecord]:
-        """One transaction for a turn's start: the user's message (if any), one empty reply
-        per choice (owned by the process that will write it), and the conversation's settings
-        and leaf (the first choice). Returns the messages added."""
+        """One transaction for a turn's start: the user's message (if any) with its files,
+        one empty reply per choice (owned by the process that will write it), and the
+        conversation's settings and leaf (the first choice). Returns the messages added.
+
+        `copy_attachments_from`, a message of this conversation (the question an edit
+        replaces), gives the new question that message's files first, sharing their bytes;
+        `attachments` follow them."""
         turn = _Turn(
-            conversation_id, user_text, model, request_params, settings, choices, owner_process
+            conversation_id,
+            user_text,
+            model,
+            request_params,
+            settings,
+            choices,
+            owner_process,
+            tuple(attachments),
+            copy_attachments_from,
         )
         now = utcnow()
         with self.db.session() as session:
@@ -228,6 +256,7 @@ class ChatRepository:
         choices: int = 1,
         owner_process: str | None = None,
         tail: int,
+        attachments: Sequence[NewAttachment] = (),
     ) -> TurnStarted | None:
         """A send in one transaction, with nothing read before it: the conversation is
         claimed (its settings and time written, only if it is this person's: None, and nothing
@@ -235,9 +264,16 @@ class ChatRepository:
         empty reply per choice, and the thread's last `tail` messages are read back for the
         page. Writing first also means SQLite takes its write lock at once: a transaction that
         read first would fail, not wait, once a generation thread's checkpoint made its
-        snapshot stale."""
+        snapshot stale. The question's files are written with it."""
         turn = _Turn(
-            conversation_id, user_text, model, request_params, settings, choices, owner_process
+            conversation_id,
+            user_text,
+            model,
+            request_params,
+            settings,
+            choices,
+            owner_process,
+            tuple(attachments),
         )
         now = utcnow()
         with self.db.session() as session:
@@ -263,7 +299,52 @@ class ChatRepository:
     def get_message(self, message_id: int) -> MessageRecord | None:
         with self.db.session() as session:
             row = session.get(Message, message_id)
-            return message_record(row) if row else None
+            if row is None:
+                return None
+            files = files_of_message(session, row.id) if row.attachment_count else ()
+            return message_record(row, files)
+
+    # Files -------------------------------------------------------------------------------
+
+    def attachment_data(self, shas: Collection[str]) -> dict[str, bytes]:
+        """The bytes of the stored files among `shas` (by content hash), for a request to the
+        model; a hash not stored is left out. Unscoped: the hashes come from records the
+        caller was allowed to read."""
+        with self.db.session() as session:
+            return blob_data(session, shas)
+
+    def attachment_of(
+        self, user_id: int, attachment_id: int
+    ) -> tuple[AttachmentRecord, bytes] | None:
+        """A file and its bytes; None both for a missing id and for a file of someone else's
+        conversation: a file's URL or id grants nothing by itself."""
+        owned = exists().where(
+            Conversation.id == Message.conversation_id, Conversation.user_id == user_id
+        )
+        with self.db.session() as session:
+            return file_with_data(session, attachment_id, owned)
+
+    def attachment_in(
+        self, conversation_id: str, attachment_id: int
+    ) -> tuple[AttachmentRecord, bytes] | None:
+        """A file of `conversation_id`, for a viewer of that conversation's share link (the
+        caller has checked the link); None for a file of any other conversation."""
+        with self.db.session() as session:
+            return file_with_data(
+                session, attachment_id, Message.conversation_id == conversation_id
+            )
+
+    def mark_context_start(self, message_ids: Sequence[int], first_sent_id: int) -> None:
+        """Record on replies whose request left out the thread's oldest messages where the
+        context sent begins, so the page marks it after a reload too."""
+        if not message_ids:
+            return
+        with self.db.session() as session:
+            session.execute(
+                update(Message)
+                .where(Message.id.in_(list(message_ids)))
+                .values(context_start_id=first_sent_id)
+            )
 
     def thread(self, conversation: ConversationRecord) -> list[MessageRecord]:
         """The visible thread: from the root down to the conversation's active leaf."""
@@ -414,10 +495,13 @@ class _Turn:
     settings: dict[str, Any]
     choices: int
     owner_process: str | None
+    attachments: tuple[NewAttachment, ...] = ()
+    copy_attachments_from: int | None = None
 
 
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-_RECORD_FIELDS = tuple(field.name for field in fields(MessageRecord))
+# What a message insert writes into its record; its files are rows of their own.
+_RECORD_FIELDS = tuple(field.name for field in fields(MessageRecord) if field.name != "attachments")
 _CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 # Statements of every send, built once: composing one costs more than running it.
 _ADD_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
@@ -462,6 +546,20 @@ def _insert_message(session: Session, values: dict[str, Any]) -> MessageRecord:
     return MessageRecord(**{**row, "id": message_id})
 
 
+def _insert_question(session: Session, turn: _Turn, values: dict[str, Any]) -> MessageRecord:
+    """The user's message and its files: the kept files of the question it replaces first
+    (same blobs), then the new ones."""
+    kept: tuple[AttachmentRecord, ...] = ()
+    if turn.copy_attachments_from is not None:
+        kept = files_of_message(session, turn.copy_attachments_from, turn.conversation_id)
+    count = len(kept) + len(turn.attachments)
+    question = _insert_message(session, {**values, "attachment_count": count})
+    if not count:
+        return question
+    files = store_files(session, question.id, turn.attachments, kept=kept)
+    return replace(question, attachments=files)
+
+
 def _insert_turn(
     session: Session, turn: _Turn, parent_id: int | None, now: datetime
 ) -> list[MessageRecord]:
@@ -471,9 +569,12 @@ def _insert_turn(
         "updated_at": now,
     }
     added: list[MessageRecord] = []
+    if turn.user_text is None and (turn.attachments or turn.copy_attachments_from is not None):
+        raise ValueError("files belong to a user message: this turn adds none")
     if turn.user_text is not None:
-        question = _insert_message(
+        question = _insert_question(
             session,
+            turn,
             {
                 **common,
                 "parent_id": parent_id,

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Column, Table
 
 from storage.models import Conversation, Folder, Message, Preset, Share, User
 from storage.records import (
     AccountRole,
+    AttachmentRecord,
     ConversationRecord,
     FolderRecord,
     MessageRecord,
@@ -18,6 +23,23 @@ from storage.records import (
 )
 
 QUOTA_PERIODS = frozenset(QuotaPeriod)
+
+# A message read through Core, not the ORM (thousands of rows come back as plain tuples):
+# MessageRecord's fields in order, each a column of the same name, its files aside (rows of
+# their own, storage/attachments.py), then how many files it has, so that the files are
+# looked for only when some message read has them.
+_MESSAGES = cast(Table, Message.__table__)
+_FIELDS = list(MessageRecord.__dataclass_fields__)
+_ROW_FIELDS = [name for name in _FIELDS if name != "attachments"]
+MESSAGE_COLUMNS: tuple[Column[Any], ...] = (
+    *(_MESSAGES.c[name] for name in _ROW_FIELDS),
+    _MESSAGES.c.attachment_count,
+)
+# Where in such a row the file count is; columns a query adds come after it.
+FILE_COUNT_AT = len(_ROW_FIELDS)
+_CREATED_AT = _ROW_FIELDS.index("created_at")
+_ATTACHMENTS_AT = _FIELDS.index("attachments")
+NO_FILES: Mapping[int, tuple[AttachmentRecord, ...]] = {}
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -91,7 +113,22 @@ def folder_record(row: Folder, conversations: int = 0) -> FolderRecord:
     )
 
 
-def message_record(row: Message) -> MessageRecord:
+def with_files(rows: Sequence[Sequence[Any]]) -> list[int]:
+    """The ids of the messages among `rows` (MESSAGE_COLUMNS first) that have files."""
+    return [row[0] for row in rows if row[FILE_COUNT_AT]]
+
+
+def message_from_row(
+    row: Sequence[Any], files: Mapping[int, tuple[AttachmentRecord, ...]] = NO_FILES
+) -> MessageRecord:
+    """A record from a row that begins with MESSAGE_COLUMNS, with its files from `files`."""
+    values = list(row[:FILE_COUNT_AT])
+    values[_CREATED_AT] = as_utc(values[_CREATED_AT])
+    values.insert(_ATTACHMENTS_AT, files.get(values[0], ()) if files else ())
+    return MessageRecord(*values)
+
+
+def message_record(row: Message, attachments: tuple[AttachmentRecord, ...] = ()) -> MessageRecord:
     return MessageRecord(
         id=row.id,
         conversation_id=row.conversation_id,
@@ -119,6 +156,8 @@ def message_record(row: Message) -> MessageRecord:
         system_fingerprint=row.system_fingerprint,
         choice_group=row.choice_group,
         choice_index=row.choice_index,
+        attachments=attachments,
+        context_start_id=row.context_start_id,
     )
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, Delete, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from storage.attachments import prune_unreferenced_blobs
 from storage.convert import folder_record
 from storage.db import Database, rows_changed
 from storage.models import Conversation, Folder, Preset, TeamSetting, utcnow
@@ -169,31 +171,32 @@ class LibraryRepository:
         """Archived ones included: deleting a folder's conversations leaves none behind."""
         where = _scope(user_id, folder_id, before, archived=None)
         with self.db.session() as session:
-            return rows_changed(session.execute(delete(Conversation).where(*where)))
+            return _deleted(session, delete(Conversation).where(*where))
 
     # Temporary chats --------------------------------------------------------------------
 
     def delete_temporary(self, user_id: int, conversation_id: str) -> bool:
         """Its owner left it. Only a temporary conversation is deleted this way."""
         with self.db.session() as session:
-            result = session.execute(
+            deleted = _deleted(
+                session,
                 delete(Conversation).where(
                     Conversation.id == conversation_id,
                     Conversation.user_id == user_id,
                     Conversation.temporary.is_(True),
-                )
+                ),
             )
-            return rows_changed(result) == 1
+            return deleted == 1
 
     def purge_temporary(self, unused_since: datetime) -> int:
         """Everyone's temporary chats not used since then (their owners never came back)."""
         with self.db.session() as session:
-            result = session.execute(
+            return _deleted(
+                session,
                 delete(Conversation).where(
                     Conversation.temporary.is_(True), Conversation.updated_at < unused_since
-                )
+                ),
             )
-            return rows_changed(result)
 
     # Retention --------------------------------------------------------------------------
 
@@ -222,9 +225,16 @@ class LibraryRepository:
         """Everyone's conversations, archived and pinned ones included: a retention period is
         the team's rule, not a suggestion."""
         with self.db.session() as session:
-            return rows_changed(
-                session.execute(delete(Conversation).where(Conversation.updated_at < moment))
-            )
+            return _deleted(session, delete(Conversation).where(Conversation.updated_at < moment))
+
+
+def _deleted(session: Session, statement: Delete) -> int:
+    """Run a delete of conversations: their messages and files' rows go by cascade, the
+    files' bytes no other message carries in the same transaction. How many it deleted."""
+    deleted = rows_changed(session.execute(statement))
+    if deleted:
+        prune_unreferenced_blobs(session)
+    return deleted
 
 
 def _scope(

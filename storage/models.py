@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -241,6 +242,12 @@ class Message(Base):
     # each reply is one choice. The others stay siblings the user can switch to.
     choice_group: Mapped[int | None] = mapped_column(Integer)
     choice_index: Mapped[int | None] = mapped_column(Integer)
+    # A reply whose request left out the thread's oldest messages to fit the model's context:
+    # the first message sent. No foreign key: a marker, not a link to keep alive.
+    context_start_id: Mapped[int | None] = mapped_column(Integer)
+    # How many files a user message carries, so reading a thread looks for attachments only
+    # when some message has them.
+    attachment_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -253,6 +260,45 @@ class Message(Base):
         # The reaper looks for replies whose process stopped half-way (storage/processes.py).
         Index("ix_messages_status", "status"),
     )
+
+
+class AttachmentBlob(Base):
+    """A file's bytes, stored once however many messages carry it (content-addressed): an
+    edited question, a copied conversation and a re-sent screenshot share one row. Deleting
+    conversations deletes the blobs no message refers to any more (storage/attachments.py)."""
+
+    __tablename__ = "attachment_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessageAttachment(Base):
+    """A file attached to a user message, as the model and the page see it; its bytes are
+    the blob named by `sha256`, read only to be sent or shown."""
+
+    __tablename__ = "message_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(10))  # AttachmentKind
+    # No cascade: a blob goes only once no row refers to it, and the key keeps it until then.
+    sha256: Mapped[str] = mapped_column(
+        String(64), ForeignKey("attachment_blobs.sha256"), index=True
+    )
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    pages: Mapped[int | None] = mapped_column(Integer)
+    # What the model reads of a text file or a PDF; None for an image.
+    text: Mapped[str | None] = mapped_column(Text)
 
 
 class AppProcess(Base):

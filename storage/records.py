@@ -22,6 +22,14 @@ class Role(StrEnum):
     TOOL = "tool"
 
 
+class AttachmentKind(StrEnum):
+    """How a file reaches the model: an image as an image part, the others as text parts."""
+
+    IMAGE = "image"
+    TEXT = "text"
+    PDF = "pdf"
+
+
 class AccountRole(StrEnum):
     ADMIN = "admin"
     MEMBER = "member"
@@ -137,6 +145,41 @@ class FolderRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class NewAttachment:
+    """A file ready to be stored with a message: checked, an image already scaled and
+    re-encoded, a document's text already extracted (chatcore/attachments)."""
+
+    name: str
+    media_type: str
+    kind: AttachmentKind
+    data: bytes
+    width: int | None = None
+    height: int | None = None
+    pages: int | None = None
+    # What the model reads of a text file or a PDF; None for an image.
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRecord:
+    """A file of a message, without its bytes: those are read only to be sent or shown
+    (content-addressed by `sha256`, stored once however many messages carry them)."""
+
+    id: int
+    message_id: int
+    position: int
+    name: str
+    media_type: str
+    kind: AttachmentKind
+    sha256: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+    pages: int | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MessageRecord:
     id: int
     conversation_id: str
@@ -164,6 +207,11 @@ class MessageRecord:
     system_fingerprint: str | None = None
     choice_group: int | None = None
     choice_index: int | None = None
+    # A user message's files, in the order they were attached.
+    attachments: tuple[AttachmentRecord, ...] = ()
+    # On a reply whose request left out the thread's oldest messages to fit the model's
+    # context: the first message that was sent (the page marks where the context begins).
+    context_start_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +312,8 @@ class ImportedMessage:
     system_fingerprint: str | None = None
     choice_group_key: int | None = None
     choice_index: int | None = None
+    # A user message's files, in order.
+    attachments: tuple[NewAttachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

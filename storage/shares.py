@@ -7,6 +7,7 @@ import secrets
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from storage.attachments import files_of_messages, store_files
 from storage.convert import conversation_record, share_record
 from storage.db import Database, rows_changed
 from storage.models import Conversation, Message, Share, User, utcnow
@@ -89,9 +90,10 @@ class ShareRepository:
     ) -> ConversationRecord:
         """A new conversation for `to_user_id` holding only the visible thread of the source.
 
-        The other branches stay with the original: the copy starts from what was shown. The
-        caller has already established the right to read the source (a share link). Raises
-        LookupError if the source no longer exists.
+        The other branches stay with the original: the copy starts from what was shown. Files
+        come along, sharing their bytes with the original's. The caller has already
+        established the right to read the source (a share link). Raises LookupError if the
+        source no longer exists.
         """
         with self.db.session() as session:
             source = session.get(Conversation, conversation_id)
@@ -107,15 +109,27 @@ class ShareRepository:
             )
             session.add(copy)
             session.flush()
+            files = files_of_messages(session, [m.id for m in path if m.attachment_count])
+            copied: dict[int, int] = {}
             parent_id: int | None = None
             for original in path:
                 values = {name: getattr(original, name) for name in _COPIED_MESSAGE_FIELDS}
                 if values["status"] == MessageStatus.STREAMING:
                     # Nothing will ever finish the copy; keep what had arrived, as stopped.
                     values["status"] = MessageStatus.STOPPED
-                message = Message(conversation_id=copy.id, parent_id=parent_id, **values)
+                message = Message(
+                    conversation_id=copy.id,
+                    parent_id=parent_id,
+                    attachment_count=original.attachment_count,
+                    # Where a reply's context began, if that message came along too.
+                    context_start_id=copied.get(original.context_start_id or 0),
+                    **values,
+                )
                 session.add(message)
                 session.flush()
+                copied[original.id] = message.id
+                if original.id in files:
+                    store_files(session, message.id, (), kept=files[original.id])
                 if original.choice_group is not None:
                     # Only this choice comes along; the group id must not point back into the
                     # source conversation, and being in a group marks its tokens as a share.

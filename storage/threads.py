@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -38,7 +39,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from storage.convert import as_utc
+from storage.attachments import Files, files_of_messages
+from storage.convert import MESSAGE_COLUMNS, message_from_row, with_files
 from storage.db import Database
 from storage.models import Message
 from storage.records import ConversationRecord, MessageRecord, Role, Thread
@@ -53,11 +55,9 @@ DEPTHS_KEPT = 50_000
 WINDOWS_KEPT = 1_000
 
 # Core columns, not the ORM's: rows come back as plain tuples, with no per-row ORM work
-# (five times faster for a 5,000-message path).
+# (five times faster for a 5,000-message path). A read's files come in one more query, made
+# only when some message read has files (storage/convert.py MESSAGE_COLUMNS).
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-_RECORD_FIELDS = tuple(field.name for field in fields(MessageRecord))
-_RECORD_COLUMNS = tuple(_MESSAGES.c[name] for name in _RECORD_FIELDS)
-_CREATED_AT = _RECORD_FIELDS.index("created_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +136,10 @@ def _depths(db: Database) -> _Depths:
         return found
 
 
-def _record(row: Row[Any]) -> MessageRecord:
-    values = list(row[: len(_RECORD_FIELDS)])
-    values[_CREATED_AT] = as_utc(values[_CREATED_AT])
-    return MessageRecord(*values)
+def _files(session: Session, *row_sets: Sequence[Row[Any]]) -> Files:
+    """The files of the messages among `row_sets` that have any: no query when none has."""
+    carrying = [message_id for rows in row_sets for message_id in with_files(rows)]
+    return files_of_messages(session, carrying) if carrying else {}
 
 
 def _walk_statement() -> Select[Any]:
@@ -186,7 +186,7 @@ def _siblings_statement() -> Select[Any]:
     """Every child of the messages :parents, and the first messages of conversation :roots
     ("" for none): the drawn messages and their siblings."""
     return (
-        select(*_RECORD_COLUMNS)
+        select(*MESSAGE_COLUMNS)
         .where(
             or_(
                 _MESSAGES.c.parent_id.in_(bindparam("parents", expanding=True)),
@@ -214,7 +214,7 @@ def _path_statement() -> Select[Any]:
     path = path.union_all(
         select(up.c.id, up.c.parent_id, path.c.distance + 1).where(up.c.id == path.c.parent_id)
     )
-    return select(*_RECORD_COLUMNS, path.c.distance).join(path, path.c.id == _MESSAGES.c.id)
+    return select(*MESSAGE_COLUMNS, path.c.distance).join(path, path.c.id == _MESSAGES.c.id)
 
 
 def _forks_statement() -> Select[Any]:
@@ -324,13 +324,22 @@ def _alternatives(
 
 
 def _drawn(session: Session, conversation_id: str, shown: list[_Step]) -> Thread:
-    """Full rows for `shown` (path order) and their siblings."""
-    children: dict[int | None, list[MessageRecord]] = {}
-    by_id: dict[int, MessageRecord] = {}
+    """Full rows for `shown` (path order) and their siblings, with their files."""
+    rows = _sibling_rows(session, conversation_id, shown)
+    return _thread_of(rows, shown, _files(session, rows))
+
+
+def _sibling_rows(session: Session, conversation_id: str, shown: list[_Step]) -> list[Row[Any]]:
     parents = sorted({step.parent_id for step in shown if step.parent_id is not None})
     roots = conversation_id if any(step.parent_id is None for step in shown) else ""
-    for row in session.execute(SIBLINGS, {"parents": parents, "roots": roots}).all():
-        record = _record(row)
+    return list(session.execute(SIBLINGS, {"parents": parents, "roots": roots}).all())
+
+
+def _thread_of(rows: list[Row[Any]], shown: list[_Step], files: Files) -> Thread:
+    children: dict[int | None, list[MessageRecord]] = {}
+    by_id: dict[int, MessageRecord] = {}
+    for row in rows:
+        record = message_from_row(row, files)
         children.setdefault(record.parent_id, []).append(record)
         by_id[record.id] = record
     messages = [by_id[step.id] for step in shown if step.id in by_id]
@@ -457,13 +466,15 @@ def read_path(db: Database, conversation: ConversationRecord) -> list[MessageRec
     if leaf is None:
         return []
     with db.session() as session:
-        return _path_records(session, conversation.id, leaf)
+        rows = _path_rows(session, conversation.id, leaf)
+        files = _files(session, rows)
+    return [message_from_row(row, files) for row in rows]
 
 
-def _path_records(session: Session, conversation_id: str, leaf: int) -> list[MessageRecord]:
+def _path_rows(session: Session, conversation_id: str, leaf: int) -> list[Row[Any]]:
     """The path, first message first (the rows end with their distance from the leaf)."""
     rows = session.execute(WHOLE_PATH, {"leaf": leaf, "chat": conversation_id}).all()
-    return [_record(row) for row in sorted(rows, key=lambda row: -row[-1])]
+    return sorted(rows, key=lambda row: -row[-1])
 
 
 def read_thread(db: Database, conversation: ConversationRecord) -> Thread:
@@ -476,20 +487,22 @@ def read_thread(db: Database, conversation: ConversationRecord) -> Thread:
     if leaf is None:
         return Thread([], {})
     with db.session() as session:
-        messages = _path_records(session, conversation.id, leaf)
+        rows = _path_rows(session, conversation.id, leaf)
         forks = session.execute(FORKS, {"chat": conversation.id}).all()
-        on_path = {message.id for message in messages}
+        on_path = {row.id for row in rows}
         parents = {
             row.parent_id for row in forks if row.parent_id is None or row.parent_id in on_path
         }
         forking = [
-            _Step(message.id, message.parent_id, message.role, 0)
-            for message in messages
-            if message.parent_id in parents
+            _Step(row.id, row.parent_id, row.role, 0) for row in rows if row.parent_id in parents
         ]
+        sibling_rows = _sibling_rows(session, conversation.id, forking) if forking else []
+        # One query for the files of the path and of its branches alike.
+        files = _files(session, rows, sibling_rows)
+        messages = [message_from_row(row, files) for row in rows]
         if not forking:
             return Thread(messages, {})
-        siblings = _drawn(session, conversation.id, forking)
+        siblings = _thread_of(sibling_rows, forking, files)
         alternatives = {
             message_id: group
             for message_id, group in siblings.alternatives.items()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from operator import attrgetter
 from typing import Any, cast
 
@@ -15,7 +15,14 @@ from sqlalchemy import JSON, Table, bindparam, func, insert, select, text, updat
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.convert import as_utc, conversation_record, folder_record
+from storage.attachments import blob_data, files_in_conversations, store_imported_files
+from storage.convert import (
+    MESSAGE_COLUMNS,
+    conversation_record,
+    folder_record,
+    message_from_row,
+    with_files,
+)
 from storage.db import Database
 from storage.models import Conversation, Folder, Message, utcnow
 from storage.records import (
@@ -40,18 +47,6 @@ _JSON_COLUMNS = ("request_params", "error_params", "tool_calls")
 _copied_values = attrgetter(*_COPIED)
 
 
-# MessageRecord's fields in order, each a column of the same name: a row is read straight
-# into a record (a hundred thousand ORM objects, or mappings, would cost seconds).
-_RECORD_COLUMNS = [_MESSAGES.c[name] for name in MessageRecord.__dataclass_fields__]
-_CREATED_AT = list(MessageRecord.__dataclass_fields__).index("created_at")
-
-
-def _message(row: Sequence[Any]) -> MessageRecord:
-    values = list(row)
-    values[_CREATED_AT] = as_utc(values[_CREATED_AT])
-    return MessageRecord(*values)
-
-
 class TransferRepository:
     """Never a temporary conversation out, never half a conversation in."""
 
@@ -71,6 +66,11 @@ class TransferRepository:
                 )
             )
             return conversation_record(row) if row else None
+
+    def attachment_data(self, shas: Collection[str]) -> dict[str, bytes]:
+        """Exported files' bytes, by content hash."""
+        with self.db.session() as session:
+            return blob_data(session, shas)
 
     def conversation_tree(self, user_id: int, conversation_id: str) -> ConversationTree | None:
         """The conversation and all its messages, or None as for `exportable`."""
@@ -99,14 +99,18 @@ class TransferRepository:
     def _trees(
         self, session: Session, conversations: list[ConversationRecord]
     ) -> list[ConversationTree]:
+        # Rows read straight into records through Core: a hundred thousand ORM objects, or
+        # mappings, would cost seconds. The batch's files in one more query, if it has any.
         messages: dict[str, list[MessageRecord]] = defaultdict(list)
+        ids = [c.id for c in conversations]
         rows = session.execute(
-            select(*_RECORD_COLUMNS)
-            .where(_MESSAGES.c.conversation_id.in_([c.id for c in conversations]))
+            select(*MESSAGE_COLUMNS)
+            .where(_MESSAGES.c.conversation_id.in_(ids))
             .order_by(_MESSAGES.c.conversation_id, _MESSAGES.c.id)
         ).all()
+        files = files_in_conversations(session, ids) if with_files(rows) else {}
         for row in rows:
-            record = _message(row)
+            record = message_from_row(row, files)
             messages[record.conversation_id].append(record)
         return [ConversationTree(c, messages.get(c.id, [])) for c in conversations]
 
@@ -191,6 +195,13 @@ class TransferRepository:
         ]
         if rows:
             session.execute(_INSERT_MESSAGES, rows)
+        files = [
+            (keyed[index][message.key], message.attachments)
+            for index, conversation in enumerate(conversations)
+            for message in conversation.messages
+            if message.attachments
+        ]
+        store_imported_files(session, files)
         return ids
 
     def _allocate_message_ids(self, session: Session, count: int) -> list[int]:
@@ -264,5 +275,6 @@ def _message_row(
         ),
         "created_at": message.created_at,
         "updated_at": message.created_at,
+        "attachment_count": len(message.attachments),
         **dict(zip(_COPIED, _copied_values(message), strict=True)),
     }

@@ -43,14 +43,18 @@ from chatcore.chat.upstream_errors import (
 from chatcore.chat.use_cases import ChatService
 from chatcore.chat.worker import GenerationWorker
 from chatcore.config import load_settings
+from chatcore.context import CONTEXT_OVERFLOW
 from chatcore.errors import (
     AccountDisabled,
     AccountError,
     AnyChatError,
+    AttachmentRefused,
     CalculatorError,
     ChatInputError,
     ConfigError,
+    ContextOverflow,
     ConversationNotFound,
+    ImagesUnsupported,
     ImportRefused,
     InvalidParameter,
     JsonModeUnmentioned,
@@ -149,6 +153,32 @@ CODES: dict[str, type[AnyChatError]] = {
     "import_json_too_deep": ImportRefused,
     "import_unknown_format": ImportRefused,
     "import_empty": ImportRefused,
+    # Attaching files
+    "attachments_off": AttachmentRefused,
+    "too_many_attachments": AttachmentRefused,
+    "attachment_empty": AttachmentRefused,
+    "attachment_too_large": AttachmentRefused,
+    "attachments_too_large": AttachmentRefused,
+    "attachment_unsupported": AttachmentRefused,
+    "image_unreadable": AttachmentRefused,
+    "image_too_many_pixels": AttachmentRefused,
+    "text_unreadable": AttachmentRefused,
+    "pdf_unreadable": AttachmentRefused,
+    "pdf_encrypted": AttachmentRefused,
+    "pdf_too_many_pages": AttachmentRefused,
+    "pdf_no_text": AttachmentRefused,
+    "images_unsupported": ImagesUnsupported,
+    "context_overflow": ContextOverflow,
+    # Voice input
+    "recording_empty": ChatInputError,
+    "recording_too_large": ChatInputError,
+    "recording_silent": ChatInputError,
+    "transcription_unavailable": ChatInputError,
+    "transcription_failed": ChatInputError,
+    "transcription_unreachable": ChatInputError,
+    # Context windows an administrator sets
+    "context_window_line_unreadable": ConfigError,
+    "context_window_out_of_range": ConfigError,
     # Accounts
     "password_too_short": AccountError,
     "password_too_long": AccountError,
@@ -647,8 +677,30 @@ def test_each_failure_is_a_registered_sentence_with_its_values(
     assert (rebuilt.code, rebuilt.template, rebuilt.message) == (code, failure.template, text)
 
 
+def test_a_refused_image_and_a_context_overflow_are_reply_sentences() -> None:
+    refused = _status(openai.BadRequestError, 400, body={"message": "image_url is not supported"})
+    failure = describe_error(refused, base_url=URL, timeout=30.0, had_images=True)
+    assert (failure.code, dict(failure.params)) == (
+        "image_refused_detail",
+        {"status": 400, "detail": "image_url is not supported"},
+    )
+    silent = describe_error(
+        _status(openai.BadRequestError, 400), base_url=URL, timeout=30.0, had_images=True
+    )
+    assert (silent.code, dict(silent.params)) == ("image_refused", {"status": 400})
+    # Without images, the same 400 is an ordinary rejection.
+    plain = describe_error(refused, base_url=URL, timeout=30.0)
+    assert plain.code == "request_rejected_detail"
+    overflow = ContextOverflow(CONTEXT_OVERFLOW, needed=9, reserve=2, model="m", window=5)
+    failure = describe_error(overflow, base_url=URL, timeout=30.0)
+    assert failure.code == "context_overflow"
+    assert REPLY_ERRORS["context_overflow"] == CONTEXT_OVERFLOW
+    assert failure.message == str(overflow)
+
+
 def test_the_registry_is_exactly_the_sentences_a_reply_can_end_with() -> None:
     produced = {code for _, _, code, _ in BRANCHES} | {INTERNAL_ERROR, SERVER_RESTARTED}
+    produced |= {"image_refused", "image_refused_detail", "context_overflow"}
     assert produced == set(REPLY_ERRORS)
     # Each written in place as N_("..."), so Babel extracts it.
     assert sorted(TABLES["REPLY_ERRORS"]) == sorted(REPLY_ERRORS.values())

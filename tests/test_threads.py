@@ -16,6 +16,7 @@ import streamlit as st
 from sqlalchemy import select
 
 from chatcore.chat.generation import GenerationJob
+from chatcore.chat.outgoing import without_sources
 from chatcore.chat.params import GenerationParams
 from chatcore.chat.thread import api_messages
 from chatcore.chat.use_cases import VIEW_TAIL, ChatService
@@ -384,8 +385,8 @@ def test_a_send_in_a_long_conversation_leaves_the_earlier_messages_to_the_worker
     assert view.hidden == 30
     job = worker.jobs[-1]
     assert job.history is not None
-    assert job.request["messages"] == [{"role": "user", "content": "one more"}]
-    complete = job.with_history().request["messages"]
+    assert without_sources(job).request["messages"] == [{"role": "user", "content": "one more"}]
+    complete = without_sources(job.with_history()).request["messages"]
     assert complete == [
         *api_messages(messages, "Be brief."),
         {"role": "user", "content": "one more"},

@@ -12,7 +12,7 @@ from chatcore.wiring import Services
 from storage import UserRecord
 from ui.actions import notify, run_action, show_notice
 from ui.i18n import N_, _, current, ngettext
-from ui.text import plain
+from ui.text import number, plain
 
 # Success notices name accounts, and a provider or proxy chooses some of those names: each is
 # escaped with plain() where it is written.
@@ -228,6 +228,52 @@ def _draw_retention(services: Services, admin: UserRecord) -> None:
             )
 
 
+CONTEXT_WINDOWS = "admin_context_windows"
+EXAMPLE_WINDOW = "deepseek-chat = 128000"  # a model id and a number: the same in every language
+
+
+def _set_context_windows(services: Services, admin: UserRecord) -> None:
+    text = st.session_state.get(CONTEXT_WINDOWS, "")
+    saved = services.model_settings.set_context_overrides(admin, text)
+    notify(
+        NOTICE,
+        "success",
+        ngettext(
+            "Context window saved for {count} model.",
+            "Context windows saved for {count} models.",
+            len(saved),
+        ),
+    )
+
+
+def _draw_context_windows(services: Services, admin: UserRecord) -> None:
+    """Models the built-in table does not know, or knows wrong: their context windows, which
+    decide how much of a long conversation is sent."""
+    st.subheader(_("Context windows"), anchor=False)
+    st.caption(
+        _(
+            "One model per line, as “model = tokens” (for example “qwen-long = 10000000”). "
+            "These win over the built-in table; any other model is taken to have "
+            "{default} tokens.",
+            default=number(services.settings.default_context_tokens),
+        )
+    )
+    with st.form("context_windows"):
+        st.text_area(
+            _("Context windows"),
+            value=services.model_settings.context_overrides_text(),
+            key=CONTEXT_WINDOWS,
+            label_visibility="collapsed",
+            placeholder=EXAMPLE_WINDOW,
+        )
+        st.form_submit_button(
+            _("Save context windows"),
+            icon=":material/save:",
+            on_click=run_action,
+            args=(NOTICE, _set_context_windows, services, admin),
+        )
+
+
 def render(services: Services, admin: UserRecord) -> None:
     if not admin.is_admin:
         st.error(_("Only administrators can open this page."))
@@ -251,6 +297,7 @@ def render(services: Services, admin: UserRecord) -> None:
     if chosen is not None:
         _edit_user(services, admin, by_id[chosen])
     _draw_retention(services, admin)
+    _draw_context_windows(services, admin)
     if services.settings.auth_mode == "local":
         st.subheader(_("Add a teammate"), anchor=False)
         with st.form("new_user", clear_on_submit=True):

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from chatcore.attachments import IncomingFile
 from chatcore.chat.params import GenerationParams
 from chatcore.chat.use_cases import ConversationView
-from chatcore.errors import AnyChatError, JsonModeUnmentioned
+from chatcore.errors import AnyChatError, ImagesUnsupported, JsonModeUnmentioned
 from chatcore.wiring import Services
 from storage import ConversationRecord, FolderRecord, MessageStatus, Role, UserRecord
-from ui import controls, thread_view
+from ui import composer, controls, thread_view
 from ui.actions import CHAT_NOTICE, report, show_notice
 from ui.advanced import draw_advanced
 from ui.history import draw_history, open_conversation
@@ -35,7 +36,10 @@ from ui.tool_calls import call_names
 from ui.transfer import draw_export_controls
 
 CONFIRM_DELETE = "confirm_delete_for"
+# A send waiting for "Send anyway" (JSON mode unmentioned, images for a text-only model).
 JSON_CONFIRM = "json_confirm"
+JSON_MODE_QUESTION = JsonModeUnmentioned.code
+IMAGES_QUESTION = ImagesUnsupported.code
 
 
 def _sync_controls(services: Services, view: ConversationView | None) -> None:
@@ -58,10 +62,12 @@ def _send(
     conversation_id: str | None,
     text: str,
     *,
-    confirmed_json: bool = False,
+    files: Sequence[IncomingFile] = (),
+    confirmed: frozenset[str] = frozenset(),
 ) -> ConversationView | None:
-    """The view to draw; None while JSON mode waits for the user's "Send anyway", or when the
-    message was refused (the reason becomes the chat's notice; the text is handed back)."""
+    """The view to draw; None while a question (JSON mode unmentioned, images for a text-only
+    model) waits for the user's "Send anyway", or when the message was refused (the reason
+    becomes the chat's notice; the text is handed back)."""
     try:
         params = controls.current_params(services.settings.default_model)
         folder_id, temporary = new_chat_options()
@@ -70,17 +76,21 @@ def _send(
             conversation_id,
             text,
             params,
-            confirmed_json=confirmed_json,
+            confirmed_json=JSON_MODE_QUESTION in confirmed,
+            confirmed_images=IMAGES_QUESTION in confirmed,
             folder_id=folder_id,
             temporary=temporary,
+            files=files,
         )
-    except JsonModeUnmentioned as question:
-        # A question, not a refusal: kept until the user decides, so the message survives
-        # the reruns in between.
+    except (JsonModeUnmentioned, ImagesUnsupported) as question:
+        # A question, not a refusal: kept until the user decides, so the message and its
+        # files survive the reruns in between.
         st.session_state[JSON_CONFIRM] = {
             "text": text,
+            "files": list(files),
             "conversation": conversation_id,
             "question": question.with_traceback(None),  # its sentence; not its frames
+            "confirmed": confirmed | {question.code},
         }
         return None
     except AnyChatError as error:
@@ -96,7 +106,14 @@ def _send(
 def _send_anyway(services: Services, user_id: int) -> None:
     pending = st.session_state.pop(JSON_CONFIRM, None)
     if pending:
-        _send(services, user_id, pending["conversation"], pending["text"], confirmed_json=True)
+        _send(
+            services,
+            user_id,
+            pending["conversation"],
+            pending["text"],
+            files=pending["files"],
+            confirmed=pending["confirmed"],
+        )
 
 
 def _draw_json_confirm(services: Services, user_id: int) -> None:
@@ -223,7 +240,10 @@ def _draw_thread(services: Services, user_id: int, view: ConversationView) -> No
     names = call_names(thread)
     newest = {message.role: message.id for message in thread}  # last of each role
     opened = st.session_state.get(ACTIONS_FOR)
+    context_start = composer.context_start(thread)
     for index, message in enumerate(thread):
+        if message.id == context_start:
+            composer.draw_context_marker()
         # Around a message landed on, the drawn part may end before the newest message.
         is_last = index == len(thread) - 1 and not view.later
         alternatives = view.alternatives.get(message.id)
@@ -254,17 +274,15 @@ def render(services: Services, user: UserRecord) -> None:
         return
     requested = st.query_params.get("c")
     has_key = services.can_send(user)
-    text = st.chat_input(
-        _("Message AnyChat") if has_key else _("Set ANYAPI_API_KEY to chat"),
-        disabled=not has_key,
-    )
+    entry = composer.draw_input(services, user.id, has_key)
+    text = entry.text if entry else None
     view = None
-    if text:
+    if entry:
         # Before anything else is drawn, so the request is on its way while the page renders.
-        view = _send(services, user.id, requested, text)
+        view = _send(services, user.id, requested, entry.text, files=entry.files)
         if view is not None:
             view = thread_view.after_send(services, user.id, view)
-    unsent = text if text and view is None else None
+    unsent = text if entry and view is None else None
     if view is None:
         view = _open(services, user.id, requested)
     _sync_controls(services, view)
@@ -306,3 +324,4 @@ def render(services: Services, user: UserRecord) -> None:
     totals = st.empty()
     _draw_thread(services, user.id, view)
     _draw_totals(services, view, totals)
+    composer.draw_context_use(services, view)

@@ -13,9 +13,10 @@ from chatcore.chat.thread import pending_calls
 from chatcore.chat.upstream_errors import REPLY_ERRORS, stored_reply_error
 from chatcore.markdown_safety import inert_markdown
 from chatcore.wiring import Services
-from storage import MessageRecord, MessageStatus, Role
+from storage import AttachmentRecord, MessageRecord, MessageStatus, Role
 from ui import controls
 from ui.actions import CHAT_NOTICE, run_action
+from ui.attachments import FileReader, draw_attachments
 from ui.i18n import _
 from ui.text import decimal, number, plain, say
 from ui.tool_calls import draw_calls, draw_pending, draw_result
@@ -258,6 +259,16 @@ def draw_actions(
             )
 
 
+def own_files(services: Services, user_id: int) -> FileReader:
+    """Reads a file of this person's own messages (anyone else's reads as None)."""
+
+    def read(attachment: AttachmentRecord) -> bytes | None:
+        found = services.chat.attachment(user_id, attachment.id)
+        return found[1] if found else None
+
+    return read
+
+
 def draw_message(
     services: Services,
     user_id: int,
@@ -292,6 +303,8 @@ def draw_body(
     full_actions: bool = True,
 ) -> None:
     draw_content(services, message)
+    if message.attachments:
+        draw_attachments(message.attachments, own_files(services, user_id))
     if message.role == Role.ASSISTANT:
         if is_last and message.tool_calls:
             pending = pending_calls([message])

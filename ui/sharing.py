@@ -7,8 +7,9 @@ from urllib.parse import urlsplit, urlunsplit
 import streamlit as st
 
 from chatcore.wiring import Services
-from storage import MessageRecord, Role, UserRecord
+from storage import AttachmentRecord, MessageRecord, Role, UserRecord
 from ui.actions import CHAT_NOTICE, run_action, show_notice
+from ui.attachments import FileReader, draw_attachments
 from ui.history import open_conversation
 from ui.i18n import _, current
 from ui.messages import draw_content, draw_outcome
@@ -64,11 +65,23 @@ def _copy(services: Services, user_id: int, token: str) -> None:
     open_conversation(copy.id)
 
 
-def _draw_read_only(services: Services, message: MessageRecord) -> None:
+def _shared_files(services: Services, user_id: int, token: str) -> FileReader:
+    """Reads a file of the shared conversation, while the link still works."""
+
+    def read(attachment: AttachmentRecord) -> bytes | None:
+        found = services.sharing.attachment(user_id, token, attachment.id)
+        return found[1] if found else None
+
+    return read
+
+
+def _draw_read_only(services: Services, message: MessageRecord, files: FileReader) -> None:
     if message.role == Role.TOOL:
         return
     with st.chat_message(message.role):
         draw_content(services, message)
+        if message.attachments:
+            draw_attachments(message.attachments, files)
         if message.role == Role.ASSISTANT:
             draw_outcome(message)
 
@@ -82,8 +95,9 @@ def render_shared(services: Services, user: UserRecord, token: str) -> None:
         return
     st.info(_("Shared read-only by a teammate."), icon=":material/group:")
     st.subheader(plain(view.conversation.title), anchor=False)
+    files = _shared_files(services, user.id, token)
     for message in view.thread:
-        _draw_read_only(services, message)
+        _draw_read_only(services, message, files)
     st.button(
         _("Continue as my own copy"),
         type="primary",

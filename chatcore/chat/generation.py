@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from chatcore.chat.live import LiveReply
+from chatcore.chat.outgoing import has_images, without_sources
 from chatcore.chat.upstream_errors import ReplyError, describe_error
 from chatcore.errors import StreamTruncated
 from storage import MessageStatus, ReplyOutcome
@@ -255,12 +256,15 @@ def generate(
     checkpoint: Callable[[int, str], None],
     base_url: str,
     timeout: float,
+    prepare: Callable[[GenerationJob], GenerationJob] | None = None,
 ) -> list[ReplyOutcome]:
     """Run the request to the end and describe how each choice ended; never raises for
-    API failures."""
+    API failures. `prepare` readies the complete request for the wire (fit to the model's
+    context, images filled in: chatcore/chat/outgoing.py)."""
     progress = _Progress([_Choice(live) for live in lives])
     try:
         job = job.with_history()  # counted in first_token_ms: it is on the way to the request
+        job = prepare(job) if prepare is not None else without_sources(job)
         if job.stream:
             _stream(client, job, progress, checkpoint)
         else:
@@ -269,7 +273,11 @@ def generate(
         if progress.cancel_requested:  # closing the stream on Stop surfaces here as an error
             return progress.outcomes(MessageStatus.STOPPED, None)
         failure = describe_error(
-            exc, base_url=base_url, timeout=timeout, mid_reply=progress.request_id is not None
+            exc,
+            base_url=base_url,
+            timeout=timeout,
+            mid_reply=progress.request_id is not None,
+            had_images=has_images(job.request),
         )
         log.warning(
             "reply %s failed: %s (%s)", job.message_ids, failure.message, type(exc).__name__

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from chatcore.attachments import user_content
 from chatcore.i18n import clip, display_width
 from storage import MessageRecord, MessageStatus, Role
 
@@ -56,39 +57,54 @@ def _answered_call_ids(thread: list[MessageRecord]) -> set[str]:
     return {m.tool_call_id for m in thread if m.role == Role.TOOL and m.tool_call_id}
 
 
-def api_messages(thread: list[MessageRecord], system_prompt: str) -> list[dict[str, Any]]:
+# On a request message while it is prepared: the id of the stored message it came from, so the
+# thread can mark where a context cut to fit the model begins. Removed before the request leaves
+# (chatcore/chat/outgoing.py).
+SOURCE_ID = "_source_id"
+
+
+def api_messages(
+    thread: list[MessageRecord], system_prompt: str, *, sources: bool = False
+) -> list[dict[str, Any]]:
     """The conversation as the API sees it.
 
     Failed replies and empty placeholders are left out, and so are tool calls nobody answered
-    (the user moved on): the API refuses a tool call without its result.
+    (the user moved on): the API refuses a tool call without its result. A question's files
+    become content parts, its images as placeholders the generation thread fills in. With
+    `sources`, each message carries its stored id under SOURCE_ID.
     """
     answered = _answered_call_ids(thread)
     messages: list[dict[str, Any]] = []
     if system_prompt.strip():
         messages.append({"role": Role.SYSTEM.value, "content": system_prompt})
     for message in thread:
-        if message.role == Role.TOOL:
-            messages.append(
-                {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
-            )
+        entry = _api_message(message, answered)
+        if entry is None:
             continue
-        if message.role != Role.ASSISTANT:
-            messages.append({"role": message.role, "content": message.content})
-            continue
-        if message.status in (MessageStatus.ERROR, MessageStatus.STREAMING):
-            continue
-        calls = [
-            call
-            for call in (message.tool_calls or [])
-            if message.status == MessageStatus.COMPLETE and call.get("id") in answered
-        ]
-        if not message.content and not calls:
-            continue
-        entry: dict[str, Any] = {"role": "assistant", "content": message.content or None}
-        if calls:
-            entry["tool_calls"] = calls
+        if sources:
+            entry[SOURCE_ID] = message.id
         messages.append(entry)
     return messages
+
+
+def _api_message(message: MessageRecord, answered: set[str]) -> dict[str, Any] | None:
+    if message.role == Role.TOOL:
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    if message.role != Role.ASSISTANT:
+        return {"role": message.role, "content": user_content(message.content, message.attachments)}
+    if message.status in (MessageStatus.ERROR, MessageStatus.STREAMING):
+        return None
+    calls = [
+        call
+        for call in (message.tool_calls or [])
+        if message.status == MessageStatus.COMPLETE and call.get("id") in answered
+    ]
+    if not message.content and not calls:
+        return None
+    entry: dict[str, Any] = {"role": "assistant", "content": message.content or None}
+    if calls:
+        entry["tool_calls"] = calls
+    return entry
 
 
 def pending_calls(thread: list[MessageRecord]) -> PendingCalls | None:

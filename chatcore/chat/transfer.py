@@ -81,7 +81,8 @@ class TransferService:
     def export_json(self, user_id: int, conversation_id: str) -> dict[str, Any]:
         """Every branch, the settings, usage per reply, and the visible thread in the API's
         chat form (chatcore/chat/transfer_format.py)."""
-        return conversation_document(self._tree(user_id, conversation_id), self._now())
+        tree = self._tree(user_id, conversation_id)
+        return conversation_document(tree, self._now(), self.repository.attachment_data)
 
     def export_json_text(self, user_id: int, conversation_id: str) -> str:
         return dump_json(self.export_json(user_id, conversation_id))
@@ -104,7 +105,7 @@ class TransferService:
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
             for number, tree in enumerate(self.repository.conversation_trees(user_id), start=1):
                 stem = f"{number:04d} {file_stem(tree.conversation.title)}"
-                document = conversation_document(tree, now)
+                document = conversation_document(tree, now, self.repository.attachment_data)
                 archive.writestr(f"conversations/{stem}.json", dump_json(document))
                 archive.writestr(f"markdown/{stem}.md", conversation_markdown(tree, translate, now))
                 listed.append(

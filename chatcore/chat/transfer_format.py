@@ -9,20 +9,25 @@ conversation's id and the export time.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from chatcore.attachments import resolve_images
 from chatcore.chat.thread import api_messages
 from chatcore.chat.transfer_report import clean_json, clean_text, reason
 from chatcore.i18n import N_
 from storage import (
+    AttachmentKind,
     ConversationTree,
     ImportedConversation,
     ImportedMessage,
     MessageRecord,
     MessageStatus,
+    NewAttachment,
     Role,
 )
 
@@ -34,6 +39,7 @@ TITLE_MAX = 200  # conversations.title
 INT_MAX = 2**31 - 1  # an INTEGER column on PostgreSQL
 ROLES = frozenset(Role)
 STATUSES = frozenset(MessageStatus)
+KINDS = frozenset(kind.value for kind in AttachmentKind)
 # A message's optional text fields, and the most characters each column holds (None: no limit).
 _TEXT_FIELDS = {
     "finish_reason": 40,
@@ -133,8 +139,31 @@ def _usage(messages: list[MessageRecord]) -> dict[str, int]:
     }
 
 
-def conversation_document(tree: ConversationTree, exported_at: datetime) -> dict[str, Any]:
-    """One conversation as our JSON document (see the module's docstring)."""
+def _attachments(message: MessageRecord, data: Mapping[str, bytes]) -> list[dict[str, Any]]:
+    """A question's files, each with its bytes in base64: an export carries everything."""
+    files = []
+    for item in message.attachments:
+        entry: dict[str, Any] = {"name": item.name, "media_type": item.media_type}
+        entry["kind"] = item.kind.value
+        for name in ("width", "height", "pages", "text"):
+            value = getattr(item, name)
+            if value is not None:
+                entry[name] = value
+        entry["sha256"] = item.sha256
+        entry["data"] = base64.b64encode(data.get(item.sha256, b"")).decode("ascii")
+        files.append(entry)
+    return files
+
+
+def conversation_document(
+    tree: ConversationTree,
+    exported_at: datetime,
+    load: Callable[[set[str]], dict[str, bytes]] = lambda shas: {},
+) -> dict[str, Any]:
+    """One conversation as our JSON document (see the module's docstring). `load` reads the
+    files' bytes by content hash."""
+    shas = {item.sha256 for message in tree.messages for item in message.attachments}
+    data = load(shas) if shas else {}
     conversation = tree.conversation
     ordered = tree_order(tree.messages)
     number = {message.id: index for index, message in enumerate(ordered, start=1)}
@@ -154,6 +183,8 @@ def conversation_document(tree: ConversationTree, exported_at: datetime) -> dict
                 entry[name] = value
         if message.choice_group is not None and message.choice_group in number:
             entry["choice_group"] = number[message.choice_group]
+        if message.attachments:
+            entry["attachments"] = _attachments(message, data)
         messages.append(entry)
     return {
         "format": FORMAT,
@@ -170,7 +201,10 @@ def conversation_document(tree: ConversationTree, exported_at: datetime) -> dict
         "active_leaf": number.get(conversation.active_leaf_id or 0),
         "usage": _usage(tree.messages),
         "messages": messages,
-        "openai_messages": api_messages(visible_thread(tree), system_prompt(conversation.settings)),
+        "openai_messages": resolve_images(
+            api_messages(visible_thread(tree), system_prompt(conversation.settings)),
+            lambda wanted: {sha: data[sha] for sha in wanted if sha in data},
+        ),
     }
 
 
@@ -298,6 +332,38 @@ def read_conversation(document: Any, default_model: str) -> ImportedConversation
     )
 
 
+def _read_attachments(value: Any, where: str) -> tuple[NewAttachment, ...]:
+    """An exported question's files, back as they were stored (their bytes are checked
+    against their kind, not re-encoded: an export re-imported is identical)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise reason("import_field_invalid", FIELD_INVALID, field=f"{where}.attachments")
+    files = []
+    for position, raw in enumerate(value):
+        at = f"{where}.attachments[{position}]"
+        if not isinstance(raw, dict) or raw.get("kind") not in KINDS:
+            raise reason("import_field_invalid", FIELD_INVALID, field=f"{at}.kind")
+        try:
+            data = base64.b64decode(str(raw.get("data", "")), validate=True)
+        except (ValueError, binascii.Error):
+            raise reason("import_field_invalid", FIELD_INVALID, field=f"{at}.data") from None
+        files.append(
+            NewAttachment(
+                name=_text(raw.get("name"), f"{at}.name", 255, required=True) or "",
+                media_type=_text(raw.get("media_type"), f"{at}.media_type", 100, required=True)
+                or "",
+                kind=AttachmentKind(raw["kind"]),
+                data=data,
+                width=_number(raw.get("width"), f"{at}.width"),
+                height=_number(raw.get("height"), f"{at}.height"),
+                pages=_number(raw.get("pages"), f"{at}.pages"),
+                text=_text(raw.get("text"), f"{at}.text"),
+            )
+        )
+    return tuple(files)
+
+
 def _read_message(raw: dict[str, Any], index: int, key: dict[int | str, int]) -> ImportedMessage:
     where = f"messages[{index}]"
     role = raw.get("role")
@@ -318,6 +384,7 @@ def _read_message(raw: dict[str, Any], index: int, key: dict[int | str, int]) ->
     values |= {name: _number(raw.get(name), f"{where}.{name}") for name in _NUMBER_FIELDS}
     values |= {name: _object(raw.get(name), f"{where}.{name}") for name in _OBJECT_FIELDS}
     return ImportedMessage(
+        attachments=_read_attachments(raw.get("attachments"), where),
         key=index,
         parent_key=None if parent is None else key[parent],
         role=str(role),

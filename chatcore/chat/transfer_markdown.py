@@ -18,6 +18,7 @@ from storage import ConversationTree, MessageRecord, MessageStatus, Role
 
 # Markdown: headings and notes, in the reader's language.
 MD_USER = N_("User")
+MD_FILES = N_("Attached files: {names}")
 MD_ASSISTANT = N_("Assistant")
 MD_TOOL_RESULT = N_("Tool result")
 MD_SYSTEM_PROMPT = N_("System prompt")
@@ -71,7 +72,11 @@ def _markdown_message(message: MessageRecord, translate: Translator) -> list[str
     """The message's blocks: its heading, its text, and what else it carries."""
     say = translate.gettext
     if message.role == Role.USER:
-        return [f"## {say(MD_USER)}", message.content]
+        blocks = [f"## {say(MD_USER)}", message.content]
+        if message.attachments:
+            names = ", ".join(f"`{item.name.replace('`', '')}`" for item in message.attachments)
+            blocks.append(f"_{say(MD_FILES, names=names)}_")
+        return blocks
     if message.role == Role.TOOL:
         answering = f" · {message.tool_call_id}" if message.tool_call_id else ""
         return [f"## {say(MD_TOOL_RESULT)}{answering}", _fenced(message.content)]

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chatcore.errors import StreamTruncated
+from chatcore.errors import AnyChatError, StreamTruncated
 from chatcore.i18n import N_
 
 if TYPE_CHECKING:
@@ -78,6 +78,20 @@ REPLY_ERRORS: dict[str, str] = {
         "AnyAPI rejected the request (HTTP {status}): {detail} (request id {request_id})"
     ),
     "unexpected": N_("Unexpected error while talking to AnyAPI ({kind})."),
+    "image_refused": N_(
+        "The model refused the request with its images (HTTP {status}): it may not accept "
+        "images. Choose a model that can see images, or send the question without them."
+    ),
+    "image_refused_detail": N_(
+        "The model refused the request with its images (HTTP {status}): {detail}. It may not "
+        "accept images: choose a model that can see images, or send the question without them."
+    ),
+    # chatcore.context's CONTEXT_OVERFLOW, raised on the generation thread and kept here too
+    # (tests/test_errors.py checks the two are one sentence).
+    "context_overflow": N_(
+        "This request needs {needed:,} tokens, {reserve:,} of them kept for the reply, but "
+        "{model} takes at most {window:,}. Shorten the message, remove files, or lower Max tokens."
+    ),
     INTERNAL_ERROR: N_("Internal error while generating ({kind})."),
     SERVER_RESTARTED: N_(
         "The server process writing this reply stopped before it finished; "
@@ -183,6 +197,17 @@ def _upstream_detail(error: openai.APIStatusError) -> str:
     return ""
 
 
+# Words upstreams use when a model cannot take image parts ("image_url is only supported by
+# certain models", "does not support image input", "multimodal", "vision", "unsupported content").
+_IMAGE_WORDS = ("image", "vision", "multimodal", "multi-modal", "content type", "content part")
+
+
+def _about_images(detail: str) -> bool:
+    """A refusal that is probably about the images: its words say so, or it says nothing."""
+    lowered = detail.lower()
+    return not lowered or any(word in lowered for word in _IMAGE_WORDS)
+
+
 def _status_error(
     code: str, error: openai.APIStatusError, *, retry_after: float | None = None, **params: Any
 ) -> ReplyError:
@@ -202,14 +227,22 @@ def _status_error(
 
 
 def describe_error(
-    error: BaseException, *, base_url: str, timeout: float, mid_reply: bool = False
+    error: BaseException,
+    *,
+    base_url: str,
+    timeout: float,
+    mid_reply: bool = False,
+    had_images: bool = False,
 ) -> ReplyError:
     """Most specific first: the SDK's timeout is a connection error, its 429 a status error.
 
-    `mid_reply` says the response had already begun, which changes what a dropped connection means.
+    `mid_reply` says the response had already begun, which changes what a dropped connection
+    means; `had_images` that a 400 may be a model that cannot see.
     """
     import openai  # already loaded by the client; deferred like the client
 
+    if isinstance(error, AnyChatError) and error.code in REPLY_ERRORS:
+        return ReplyError(error.code, REPLY_ERRORS[error.code], dict(error.params))
     if isinstance(error, StreamTruncated):
         return reply_error("stream_truncated")
     if isinstance(error, json.JSONDecodeError):
@@ -229,6 +262,10 @@ def describe_error(
         return _status_error("rate_limited_retry_after", error, retry_after=wait, seconds=wait)
     if isinstance(error, openai.APIStatusError):
         detail = _upstream_detail(error)
+        if had_images and error.status_code in (400, 415, 422) and _about_images(detail):
+            if detail:
+                return reply_error("image_refused_detail", status=error.status_code, detail=detail)
+            return reply_error("image_refused", status=error.status_code)
         kind = "server_error" if error.status_code >= 500 else "request_rejected"
         if detail:
             return _status_error(f"{kind}_detail", error, status=error.status_code, detail=detail)

@@ -5,22 +5,31 @@ No Streamlit here, so tests call them directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from chatcore.attachments import (
+    AttachmentLimits,
+    IncomingFile,
+    prepare_attachments,
+    user_content,
+)
 from chatcore.chat.catalog import ModelList
 from chatcore.chat.client import NO_TEAM_KEY
 from chatcore.chat.generation import GenerationJob
+from chatcore.chat.outgoing import OutgoingRequests
 from chatcore.chat.params import GenerationParams, mentions_json
 from chatcore.chat.presence import ProcessPresence
 from chatcore.chat.relay import Following, Relay
-from chatcore.chat.thread import api_messages, pending_calls, title_from
+from chatcore.chat.thread import SOURCE_ID, api_messages, pending_calls, title_from
 from chatcore.chat.worker import GenerationWorker
 from chatcore.config import Settings
+from chatcore.context import sees_images
 from chatcore.errors import (
     ChatInputError,
     ConversationNotFound,
+    ImagesUnsupported,
     JsonModeUnmentioned,
     MissingApiKey,
 )
@@ -28,11 +37,14 @@ from chatcore.i18n import N_
 from chatcore.server_secret import pseudonym
 from chatcore.tools.builtin import BUILTIN_TOOLS, run_builtin
 from storage import (
+    AttachmentKind,
+    AttachmentRecord,
     ChatRepository,
     ConversationPage,
     ConversationRecord,
     MessageRecord,
     MessageStatus,
+    NewAttachment,
     ReplyOutcome,
     Role,
 )
@@ -47,6 +59,10 @@ CONVERSATION_GONE = N_("That conversation no longer exists.")
 # many as the page draws: a long conversation is never read whole for the page's sake.
 VIEW_TAIL = 20
 TOOL_CALL_ANSWERED = N_("That tool call has already been answered.")
+IMAGES_UNSEEN_WARNING = N_(
+    "{model} may not be able to see images: the model list describes it as text only. "
+    "Choose a model that can see images, or send anyway."
+)
 
 
 class RequestPolicy(Protocol):
@@ -92,12 +108,16 @@ class ChatService:
         *,
         presence: ProcessPresence | None = None,
         relay: Relay | None = None,
+        outgoing: OutgoingRequests | None = None,
     ) -> None:
         """`models_offered` is the catalogue's current list (never waiting on a fetch); without
         it any model id is accepted, as with a list that failed to load. `presence` is this
         process among those sharing the database, and `relay` (PostgreSQL) carries replies
-        and Stops between them."""
+        and Stops between them. `outgoing` checks a new question fits the model's context
+        before anything is saved; without it nothing is checked."""
         self.settings = settings
+        self._outgoing = outgoing
+        self._limits = AttachmentLimits.from_settings(settings)
         self.repository = repository
         self.worker = worker
         self._secret = secret
@@ -148,8 +168,9 @@ class ChatService:
             return view
         return self.open(user_id, conversation_id, recent=recent, through=message_id)
 
-    def check_message(self, text: str) -> str:
-        if not text.strip():
+    def check_message(self, text: str, *, with_files: bool = False) -> str:
+        """A message may be empty only when it carries files (a picture sent on its own)."""
+        if not text.strip() and not with_files:
             raise ChatInputError(N_("The message is empty."), code="message_empty")
         limit = self.settings.max_message_chars
         if len(text) > limit:
@@ -186,28 +207,61 @@ class ChatService:
         params: GenerationParams,
         *,
         confirmed_json: bool = False,
+        confirmed_images: bool = False,
         folder_id: int | None = None,
         temporary: bool = False,
+        files: Sequence[IncomingFile] = (),
     ) -> ConversationView:
-        """Save the user's message first, then start the reply in the background.
+        """Save the user's message and its files first, then start the reply in the background.
 
         `folder_id` and `temporary` shape a new conversation only (the first message): filed
-        in that folder, or a temporary chat that is never listed and ends when left."""
-        self.check_message(text)
+        in that folder, or a temporary chat that is never listed and ends when left. Files are
+        checked, scaled and read here (chatcore/attachments): a refusal names the file, and
+        nothing is saved. A question that cannot fit the model's context is refused too."""
+        self.check_message(text, with_files=bool(files))
         api_key = self.admit(user_id, params)  # before anything of the turn is read or written
+        attachments = prepare_attachments(files, self._limits) if files else []
         if params.json_mode and not confirmed_json:
             known = self._conversation(user_id, conversation_id) if conversation_id else None
             self._require_json_mention(known, params, text)
+        if not confirmed_images:
+            self._require_seeing_model(params, attachments)
+        self._check_fits(params, text, attachments)
         if conversation_id is None:
             conversation_id = self.repository.create_conversation(
                 user_id,
-                title_from(text),
+                title_from(text or attachments[0].name),
                 params.model,
                 params.to_settings(),
                 folder_id=folder_id,
                 temporary=temporary,
             ).id
-        return self._continue_thread(user_id, conversation_id, params, text, api_key=api_key)
+        return self._continue_thread(
+            user_id, conversation_id, params, text, api_key=api_key, attachments=attachments
+        )
+
+    def _require_seeing_model(
+        self, params: GenerationParams, attachments: Sequence[NewAttachment]
+    ) -> None:
+        """Images for a model the model list calls text only: asked, not refused (the list may
+        be wrong, and the upstream's answer is explained if it refuses)."""
+        has_images = any(item.kind == AttachmentKind.IMAGE for item in attachments)
+        if has_images and sees_images(params.model) is False:
+            raise ImagesUnsupported(IMAGES_UNSEEN_WARNING, model=params.model)
+
+    def _check_fits(
+        self, params: GenerationParams, text: str, attachments: Sequence[NewAttachment]
+    ) -> None:
+        """The system prompt, the question and its files, with the reply's room kept, must fit
+        the model's context: older messages can be left out later, these cannot."""
+        if self._outgoing is None:
+            return
+        question = user_content(
+            text, [_draft(index, item) for index, item in enumerate(attachments)]
+        )
+        messages = api_messages([], params.system_prompt)
+        messages.append({"role": Role.USER.value, "content": question})
+        self._outgoing.check_fits(params.model, messages, params.request_fields())
 
     def _require_json_mention(
         self, conversation: ConversationRecord | None, params: GenerationParams, text: str
@@ -250,10 +304,24 @@ class ChatService:
         original, conversation = self._message(user_id, message_id)
         if original.role != Role.USER:
             raise ConversationNotFound(CONVERSATION_GONE)
-        self.check_message(text)
+        self.check_message(text, with_files=bool(original.attachments))
         api_key = self.admit(user_id, params)
+        self._check_fits_record(params, text, original)
         thread = self._thread_until(conversation, original.parent_id) if original.parent_id else []
-        return self._start_reply(user_id, conversation, thread, params, text, api_key=api_key)
+        return self._start_reply(
+            user_id, conversation, thread, params, text, api_key=api_key, files_of=original
+        )
+
+    def _check_fits_record(
+        self, params: GenerationParams, text: str, original: MessageRecord
+    ) -> None:
+        if self._outgoing is None:
+            return
+        messages = api_messages([], params.system_prompt)
+        messages.append(
+            {"role": Role.USER.value, "content": user_content(text, original.attachments)}
+        )
+        self._outgoing.check_fits(params.model, messages, params.request_fields())
 
     def switch_branch(self, user_id: int, message_id: int) -> bool:
         """Show another alternative (a choice, an earlier reply, the unedited question)."""
@@ -422,15 +490,15 @@ class ChatService:
         user_text: str | None = None,
         *,
         api_key: str | None,
+        files_of: MessageRecord | None = None,
     ) -> ConversationView:
         """Save the user's message (if new) and the empty replies together below `thread` (a
         whole path: a regenerated or edited turn, tool results), then generate.
 
         `api_key` is what `admit` returned: every caller has admitted the request already.
+        `files_of` is the question an edited one replaces: its files go with the new one.
         """
-        messages = api_messages(thread, params.system_prompt)
-        if user_text is not None:
-            messages.append({"role": Role.USER.value, "content": user_text})
+        messages = api_messages(thread, params.system_prompt, sources=True)
         fields = params.request_fields()
         added = self.repository.start_reply(
             conversation.id,
@@ -441,7 +509,11 @@ class ChatService:
             settings=params.to_settings(),
             choices=params.choices,
             owner_process=self._presence.id if self._presence else None,
+            copy_attachments_from=files_of.id if files_of else None,
         )
+        question = next((message for message in added if message.role == Role.USER), None)
+        if question is not None:
+            messages.append(_question(question))
         replies = [message for message in added if message.role == Role.ASSISTANT]
         self._hand_off(user_id, conversation, params, fields, replies, messages, api_key)
         opened = self._opened(conversation, params, replies)
@@ -457,6 +529,7 @@ class ChatService:
         user_text: str,
         *,
         api_key: str | None,
+        attachments: Sequence[NewAttachment] = (),
     ) -> ConversationView:
         """A send: the question and its empty replies below the end of the visible thread,
         and the view the page draws, in one transaction that also checks the conversation is
@@ -477,6 +550,7 @@ class ChatService:
             choices=params.choices,
             owner_process=self._presence.id if self._presence else None,
             tail=VIEW_TAIL + 2,  # the question and the first reply, below what was drawn
+            attachments=attachments,
         )
         if started is None:
             raise ConversationNotFound(CONVERSATION_GONE)
@@ -488,8 +562,9 @@ class ChatService:
             messages = []
             history = self._history(started.before, leaf, params)
         else:
-            messages = api_messages(view.messages[:-2], params.system_prompt)
-        messages.append({"role": Role.USER.value, "content": user_text})
+            messages = api_messages(view.messages[:-2], params.system_prompt, sources=True)
+        question = next(message for message in started.added if message.role == Role.USER)
+        messages.append(_question(question))
         self._hand_off(user_id, started.before, params, fields, replies, messages, api_key, history)
         return ConversationView(
             started.opened, view.messages, view.alternatives, hidden=view.hidden
@@ -541,6 +616,44 @@ class ChatService:
         """The request's messages up to `leaf_id`, read when called (on the generation thread)."""
 
         def read() -> list[dict[str, Any]]:
-            return api_messages(self._thread_until(conversation, leaf_id), params.system_prompt)
+            thread = self._thread_until(conversation, leaf_id)
+            return api_messages(thread, params.system_prompt, sources=True)
 
         return read
+
+    # --- files -----------------------------------------------------------------------------
+
+    def attachment(self, user_id: int, attachment_id: int) -> tuple[AttachmentRecord, bytes] | None:
+        """A file of this person's messages with its bytes; None for anyone else's."""
+        return self.repository.attachment_of(user_id, attachment_id)
+
+    def context_window(self, model: str) -> int | None:
+        """The context the model is taken to have (None when nothing is checked)."""
+        return self._outgoing.window(model) if self._outgoing is not None else None
+
+
+def _question(message: MessageRecord) -> dict[str, Any]:
+    """The request message of a question just stored, with its files, marked with its id."""
+    return {
+        "role": Role.USER.value,
+        "content": user_content(message.content, message.attachments),
+        SOURCE_ID: message.id,
+    }
+
+
+def _draft(position: int, item: NewAttachment) -> AttachmentRecord:
+    """A file not stored yet, as a record, to count what the question will send."""
+    return AttachmentRecord(
+        id=0,
+        message_id=0,
+        position=position,
+        name=item.name,
+        media_type=item.media_type,
+        kind=item.kind,
+        sha256="0" * 64,
+        size=len(item.data),
+        width=item.width,
+        height=item.height,
+        pages=item.pages,
+        text=item.text,
+    )

@@ -40,8 +40,12 @@ class GenerationWorker:
         base_url: str,
         timeout: float,
         max_workers: int,
+        prepare: Callable[[GenerationJob], GenerationJob] | None = None,
     ) -> None:
+        """`prepare` readies each request for the wire on the generation thread
+        (chatcore/chat/outgoing.py); without it requests go out as built."""
         self._repository = repository
+        self._prepare = prepare
         self._client = client
         self._base_url = base_url
         self._timeout = timeout
@@ -121,6 +125,7 @@ class GenerationWorker:
                 checkpoint=self._repository.save_progress,
                 base_url=self._base_url,
                 timeout=self._timeout,
+                prepare=self._prepare,
             )
         except Exception as exc:  # a worker thread must always close its rows
             log.exception("replies %s crashed", job.message_ids)

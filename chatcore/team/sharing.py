@@ -13,7 +13,7 @@ from chatcore.chat.use_cases import CONVERSATION_GONE, ConversationView
 from chatcore.errors import ConversationNotFound
 from chatcore.i18n import N_
 from chatcore.team.tokens import token_hash
-from storage import ChatRepository, ConversationRecord, ShareRecord
+from storage import AttachmentRecord, ChatRepository, ConversationRecord, ShareRecord
 from storage.shares import ShareRepository
 
 SHARE_GONE = N_("This shared link does not exist, or its owner revoked it.")
@@ -48,6 +48,14 @@ class Sharing:
         conversation = self._shared(token)
         thread = self._chats.load_thread(conversation)
         return ConversationView(conversation, thread.messages, {})
+
+    def attachment(
+        self, user_id: int, token: str, attachment_id: int
+    ) -> tuple[AttachmentRecord, bytes] | None:
+        """A file of the shared conversation, for a signed-in teammate (`user_id`), while the
+        link still works: the share is checked again for every file."""
+        conversation = self._shared(token)
+        return self._chats.attachment_in(conversation.id, attachment_id)
 
     def copy(self, user_id: int, token: str) -> ConversationRecord:
         """Continue as my own copy: the visible thread becomes a new conversation of mine."""

@@ -147,6 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._model(fake, path[len("/models/") :])
         elif self.command == "POST" and path == "/chat/completions":
             self._chat(fake, body)
+        elif self.command == "POST" and path == "/audio/transcriptions" and fake.transcribes:
+            self._record.body = {"bytes": len(raw), "model_field": b'name="model"' in raw}
+            self._send_json(200, {"text": fake.transcript})
         else:
             self._send_error(404, f"Unknown request URL: {self.command} {self.path}")
 
@@ -240,6 +243,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             self._send_error(400, "Request body must be a JSON object")
             return
+        limit = fake.max_prompt_chars
+        if limit is not None and _prompt_size(body) > limit:
+            self._send_error(400, "This model's maximum context length was exceeded.")
+            return
         behavior = fake._select(body)
         if behavior.status != HTTPStatus.OK:
             self._pause(behavior.first_token_delay)
@@ -326,6 +333,12 @@ class FakeOpenAI:
         self.requests: list[RecordedRequest] = []
         self.default = Behavior()
         self.models_status = 200
+        # /audio/transcriptions: answered with `transcript`, or a 404 like a server without it.
+        self.transcribes = True
+        self.transcript = "transcribed words"
+        # Refuse, as a real model does, a chat request whose messages are longer than this
+        # (characters of text, plus 1,000 per image part): proves a request was fitted.
+        self.max_prompt_chars: int | None = None
         self._host = host
         self._port = port
         self._queue: deque[Behavior] = deque()
@@ -392,6 +405,9 @@ class FakeOpenAI:
             self.requests.clear()
             self.default = Behavior()
             self.models_status = 200
+            self.transcribes = True
+            self.transcript = "transcribed words"
+            self.max_prompt_chars = None
 
     def wait_for_requests(self, count: int, timeout: float = 10) -> None:
         """Block until at least ``count`` chat requests arrived, else AssertionError."""
@@ -432,6 +448,22 @@ class FakeOpenAI:
                 return self._queue.popleft()
             default = self.default
         return behavior_for(default, body)
+
+
+def _prompt_size(body: dict[str, Any]) -> int:
+    """The messages' length as max_prompt_chars counts it."""
+    size = 0
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "image_url":
+                size += 1000
+            elif isinstance(part.get("text"), str):
+                size += len(part["text"])
+    return size
 
 
 def _is_chat(record: RecordedRequest) -> bool:

@@ -1,0 +1,136 @@
+"""The chat input and what sits beside it: files, the microphone, and how much of the model's
+context the conversation uses.
+
+A recording is not sent: it is transcribed and put back into the input for the person to
+read, fix and send. The input can only be filled before it is drawn, so the transcript waits
+in the session for the run that follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from chatcore.attachments import IncomingFile
+from chatcore.chat.use_cases import ConversationView
+from chatcore.errors import AnyChatError
+from chatcore.wiring import Services
+from storage import MessageRecord, MessageStatus, Role
+from ui.actions import CHAT_NOTICE, report
+from ui.i18n import _
+from ui.text import number, plain
+
+INPUT_KEY = "chat_input"
+# Text to put into the input on the next run (a transcript, with what had been typed).
+REFILL = "chat_input_refill"
+# What the input takes: checked again on the server, by content, whatever the browser allowed.
+FILE_TYPES = (
+    *("png", "jpg", "jpeg", "webp", "gif", "pdf"),
+    *("txt", "md", "markdown", "csv", "tsv", "json", "jsonl", "yaml", "yml", "xml", "html"),
+    *("htm", "log", "ini", "toml", "cfg", "conf", "py", "js", "ts", "tsx", "jsx", "java", "c"),
+    *("h", "cpp", "hpp", "cc", "cs", "go", "rs", "rb", "php", "swift", "kt", "scala", "sql"),
+    *("sh", "bash", "zsh", "ps1", "r", "lua", "pl", "css", "scss", "tex", "rst"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What the person submitted: their text and the files they attached."""
+
+    text: str
+    files: Sequence[IncomingFile] = field(default_factory=tuple)
+
+
+def draw_input(services: Services, user_id: int, has_key: bool) -> Entry | None:
+    """The chat input; a submitted message, or None (nothing submitted, or a recording that
+    was turned into text in the input instead)."""
+    refill = st.session_state.pop(REFILL, None)
+    if refill is not None:
+        st.session_state[INPUT_KEY] = refill
+    settings = services.settings
+    attach = settings.attach_max_files > 0
+    value = st.chat_input(
+        _("Message AnyChat") if has_key else _("Set ANYAPI_API_KEY to chat"),
+        key=INPUT_KEY,
+        disabled=not has_key,
+        accept_file="multiple" if attach else False,
+        file_type=list(FILE_TYPES) if attach else None,
+        accept_audio=has_key and services.voice.offered(),
+        max_upload_size=max(1, round(settings.attach_max_file_mb)),
+    )
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return Entry(value)
+    files = [
+        IncomingFile(upload.name, upload.getvalue(), upload.type or "") for upload in value.files
+    ]
+    audio = getattr(value, "audio", None)
+    if audio is not None:
+        _transcribe_into_input(services, user_id, value.text, audio)
+        return None
+    return Entry(value.text, files)
+
+
+def _transcribe_into_input(services: Services, user_id: int, typed: str, audio: object) -> None:
+    """The recording's words go into the input, after what was typed, for review; a failure
+    is the chat's notice, and the typed text goes back all the same."""
+    data = audio.getvalue()  # type: ignore[attr-defined]
+    name = getattr(audio, "name", "") or "recording.wav"
+    media_type = getattr(audio, "type", "") or "audio/wav"
+    try:
+        words = services.voice.transcribe(user_id, data, name, media_type)
+    except AnyChatError as error:
+        report(CHAT_NOTICE, error)
+        words = ""
+    st.session_state[REFILL] = " ".join(part for part in (typed.strip(), words) if part)
+    st.rerun()
+
+
+def context_start(thread: Sequence[MessageRecord]) -> int | None:
+    """Where the newest reply's request began, when older messages were left out to fit."""
+    for message in reversed(thread):
+        if message.role == Role.ASSISTANT and message.status != MessageStatus.STREAMING:
+            return message.context_start_id
+    return None
+
+
+def draw_context_marker() -> None:
+    st.caption(
+        _(
+            "The messages above were not sent with the last question: the conversation is "
+            "longer than the model's context, so the oldest messages were left out."
+        ),
+        help=_("Start a new chat, or choose a model with a larger context, to send them all."),
+    )
+    st.divider()
+
+
+def _context_used(thread: Sequence[MessageRecord]) -> int | None:
+    """What the last answered request took of the context: its prompt and its reply, as the
+    upstream counted them."""
+    for message in reversed(thread):
+        if message.role == Role.ASSISTANT and message.prompt_tokens is not None:
+            return message.prompt_tokens + (message.completion_tokens or 0)
+    return None
+
+
+def draw_context_use(services: Services, view: ConversationView) -> None:
+    """Under the input: used / available tokens of the model's context."""
+    window = services.chat.context_window(view.conversation.model)
+    if window is None:
+        return
+    used = _context_used(view.thread)
+    model = plain(view.conversation.model)
+    if used is None:
+        text = _("{model}: context of {window} tokens", model=model, window=number(window))
+    else:
+        text = _(
+            "{model}: {used} / {window} tokens of context used",
+            model=model,
+            used=number(used),
+            window=number(window),
+        )
+    st.bottom.caption(text)

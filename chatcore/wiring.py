@@ -154,10 +154,9 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
     windows = ContextWindows(
         lambda: stored_overrides(team_settings), settings.default_context_tokens
     )
-    counter = TokenCounter()
-    # The tokenizer's tables take most of a second to load: not on a page's path.
-    threading.Thread(target=counter.warm_up, name="anychat-tokenizer", daemon=True).start()
-    outgoing = OutgoingRequests(chats, windows, counter)
+    # The tokenizer loads (0.7 s, about 130 MB) the first time a request comes near its model's
+    # window: shorter ones are measured by their bytes (chatcore/context/tokens.py, ByteBound).
+    outgoing = OutgoingRequests(chats, windows, TokenCounter())
     worker = GenerationWorker(
         chats,
         client,
@@ -246,9 +245,10 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
     )
     if prefetch_models and settings.has_api_key:
         # Warm the picker (and the openai import) in the background, so the first page load
-        # never waits on either.
+        # never waits on either; and learn whether the server transcribes (the microphone).
         def prefetch() -> None:
             catalog.models()
+            services.voice.probe()
             freeze_long_lived_objects()
 
         threading.Thread(target=prefetch, name="anychat-models", daemon=True).start()

@@ -287,3 +287,15 @@ def test_files_are_exported_and_an_export_reimports_identically(
     # The Markdown export names the files.
     markdown = services.transfer.export_markdown(owner, view.conversation.id)
     assert "photo.png" in markdown and "notes.txt" in markdown
+
+
+def test_the_probe_finds_a_server_without_transcriptions_before_any_recording(
+    services: Services, fake_api: FakeOpenAI
+) -> None:
+    services.voice.probe()
+    assert services.voice.offered()
+    probe = [r for r in fake_api.requests if r.path.endswith("/audio/transcriptions")]
+    assert probe and probe[-1].body == {"bytes": 2, "model_field": False}  # "{}": no audio
+    fake_api.transcribes = False
+    services.voice.probe()
+    assert not services.voice.offered()

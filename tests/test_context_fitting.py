@@ -18,6 +18,7 @@ from chatcore.context import (
     reserve_for,
     sees_images,
 )
+from chatcore.context.tokens import ByteBound
 from chatcore.context.windows import MAX_OVERRIDE_TOKENS, MIN_OVERRIDE_TOKENS
 from chatcore.errors import ChatInputError, ConfigError, ContextOverflow
 
@@ -254,7 +255,9 @@ def test_nothing_is_left_out_when_the_thread_fits() -> None:
     fit = fit_messages(messages, window=128_000, reserve=4_096, counter=COUNTER, model=MODEL)
     assert fit.messages == messages
     assert (fit.dropped, fit.start) == (0, 1)
-    assert fit.tokens == COUNTER.count_messages(messages, model=MODEL)
+    # Far from full, the bytes alone show it fits: no tokenizer, and a count that is at most.
+    assert fit.tokens >= COUNTER.count_messages(messages, model=MODEL)
+    assert fit.tokens == ByteBound().count_messages(messages, model=MODEL)
     # Exactly full still fits.
     assert fit_exactly(messages, messages).messages == messages
 
@@ -430,3 +433,19 @@ def test_a_long_thread_is_counted_once_per_message() -> None:
     fit = fit_messages(messages, window=32_768, reserve=4_096, counter=Counting(), model=MODEL)
     assert fit.dropped > 4_000
     assert Counting.calls <= len(fit.messages) + 2  # what fits, and the one that did not
+
+
+def test_bytes_bound_every_count() -> None:
+    """The shortcut is safe only if no text has more tokens than UTF-8 bytes."""
+    texts = [
+        "hello world",
+        "你好，世界。量子纠缠",
+        "😀🎉 emoji",
+        "a" * 5000,
+        "\u0301" * 50,
+        "x y\nz\t",
+    ]
+    bound = ByteBound()
+    for text in texts:
+        for model in (MODEL, "gpt-4", "claude-sonnet-4", "unknown-model"):
+            assert bound.count_text(text, model=model) >= COUNTER.count_text(text, model=model)

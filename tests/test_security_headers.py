@@ -61,7 +61,7 @@ def test_an_html_page_gets_the_policy_and_every_response_the_two_headers() -> No
         " https://cdn.intranet.example http://cdn.intranet.example"
     )
     assert policy["default-src"] == "'self'"
-    assert policy["connect-src"] == "'self'"
+    assert policy["connect-src"] == "'self' blob:"  # no other origin: blob: is local memory
     assert policy["object-src"] == "'none'"
     assert policy["base-uri"] == "'self'"
     assert policy["form-action"] == "'self'"

@@ -1,7 +1,8 @@
 """A question's files in the thread: images as thumbnails, documents as chips that download.
 
-Bytes are read only to be shown: an image's when its message is drawn (kept by content hash,
-so a rerun does not read it again), a document's only when its chip is clicked.
+Bytes are read only to be shown: an image's when its message is first drawn, shrunk to a
+thumbnail kept by content hash (so a rerun reads nothing and the page sends kilobytes, not
+the megabytes the model got), a document's only when its chip is clicked.
 """
 
 from __future__ import annotations
@@ -10,22 +11,39 @@ from collections.abc import Callable, Sequence
 
 import streamlit as st
 
+from chatcore.attachments import thumbnail
 from storage import AttachmentKind, AttachmentRecord
 from ui.i18n import _, ngettext
 from ui.text import plain
 
 THUMBNAIL_WIDTH = 220
-# Images kept by this process for drawing: bounded, and by content, which is the same for
-# everyone who may see it (each reader's right to it is checked before it is asked for).
-IMAGES_KEPT = 256
+# Twice the width drawn: sharp on a high-density screen, and in the image's full-screen view.
+THUMBNAIL_SIDE = 2 * THUMBNAIL_WIDTH
+# Thumbnails kept by this process: bounded (about 30 kB each), and by content, which is the
+# same for everyone who may see it (each reader's right to it is checked before it is read).
+THUMBNAILS_KEPT = 512
 
 # Reads a file's bytes for the person drawing the page; None when it is not theirs to read.
 FileReader = Callable[[AttachmentRecord], bytes | None]
 
 
-@st.cache_data(max_entries=IMAGES_KEPT, show_spinner=False)
-def _image_bytes(sha256: str, _read: FileReader, _attachment: AttachmentRecord) -> bytes | None:
-    return _read(_attachment)
+class _Unreadable(Exception):
+    """Raised, not returned, so that a file this reader may not read is never kept."""
+
+
+@st.cache_data(max_entries=THUMBNAILS_KEPT, show_spinner=False)
+def _thumbnail(sha256: str, _read: FileReader, _attachment: AttachmentRecord) -> bytes:
+    data = _read(_attachment)
+    if data is None:
+        raise _Unreadable(sha256)
+    return thumbnail(data, THUMBNAIL_SIDE)
+
+
+def _thumbnail_for(image: AttachmentRecord, read: FileReader) -> bytes | None:
+    try:
+        return _thumbnail(image.sha256, read, image)
+    except _Unreadable:
+        return None
 
 
 def draw_attachments(attachments: Sequence[AttachmentRecord], read: FileReader) -> None:
@@ -34,13 +52,15 @@ def draw_attachments(attachments: Sequence[AttachmentRecord], read: FileReader) 
     if images:
         with st.container(horizontal=True, gap="small"):
             for image in images:
-                data = _image_bytes(image.sha256, read, image)
+                data = _thumbnail_for(image, read)
                 if data is None:
                     st.caption(_("Image no longer available: {name}", name=plain(image.name)))
                     continue
-                # Never blown up: a small picture stays its own size.
-                width = min(THUMBNAIL_WIDTH, image.width or THUMBNAIL_WIDTH)
-                st.image(data, width=width, caption=image.name)
+                # In a box of the thumbnail's width, so a small picture is not blown up and
+                # its name does not wrap letter by letter under it.
+                with st.container(width=THUMBNAIL_WIDTH, gap="xsmall"):
+                    st.image(data, width=min(THUMBNAIL_WIDTH, image.width or THUMBNAIL_WIDTH))
+                    st.caption(plain(image.name))
     if documents:
         with st.container(horizontal=True, gap="small"):
             for document in documents:

@@ -121,6 +121,17 @@ def _draw_json_confirm(services: Services, user_id: int) -> None:
     st.warning(say(pending["question"]), icon=":material/data_object:")
     with st.expander(_("Your message (not sent yet)")):
         st.code(pending["text"], language=None, wrap_lines=True)
+        files = pending.get("files") or []
+        if files:
+            names = ", ".join(plain(file.name) for file in files)
+            st.caption(
+                ngettext(
+                    "With {count} file: {names}",
+                    "With {count} files: {names}",
+                    len(files),
+                    names=names,
+                )
+            )
     with st.container(horizontal=True):
         st.button(
             _("Send anyway"),

@@ -6,7 +6,8 @@ draw an image, `img-src` names only our origin, inline data and blobs, and the a
 ANYCHAT_IMAGE_HOSTS, so the browser refuses to fetch it, and with it whatever a prompt
 injection put into its address. The rest restricts what Streamlit's front end does not need:
 scripts come only from our origin (plus the one inline line of Streamlit's page, by its hash),
-connections go only to our origin (its websocket included), no plugins, no `<base>`
+connections go only to our origin (its websocket included; and the browser's own blobs, which
+the voice recorder reads back), no plugins, no `<base>`
 elsewhere, forms post only here, and only our own pages may frame us. Styles may be inline:
 the front end's CSS-in-JS writes them at run time.
 
@@ -65,7 +66,9 @@ def content_security_policy(image_hosts: tuple[str, ...], frame_ancestors: str =
         "style-src": "'self' 'unsafe-inline'",
         "img-src": f"'self' data: blob: {image_sources}".strip(),
         "font-src": "'self' data:",
-        "connect-src": "'self'",
+        # blob: is the browser's own memory, not a place: the chat input's voice recorder
+        # reads its recording back from a blob URL before uploading it.
+        "connect-src": "'self' blob:",
         "media-src": "'self' data: blob:",
         "worker-src": "'self' blob:",
         "object-src": "'none'",

@@ -147,3 +147,14 @@ def _encoded(image: ImageFile.ImageFile, form: str, max_side: int) -> tuple[byte
     output = io.BytesIO()
     upright.save(output, saved_as, **options)
     return output.getvalue(), upright
+
+
+def thumbnail(data: bytes, longest_side: int) -> bytes:
+    """A stored image (already checked and re-encoded on the way in) shrunk for the thread, as
+    a WebP: the page sends tens of kilobytes, not the megabytes the model gets."""
+    with Image.open(io.BytesIO(data)) as opened:
+        picture = opened.convert("RGBA" if "A" in opened.getbands() else "RGB")
+    picture.thumbnail((longest_side, longest_side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    picture.save(buffer, "WEBP", quality=80)
+    return buffer.getvalue()

@@ -75,6 +75,10 @@ class LiveReply:
                 return False
             self._outcome = outcome
             self._version += 1
+            # The stream's closer holds the response, and through it the request's body (a
+            # long thread, a PDF's text, images): kept for the grace period, that would pin
+            # megabytes per finished reply.
+            self._closer = None
             self._condition.notify_all()
             return True
 

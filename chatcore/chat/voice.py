@@ -1,10 +1,11 @@
 """Voice input: a recording from the chat input, transcribed by the server's OpenAI-compatible
 /audio/transcriptions into text the person reviews before sending.
 
-Whether the server has that endpoint is learnt from its answer: a 404, 405 or 501 hides the
+Whether the server has that endpoint is learnt from its answers: a 404, 405 or 501 hides the
 microphone for a while (MISSING_SECONDS), after which it is offered again, so an endpoint an
-operator adds is found without a restart. Nothing is probed in the background: a probe would
-send audio upstream, and cost money, on every start of every process.
+operator adds is found without a restart. At start the process asks once with an empty request
+(`probe`): no audio is sent, so nothing is transcribed or paid for, and a server that has the
+endpoint refuses the empty request for what it lacks rather than answering "not found".
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MISSING_SECONDS = 600.0
 TRANSCRIPTION_TIMEOUT = 60.0
+PROBE_TIMEOUT = 5.0
 OFF = "off"
 NO_ENDPOINT_STATUSES = (404, 405, 501)
 
@@ -52,6 +54,25 @@ class Transcriber:
         with self._lock:
             return time.monotonic() >= self._missing_until
 
+    def probe(self) -> None:
+        """Learn, without sending audio, whether the server has the endpoint at all."""
+        if self._model.lower() == OFF:
+            return
+        import openai
+
+        try:
+            client = self._client(None).with_options(timeout=PROBE_TIMEOUT, max_retries=0)
+            client.post("/audio/transcriptions", cast_to=object, body={})
+        except openai.APIStatusError as error:
+            if error.status_code in NO_ENDPOINT_STATUSES:
+                self._mark_missing()
+        except Exception as error:  # no key, no network: the first recording will tell
+            log.info("could not probe /audio/transcriptions: %s", type(error).__name__)
+
+    def _mark_missing(self) -> None:
+        with self._lock:
+            self._missing_until = time.monotonic() + MISSING_SECONDS
+
     def transcribe(self, user_id: int, audio: bytes, filename: str, media_type: str) -> str:
         """The recording's words. Admitted like a message (an account, a quota, a key): a
         transcription is a paid request too."""
@@ -74,8 +95,7 @@ class Transcriber:
             )
         except openai.APIStatusError as error:
             if error.status_code in NO_ENDPOINT_STATUSES:
-                with self._lock:
-                    self._missing_until = time.monotonic() + MISSING_SECONDS
+                self._mark_missing()
                 raise ChatInputError(
                     N_(
                         "The server has no speech-to-text service, so the microphone is "

@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chatcore.context.tokens import REPLY_PRIMING, TokenCounter
+from chatcore.context.tokens import REPLY_PRIMING, ByteBound, TokenCounter
 from chatcore.errors import ContextOverflow
 from chatcore.i18n import N_
 
+BYTE_BOUND = ByteBound()
 # Room for the reply when no max_tokens is set: a long answer, but never most of a small window.
 DEFAULT_REPLY_RESERVE = 4_096
 _LEADING_ROLES = frozenset({"system", "developer"})
@@ -41,7 +42,8 @@ CONTEXT_OVERFLOW = N_(
 class Fit:
     """What to send: `messages`; `dropped`, how many were left out after the leading system
     messages; `start`, the index in the given list of the first message sent after those
-    (where the page marks the start of the context); `tokens`, the count of what is sent."""
+    (where the page marks the start of the context); `tokens`, the count of what is sent (at
+    most that: a request that fits by its bytes alone is not tokenized, see ByteBound)."""
 
     messages: list[dict[str, Any]]
     dropped: int
@@ -87,6 +89,10 @@ def fit_messages(
     head = 0
     while head < len(messages) and messages[head].get("role") in _LEADING_ROLES:
         head += 1
+    orphan = head < len(messages) and messages[head].get("role") == "tool"
+    bound = BYTE_BOUND.count_messages(messages, model=model)
+    if not orphan and bound + reserve <= window:  # fits however it is tokenized
+        return Fit(messages=list(messages), dropped=0, start=head, tokens=bound)
     last_user = next(
         (i for i in range(len(messages) - 1, head - 1, -1) if messages[i].get("role") == "user"),
         None,

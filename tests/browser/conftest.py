@@ -26,7 +26,13 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
-        "args": ["--disable-gpu", "--disable-quic"],
+        # A fake microphone (a tone) that needs no permission prompt: voice input is tested.
+        "args": [
+            "--disable-gpu",
+            "--disable-quic",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+        ],
     }
 
 

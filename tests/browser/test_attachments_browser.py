@@ -116,12 +116,12 @@ def test_image_and_pdf_reach_the_model_and_stay_in_the_thread(
     image_name = f"{unique('chart')}.png"
     pdf_name = f"{unique('report')}.pdf"
     question = f"{unique('files')} What do these show?"
-    fresh_fake.enqueue(Behavior(text="A red box and a report."))
+    fresh_fake.enqueue(Behavior(text="A blue chart and a report."))
     open_app(page, app_url)
 
     chat_input = page.get_by_test_id("stChatInput")
     files: list[FilePayload] = [
-        {"name": image_name, "mimeType": "image/png", "buffer": png(40, 30, "red")},
+        {"name": image_name, "mimeType": "image/png", "buffer": png(360, 240, "steelblue")},
         {
             "name": pdf_name,
             "mimeType": "application/pdf",
@@ -135,7 +135,7 @@ def test_image_and_pdf_reach_the_model_and_stay_in_the_thread(
             timeout=LOAD_TIMEOUT
         )
     send(page, question)
-    wait_for_reply(page, 1, "A red box and a report.")
+    wait_for_reply(page, 1, "A blue chart and a report.")
 
     requests = fresh_fake.chat_requests()
     assert len(requests) == 1, [r.body for r in requests]
@@ -158,11 +158,12 @@ def test_image_and_pdf_reach_the_model_and_stay_in_the_thread(
     wait_for_app_run(page)
     expect(user_messages(page)).to_have_count(1, timeout=LOAD_TIMEOUT)
     shows_attachments(user_messages(page).first, pdf_name)
-    expect(assistant_messages(page).first).to_contain_text("A red box and a report.")
+    expect(assistant_messages(page).first).to_contain_text("A blue chart and a report.")
 
     ARTIFACTS.mkdir(exist_ok=True)
-    # Streamlit scrolls inside its own container: the question is in view only when asked.
-    user_messages(page).first.scroll_into_view_if_needed()
+    # Tall enough for the question, its files and the reply at once.
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    wait_for_app_run(page)
     page.screenshot(path=str(ARTIFACTS / "attachments.png"))
 
 
@@ -204,3 +205,25 @@ def test_a_long_chat_is_answered_and_shows_where_its_context_begins(
     ]
     first_below = min((entry for entry in below if entry[0] > marker_top), default=None)
     assert first_below is not None and first_below[1] == "user", (marker_top, sorted(below))
+
+
+def test_a_recording_is_transcribed_into_the_input_for_review(
+    page_without_errors: Page, app_url: str, fresh_fake: FakeOpenAI
+) -> None:
+    page = page_without_errors
+    fresh_fake.transcript = "明天的会议几点开始？"
+    page.context.grant_permissions(["microphone"])
+    open_app(page, app_url)
+    page.get_by_test_id("stChatInputMicButton").click()
+    page.wait_for_timeout(1500)  # Chromium's fake microphone plays a tone meanwhile
+    page.get_by_test_id("stChatInputApproveButton").click()
+    expect(page.get_by_test_id("stChatInputTextArea")).to_have_value(
+        "明天的会议几点开始？", timeout=LOAD_TIMEOUT
+    )
+    recordings = [
+        request
+        for request in fresh_fake.requests
+        if request.path.endswith("/audio/transcriptions") and request.body["bytes"] > 1000
+    ]
+    assert len(recordings) == 1 and recordings[0].body["model_field"]
+    assert fresh_fake.chat_requests() == []  # nothing is sent before the person reviews it

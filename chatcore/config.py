@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from babel.numbers import is_currency
+
 from chatcore.errors import ConfigError
 from chatcore.i18n import AUTO, N_, languages, normalise
 
@@ -89,6 +91,8 @@ class Settings:
     # The context window assumed for a model the built-in table does not know and no
     # administrator has set (chatcore/context/windows.py).
     default_context_tokens: int = 32768
+    # The one currency the administrators' price list and every cost shown are in (ISO 4217).
+    currency: str = "CNY"
 
     @property
     def has_api_key(self) -> bool:
@@ -219,6 +223,11 @@ VARIABLES: dict[str, tuple[str, str | None, str]] = {
         "32768",
         "context window assumed for a model neither the built-in table nor an administrator knows",
     ),
+    "ANYCHAT_CURRENCY": (
+        "ANYCHAT_CURRENCY",
+        "CNY",
+        "currency of the price list and of the costs shown, as an ISO 4217 code (`CNY`, `USD`)",
+    ),
 }
 
 
@@ -308,6 +317,17 @@ def _language(raw: str) -> str:
     return found
 
 
+def _currency(raw: str) -> str:
+    code = raw.upper()
+    if not is_currency(code):
+        raise ConfigError(
+            N_("ANYCHAT_CURRENCY must be an ISO 4217 currency code such as CNY, not {value!r}."),
+            code="currency_unknown",
+            value=raw,
+        )
+    return code
+
+
 def load_settings(
     env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None
 ) -> Settings:
@@ -382,6 +402,7 @@ def load_settings(
         default_context_tokens=_number(
             "ANYCHAT_DEFAULT_CONTEXT_TOKENS", str(get("ANYCHAT_DEFAULT_CONTEXT_TOKENS")), int, 512
         ),
+        currency=_currency(str(get("ANYCHAT_CURRENCY"))),
     )
 
 

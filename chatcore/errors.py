@@ -262,3 +262,17 @@ class ContextOverflow(ChatInputError):
     model's context window: leaving out older messages cannot help, so nothing is sent."""
 
     code = "context_overflow"
+
+
+class ModelNotAllowed(InvalidParameter):
+    """A model the administrators' allowlist does not give this teammate: refused by the
+    server however the request was made, so a page that forgot the picker changes nothing."""
+
+    code = "model_not_allowed"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            "model",
+            N_("Your team does not allow you to use “{model}”. Choose another model."),
+            model=model,
+        )

@@ -28,7 +28,9 @@ from chatcore.context import TokenCounter
 from chatcore.server_secret import server_secret
 from chatcore.team.accounts import AccountService
 from chatcore.team.keys import KeyVault, PersonalKeys
+from chatcore.team.model_access import ModelAccess
 from chatcore.team.policy import AccountPolicy
+from chatcore.team.prices import PriceList
 from chatcore.team.sharing import Sharing
 from chatcore.team.signin_throttle import SignInThrottle
 from chatcore.team.usage import UsageReports
@@ -97,6 +99,8 @@ class Services:
     library: Library
     search: SearchService
     model_settings: ModelSettings
+    prices: PriceList
+    model_access: ModelAccess
     voice: Transcriber
     infra: Infrastructure
 
@@ -112,6 +116,10 @@ class Services:
     def model_list(self) -> ModelList:
         """For pages: never waits behind a listing already in flight."""
         return self.infra.catalog.models(wait=False)
+
+    def model_list_for(self, user: UserRecord) -> ModelList:
+        """The picker's list for `user`: only the models the team allows them."""
+        return self.model_access.offered(self.model_list(), user)
 
     def refresh_models(self) -> None:
         """Drop the cached model list; the next page run lists the models again."""
@@ -196,6 +204,7 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
         )
     keys = PersonalKeys(key_store, KeyVault(secret))
     policy = AccountPolicy(settings, ledger, keys)
+    model_access = ModelAccess(team_settings, users.get_user, require_admin=accounts.require_admin)
     chat = ChatService(
         settings,
         chats,
@@ -206,6 +215,7 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
         presence=presence,
         relay=relay,
         outgoing=outgoing,
+        model_access=model_access,
     )
     presets = PresetBook(chats, settings.default_model)
     library = Library(
@@ -227,6 +237,8 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
         library=library,
         search=SearchService(SearchRepository(database)),
         model_settings=ModelSettings(team_settings, windows, require_admin=accounts.require_admin),
+        prices=PriceList(team_settings, settings.currency, require_admin=accounts.require_admin),
+        model_access=model_access,
         voice=Transcriber(settings, client, policy),
         infra=Infrastructure(
             database,

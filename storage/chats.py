@@ -161,6 +161,22 @@ class ChatRepository:
             )
             return int(total or 0)
 
+    def token_use_by_model(self, conversation_id: str) -> list[tuple[str, int, int]]:
+        """(model, prompt tokens, completion tokens) of the conversation's replies, per model:
+        what its cost is computed from."""
+        with self.db.session() as session:
+            rows = session.execute(
+                select(
+                    Message.model,
+                    func.coalesce(func.sum(Message.prompt_tokens), 0),
+                    func.coalesce(func.sum(Message.completion_tokens), 0),
+                )
+                .where(Message.conversation_id == conversation_id, Message.model.is_not(None))
+                .where(Message.total_tokens.is_not(None))
+                .group_by(Message.model)
+            ).all()
+            return [(str(model), int(prompt or 0), int(done or 0)) for model, prompt, done in rows]
+
     # Messages ----------------------------------------------------------------------------
 
     def add_message(

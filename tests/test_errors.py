@@ -61,6 +61,7 @@ from chatcore.errors import (
     KeyUnreadable,
     LibraryError,
     MissingApiKey,
+    ModelNotAllowed,
     ModelNotOffered,
     PresetNotFound,
     QuotaExceeded,
@@ -81,7 +82,7 @@ SCANNED = ("chatcore", "storage", "ui", "web")
 # Classes raised with several sentences: every raise names its code.
 FAMILIES = (ChatInputError, AccountError, InvalidParameter, ConfigError, LibraryError, SearchError)
 # Classes whose constructor writes the sentence itself.
-SENTENCE_IN_CLASS = (ModelNotOffered, StreamTruncated)
+SENTENCE_IN_CLASS = (ModelNotOffered, ModelNotAllowed, StreamTruncated)
 
 CODES: dict[str, type[AnyChatError]] = {
     # Sending
@@ -90,6 +91,7 @@ CODES: dict[str, type[AnyChatError]] = {
     "tool_call_answered": ChatInputError,
     "tool_result_too_long": ChatInputError,
     "not_a_builtin_tool": ChatInputError,
+    "prompt_blank_empty": ChatInputError,
     "json_mode_unmentioned": JsonModeUnmentioned,
     "quota_exceeded": QuotaExceeded,
     "quota_exceeded_month": QuotaExceeded,
@@ -100,8 +102,10 @@ CODES: dict[str, type[AnyChatError]] = {
     "share_not_found": ConversationNotFound,
     "preset_not_found": PresetNotFound,
     "model_not_offered": ModelNotOffered,
+    "model_not_allowed": ModelNotAllowed,
     # Request settings
     "model_missing": InvalidParameter,
+    "system_prompt_blanks": InvalidParameter,
     "too_many_stop_sequences": InvalidParameter,
     "empty_stop_sequence": InvalidParameter,
     "too_many_logit_biases": InvalidParameter,
@@ -179,6 +183,12 @@ CODES: dict[str, type[AnyChatError]] = {
     # Context windows an administrator sets
     "context_window_line_unreadable": ConfigError,
     "context_window_out_of_range": ConfigError,
+    # Prices an administrator sets
+    "price_row_unreadable": AccountError,
+    "price_not_a_price": AccountError,
+    "price_model_repeated": AccountError,
+    "price_csv_not_text": AccountError,
+    "price_csv_no_header": AccountError,
     # Accounts
     "password_too_short": AccountError,
     "password_too_long": AccountError,
@@ -216,6 +226,7 @@ CODES: dict[str, type[AnyChatError]] = {
     "admin_setting_invalid": ConfigError,
     "secret_file_empty": ConfigError,
     "language_unknown": ConfigError,
+    "currency_unknown": ConfigError,
     "key_unreadable": KeyUnreadable,
     # Never shown to a person as such
     "calculator_refused": CalculatorError,
@@ -416,7 +427,7 @@ def test_each_raise_passes_a_marked_template_and_every_value_it_shows(
 
 @pytest.mark.parametrize(
     "error",
-    [ModelNotOffered("gpt-9"), StreamTruncated()],
+    [ModelNotOffered("gpt-9"), ModelNotAllowed("gpt-9"), StreamTruncated()],
     ids=lambda error: type(error).__name__,
 )
 def test_a_sentence_written_by_its_class_is_a_template_too(error: AnyChatError) -> None:

@@ -11,6 +11,8 @@ from chatcore.team.usage import period_start
 from chatcore.wiring import Services
 from storage import UserRecord
 from ui.actions import notify, run_action, show_notice
+from ui.admin_models import draw_model_access
+from ui.admin_prices import draw_prices
 from ui.i18n import N_, _, current, ngettext
 from ui.text import number, plain
 
@@ -298,6 +300,8 @@ def render(services: Services, admin: UserRecord) -> None:
         _edit_user(services, admin, by_id[chosen])
     _draw_retention(services, admin)
     _draw_context_windows(services, admin)
+    draw_prices(services, admin)
+    draw_model_access(services, admin)
     if services.settings.auth_mode == "local":
         st.subheader(_("Add a teammate"), anchor=False)
         with st.form("new_user", clear_on_submit=True):

@@ -16,6 +16,8 @@ from storage import ConversationRecord, FolderRecord, MessageStatus, Role, UserR
 from ui import composer, controls, thread_view
 from ui.actions import CHAT_NOTICE, report, show_notice
 from ui.advanced import draw_advanced
+from ui.blanks import draw_blanks
+from ui.costs import conversation_cost
 from ui.history import draw_history, open_conversation
 from ui.i18n import _, ngettext
 from ui.library import (
@@ -28,6 +30,7 @@ from ui.library import (
     note_open_conversation,
 )
 from ui.messages import ACTIONS_FOR, draw_message
+from ui.model_choice import allowed_model_list
 from ui.presets import draw_presets
 from ui.replies import choice_group, draw_choices, draw_generating
 from ui.sharing import draw_share_controls, render_shared
@@ -241,6 +244,7 @@ def _draw_totals(services: Services, view: ConversationView, slot: DeltaGenerato
             total,
             model=plain(view.conversation.model),
         )
+        + conversation_cost(services, view.conversation.user_id, view.conversation.id)
     )
 
 
@@ -302,7 +306,7 @@ def render(services: Services, user: UserRecord) -> None:
 
     folders = services.library.folders(user.id)  # the sidebar, the menu and the notes share it
     with st.sidebar:
-        controls.draw_controls(services.model_list())
+        controls.draw_controls(allowed_model_list(services, user))
         draw_advanced()
         draw_presets(services, user.id)
         st.divider()
@@ -322,6 +326,7 @@ def render(services: Services, user: UserRecord) -> None:
     elif unsent:
         _draw_unsent(unsent)
     show_notice(CHAT_NOTICE)
+    draw_blanks()  # a system prompt's {{name}} blanks, asked before sending
     if requested and view is None and not text:
         st.warning(
             _("Conversation not found. It may have been deleted."), icon=":material/search_off:"

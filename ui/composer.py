@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from chatcore.attachments import IncomingFile
 from chatcore.chat.use_cases import ConversationView
@@ -74,14 +75,15 @@ def draw_input(services: Services, user_id: int, has_key: bool) -> Entry | None:
     return Entry(value.text, files)
 
 
-def _transcribe_into_input(services: Services, user_id: int, typed: str, audio: object) -> None:
+def _transcribe_into_input(
+    services: Services, user_id: int, typed: str, audio: UploadedFile
+) -> None:
     """The recording's words go into the input, after what was typed, for review; a failure
     is the chat's notice, and the typed text goes back all the same."""
-    data = audio.getvalue()  # type: ignore[attr-defined]
-    name = getattr(audio, "name", "") or "recording.wav"
-    media_type = getattr(audio, "type", "") or "audio/wav"
+    name = audio.name or "recording.wav"
+    media_type = audio.type or "audio/wav"
     try:
-        words = services.voice.transcribe(user_id, data, name, media_type)
+        words = services.voice.transcribe(user_id, audio.getvalue(), name, media_type)
     except AnyChatError as error:
         report(CHAT_NOTICE, error)
         words = ""

@@ -12,11 +12,13 @@ from chatcore.chat.params import JSON_MODE
 from chatcore.chat.thread import pending_calls
 from chatcore.chat.upstream_errors import REPLY_ERRORS, stored_reply_error
 from chatcore.markdown_safety import inert_markdown
+from chatcore.team.prices import PriceList
 from chatcore.wiring import Services
 from storage import AttachmentRecord, MessageRecord, MessageStatus, Role
 from ui import controls
 from ui.actions import CHAT_NOTICE, run_action
 from ui.attachments import FileReader, draw_attachments
+from ui.costs import money
 from ui.i18n import _
 from ui.text import decimal, number, plain, say
 from ui.tool_calls import draw_calls, draw_pending, draw_result
@@ -24,8 +26,9 @@ from ui.tool_calls import draw_calls, draw_pending, draw_result
 ACTIONS_FOR = "actions_for"  # an older message whose full action row the user opened
 
 
-def reply_facts(message: MessageRecord) -> str:
-    """The caption under a reply: model, tokens, latencies, fingerprint.
+def reply_facts(message: MessageRecord, prices: PriceList | None = None) -> str:
+    """The caption under a reply: model, tokens, cost (when the model has a price), latencies,
+    fingerprint.
 
     The model id and the fingerprint are the upstream's words: escaped, like titles.
     """
@@ -43,6 +46,12 @@ def reply_facts(message: MessageRecord) -> str:
             )
         else:
             facts.append(_("{prompt} prompt + {completion} completion = {total} tokens", **tokens))
+        if prices is not None:  # at today's price; a model without one shows tokens only
+            cost = prices.cost(
+                message.model or "", message.prompt_tokens or 0, message.completion_tokens or 0
+            )
+            if cost is not None:
+                facts.append(money(cost, prices.currency))
     if message.first_token_ms is not None:
         facts.append(_("first token {seconds} s", seconds=decimal(message.first_token_ms / 1000)))
     if message.total_ms is not None:
@@ -89,7 +98,7 @@ def reply_error(message: MessageRecord) -> str:
     return say(error)
 
 
-def draw_outcome(message: MessageRecord) -> None:
+def draw_outcome(message: MessageRecord, prices: PriceList | None = None) -> None:
     """Captions and alerts that say how a reply ended."""
     if message.status == MessageStatus.STOPPED:
         st.caption(_(":material/stop_circle: Stopped — the reply above is partial."))
@@ -111,7 +120,7 @@ def draw_outcome(message: MessageRecord) -> None:
         and json_reply(message) is None
     ):
         st.caption(_(":material/warning: JSON mode was on, but this reply is not valid JSON."))
-    facts = reply_facts(message)
+    facts = reply_facts(message, prices)
     if facts:
         st.caption(facts)
 
@@ -310,5 +319,5 @@ def draw_body(
             pending = pending_calls([message])
             if pending is not None:
                 draw_pending(services, user_id, pending)
-        draw_outcome(message)
+        draw_outcome(message, services.prices)
     draw_actions(services, user_id, message, alternatives, full=full_actions)

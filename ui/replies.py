@@ -115,7 +115,7 @@ def _draw_choice(
         draw_pending(services, user_id, pending)
     # Translators: {reason} is the API's finish_reason (stop, length, tool_calls...), as is.
     st.caption(_("finish: {reason}", reason=plain(choice.finish_reason or choice.status)))
-    draw_outcome(choice)
+    draw_outcome(choice, services.prices)
     st.button(
         _("Continue with this") if not picked else _("Selected"),
         key=f"pick-{choice.id}",

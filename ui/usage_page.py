@@ -1,16 +1,22 @@
-"""Usage: tokens per day and per model as charts and a table, with a CSV download."""
+"""Usage: tokens and their cost per day, model and teammate as charts and a table, with a CSV
+download."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
 
 import streamlit as st
 
 from chatcore.i18n import Translator
 from chatcore.team.usage import COLUMN_LABELS, CSV_HEADER, usage_csv
+from chatcore.team.usage_series import per_day, period_start, row_costs, unpriced
 from chatcore.wiring import Services
 from storage import UsageRow, UserRecord
+from ui.costs import money
 from ui.i18n import N_, _, current
+from ui.text import plain
 
 PERIODS = {
     7: N_("Last 7 days"),
@@ -70,53 +76,168 @@ def render(services: Services, user: UserRecord) -> None:
         index=1,
         key="usage_period",
     )
-    rows = services.usage.rows(user, now - timedelta(days=days), everyone=everyone)
+    start = period_start(days, now)  # whole UTC days, today the last
+    rows = services.usage.rows(user, start, everyone=everyone)
     if not rows:
         st.info(_("No tokens used in this period yet."), icon=":material/bar_chart:")
         return
-    import pandas as pd  # only this page needs it
-
-    table = pd.DataFrame(
-        [
-            {
-                "day": row.day.isoformat(),  # a category per day (UTC), not a time axis
-                "user": row.username,
-                "model": row.model,
-                "replies": row.replies,
-                "prompt_tokens": row.prompt_tokens,
-                "completion_tokens": row.completion_tokens,
-                "total_tokens": row.total_tokens,
-            }
-            for row in rows
-        ],
-        columns=list(CSV_HEADER),
+    prices = services.prices
+    costs = row_costs(rows, prices.cost)
+    priced = [cost for cost in costs if cost is not None]
+    left, right = st.columns(2)
+    left.metric(_("Total tokens"), reader.format_number(sum(row.total_tokens for row in rows)))
+    if priced:
+        right.metric(_("Cost"), money(sum(priced, Decimal(0)), prices.currency))
+    missing = unpriced(rows, prices.cost)
+    if missing:
+        st.warning(
+            _(
+                "No price set for: {models}. Their tokens are counted, their cost is not.",
+                models=", ".join(plain(model) for model in missing),
+            ),
+            icon=":material/sell:",
+        )
+    st.caption(
+        _(
+            "Costs are computed from the tokens recorded, at today's prices: a price change "
+            "changes the cost of past replies too."
+        )
     )
-    st.metric(_("Total tokens"), reader.format_number(int(table["total_tokens"].sum())))
-    # Charts from long tables with the reader's column names: the axes, the legend and the
-    # tooltips all show those names (a wide table would add Streamlit's own "value", "color").
-    labels = {column: _(COLUMN_LABELS[column]) for column in CSV_HEADER}
-    named = table.rename(columns=labels)
-    day, model, teammate, tokens = (
-        labels["day"],
-        labels["model"],
-        labels["user"],
-        labels["total_tokens"],
-    )
-    st.subheader(_("Tokens per day"), anchor=False)
-    per_day = named.groupby([day, model], as_index=False, sort=True)[tokens].sum()
-    st.bar_chart(per_day, x=day, y=tokens, color=model)
-    st.subheader(_("Tokens per model"), anchor=False)
-    per_model = named.groupby(model, as_index=False)[tokens].sum()
-    st.bar_chart(per_model, x=model, y=tokens, horizontal=True)
-    if everyone:
-        st.subheader(_("Tokens per teammate"), anchor=False)
-        per_teammate = named.groupby(teammate, as_index=False)[tokens].sum()
-        st.bar_chart(per_teammate, x=teammate, y=tokens, horizontal=True)
-    st.dataframe(named, hide_index=True, width="stretch")
+    _draw_charts(services, rows, costs, (start.date(), now.date()), everyone=everyone)
+    _draw_table(rows, costs, prices.currency)
     st.download_button(
         _("Download CSV"),
         csv_download(rows, reader),
         file_name=f"anychat-usage-{now:%Y%m%d}.csv",
         mime="text/csv",
         icon=":material/download:",
+    )
+
+
+def _amount(cost: Decimal | None) -> float | None:
+    # Charts and the table draw floats; exact amounts stay Decimal until here.
+    return None if cost is None else float(cost)
+
+
+def _draw_charts(
+    services: Services,
+    rows: list[UsageRow],
+    costs: list[Decimal | None],
+    period: tuple[date, date],
+    *,
+    everyone: bool,
+) -> None:
+    """Tokens and cost per day, per model and (for everyone's use) per teammate, in tabs.
+
+    Long tables with the reader's column names: the axes, the legend and the tooltips all show
+    those names (a wide table would add Streamlit's own "value", "color").
+    """
+    import pandas as pd  # only this page needs it
+
+    currency = services.prices.currency
+    day, model, teammate = (
+        _(COLUMN_LABELS["day"]),
+        _(COLUMN_LABELS["model"]),
+        _(COLUMN_LABELS["user"]),
+    )
+    tokens, cost = _("Tokens"), _("Cost ({currency})", currency=currency)
+    series = per_day(rows, *period, services.prices.cost)
+    daily = pd.DataFrame(
+        [
+            # A category per day (UTC), not a time axis: every day of the period is in the
+            # series, so each is one equal bar, an empty day zero.
+            {
+                day: point.day.isoformat(),
+                model: point.model,
+                tokens: point.tokens,
+                cost: _amount(point.cost),
+            }
+            for point in series
+        ],
+        columns=[day, model, tokens, cost],
+    )
+    used = pd.DataFrame(
+        [
+            {
+                model: row.model,
+                teammate: row.username,
+                tokens: row.total_tokens,
+                cost: _amount(row_cost),
+            }
+            for row, row_cost in zip(rows, costs, strict=True)
+        ],
+        columns=[model, teammate, tokens, cost],
+    )
+    has_cost = any(row_cost is not None for row_cost in costs)
+    st.subheader(_("Per day"), anchor=False)
+    _tabs(daily, day, tokens, cost, has_cost, color=model)
+    st.subheader(_("Per model"), anchor=False)
+    _tabs(
+        used.groupby(model, as_index=False)[[tokens, cost]].sum(min_count=1),
+        model,
+        tokens,
+        cost,
+        has_cost,
+        horizontal=True,
+    )
+    if everyone:
+        st.subheader(_("Per teammate"), anchor=False)
+        _tabs(
+            used.groupby(teammate, as_index=False)[[tokens, cost]].sum(min_count=1),
+            teammate,
+            tokens,
+            cost,
+            has_cost,
+            horizontal=True,
+        )
+
+
+def _tabs(
+    frame: Any,
+    x: str,
+    tokens: str,
+    cost: str,
+    has_cost: bool,
+    *,
+    color: str | None = None,
+    horizontal: bool = False,
+) -> None:
+    """The same grouping twice: its tokens, and its cost (when any model used has a price)."""
+    by_tokens, by_cost = st.tabs([tokens, cost])
+    with by_tokens:
+        st.bar_chart(frame, x=x, y=tokens, color=color, horizontal=horizontal)
+    with by_cost:
+        if has_cost:
+            st.bar_chart(frame, x=x, y=cost, color=color, horizontal=horizontal)
+        else:
+            st.caption(_("No model used in this period has a price."))
+
+
+def _draw_table(rows: list[UsageRow], costs: list[Decimal | None], currency: str) -> None:
+    import pandas as pd
+
+    labels = {column: _(COLUMN_LABELS[column]) for column in CSV_HEADER}
+    cost = _("Cost ({currency})", currency=currency)
+    table = pd.DataFrame(
+        [
+            {
+                labels["day"]: row.day.isoformat(),
+                labels["user"]: row.username,
+                labels["model"]: row.model,
+                labels["replies"]: row.replies,
+                labels["prompt_tokens"]: row.prompt_tokens,
+                labels["completion_tokens"]: row.completion_tokens,
+                labels["total_tokens"]: row.total_tokens,
+                cost: _amount(row_cost),
+            }
+            for row, row_cost in zip(rows, costs, strict=True)
+        ],
+        columns=[*labels.values(), cost],
+    )
+    # Four places: one day's use of a cheap model is often under a cent.
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={cost: st.column_config.NumberColumn(cost, format="%.4f")},
     )

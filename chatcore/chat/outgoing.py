@@ -8,8 +8,6 @@ only by the thread that waits on the upstream anyway, so the page that pressed E
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -22,6 +20,7 @@ from chatcore.context import (
     fit_messages,
     reserve_for,
 )
+from chatcore.shared_setting import SharedSetting
 
 if TYPE_CHECKING:
     from chatcore.chat.generation import GenerationJob
@@ -29,37 +28,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# An administrator's change to the context windows reaches every process within this long.
-OVERRIDES_SECONDS = 30.0
-
 
 class ContextWindows:
     """Each model's context window: an administrator's value, the built-in table, the default."""
 
     def __init__(self, load_overrides: Callable[[], Mapping[str, int]], default: int) -> None:
-        self._load = load_overrides
+        empty: Mapping[str, int] = {}
+        self._overrides = SharedSetting(load_overrides, empty, name="context windows")
         self._default = default
-        self._lock = threading.Lock()
-        self._overrides: Mapping[str, int] = {}
-        self._expires = 0.0
 
     def window(self, model: str) -> int:
-        return context_window(model, self.overrides(), self._default)
-
-    def overrides(self) -> Mapping[str, int]:
-        with self._lock:
-            if time.monotonic() >= self._expires:
-                try:
-                    self._overrides = dict(self._load())
-                except Exception:  # a database hiccup must not stop a reply: keep the last
-                    log.exception("could not read the context window overrides")
-                self._expires = time.monotonic() + OVERRIDES_SECONDS
-            return self._overrides
+        return context_window(model, self._overrides.get(), self._default)
 
     def forget(self) -> None:
         """Read the overrides again at the next use (this process just changed them)."""
-        with self._lock:
-            self._expires = 0.0
+        self._overrides.forget()
 
 
 def has_images(request: Mapping[str, Any]) -> bool:

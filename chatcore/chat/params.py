@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from chatcore.chat.blanks import blanks
 from chatcore.errors import InvalidParameter
 from chatcore.i18n import N_
 from chatcore.tools.builtin import builtin_specs
@@ -52,10 +53,23 @@ class GenerationParams:
     # None (not sent), "none", "auto", "required" or "function:<name>".
     tool_choice: str | None = None
 
-    def validate(self) -> None:
+    def validate(self, *, blanks_allowed: bool = False) -> None:
+        """Refuse what the API would refuse, and a system prompt with blanks still to fill.
 
+        `blanks_allowed` is for keeping settings (a preset, a stored conversation), where a
+        `{{name}}` blank is what is meant; anything that sends validates without it, so no
+        way of sending can pass a blank to the model.
+        """
         if not self.model.strip():
             raise InvalidParameter("model", N_("Choose a model."), code="model_missing")
+        unfilled = [] if blanks_allowed else blanks(self.system_prompt)
+        if unfilled:
+            raise InvalidParameter(
+                "system_prompt",
+                N_("The system prompt still has blanks to fill: {names}."),
+                code="system_prompt_blanks",
+                names=", ".join(unfilled),
+            )
         _check_range("temperature", self.temperature, TEMPERATURE_RANGE)
         _check_range("top_p", self.top_p, TOP_P_RANGE)
         _check_whole("max_tokens", self.max_tokens, MAX_TOKENS_RANGE)
@@ -119,7 +133,7 @@ class GenerationParams:
         values.setdefault("model", default_model)
         try:
             params = cls(**values)
-            params.validate()
+            params.validate(blanks_allowed=True)
         except (InvalidParameter, TypeError, AttributeError, KeyError, ValueError):
             # Stored settings from an older release must never stop a conversation opening.
             model = values.get("model") if isinstance(values.get("model"), str) else None

@@ -35,7 +35,7 @@ class PresetBook:
                 code="preset_name_too_long",
                 limit=MAX_NAME_CHARS,
             )
-        params.validate()
+        params.validate(blanks_allowed=True)  # filled in each time it is used
         return self._repository.save_preset(user_id, name, params.to_settings(), shared=shared)
 
     def params(self, user_id: int, preset_id: int) -> GenerationParams:

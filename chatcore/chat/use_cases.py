@@ -35,6 +35,7 @@ from chatcore.errors import (
 )
 from chatcore.i18n import N_
 from chatcore.server_secret import pseudonym
+from chatcore.team.model_access import ModelAccess
 from chatcore.tools.builtin import BUILTIN_TOOLS, run_builtin
 from storage import (
     AttachmentKind,
@@ -109,12 +110,15 @@ class ChatService:
         presence: ProcessPresence | None = None,
         relay: Relay | None = None,
         outgoing: OutgoingRequests | None = None,
+        model_access: ModelAccess | None = None,
     ) -> None:
         """`models_offered` is the catalogue's current list (never waiting on a fetch); without
         it any model id is accepted, as with a list that failed to load. `presence` is this
         process among those sharing the database, and `relay` (PostgreSQL) carries replies
         and Stops between them. `outgoing` checks a new question fits the model's context
-        before anything is saved; without it nothing is checked."""
+        before anything is saved; without it nothing is checked. `model_access` holds the
+        administrators' allowlists; without it every model is allowed."""
+        self._model_access = model_access
         self.settings = settings
         self._outgoing = outgoing
         self._limits = AttachmentLimits.from_settings(settings)
@@ -188,15 +192,17 @@ class ChatService:
     def admit(self, user_id: int, params: GenerationParams) -> str | None:
         """The one gate before anything is saved or sent, for every way of sending (send, edit,
         regenerate, a tool result, the model continuing after the results): the settings are
-        valid, the catalogue offers the model, and the policy lets this teammate send now
-        (account enabled, quota left, a key). Returns the key to send with: their personal
-        one, or None for the team's.
+        valid, the catalogue offers the model, the team allows it to this teammate, and the
+        policy lets this teammate send now (account enabled, quota left, a key). Returns the
+        key to send with: their personal one, or None for the team's.
 
         Here and not in the pages, so no page can forget a check and every page refuses alike.
         """
         params.validate()
         if self._models_offered is not None:
             self._models_offered().check(params.model)
+        if self._model_access is not None:
+            self._model_access.check_user_id(user_id, params.model)
         return self.policy.admit(user_id)
 
     def send(
@@ -432,6 +438,11 @@ class ChatService:
 
     def token_total(self, user_id: int, conversation_id: str) -> int:
         return self.repository.token_total(self._conversation(user_id, conversation_id).id)
+
+    def token_use_by_model(self, user_id: int, conversation_id: str) -> list[tuple[str, int, int]]:
+        """(model, prompt tokens, completion tokens) per model, for the conversation's cost."""
+        conversation = self._conversation(user_id, conversation_id)
+        return self.repository.token_use_by_model(conversation.id)
 
     # --- replies being written -----------------------------------------------------------
 

@@ -203,7 +203,8 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
             accounts.setup_code(),
         )
     keys = PersonalKeys(key_store, KeyVault(secret))
-    policy = AccountPolicy(settings, ledger, keys)
+    prices = PriceList(team_settings, settings.currency, require_admin=accounts.require_admin)
+    policy = AccountPolicy(settings, ledger, keys, prices=prices)
     model_access = ModelAccess(team_settings, users.get_user, require_admin=accounts.require_admin)
     chat = ChatService(
         settings,
@@ -237,7 +238,7 @@ def build_services(settings: Settings, *, prefetch_models: bool = True) -> Servi
         library=library,
         search=SearchService(SearchRepository(database)),
         model_settings=ModelSettings(team_settings, windows, require_admin=accounts.require_admin),
-        prices=PriceList(team_settings, settings.currency, require_admin=accounts.require_admin),
+        prices=prices,
         model_access=model_access,
         voice=Transcriber(settings, client, policy),
         infra=Infrastructure(

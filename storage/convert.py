@@ -72,6 +72,7 @@ def user_record(row: User) -> UserRecord:
         last_login_at=maybe_utc(row.last_login_at),
         created_at=maybe_utc(row.created_at),
         language=row.language,
+        quota_money=row.quota_money,
     )
 
 

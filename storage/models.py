@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -71,6 +73,8 @@ class User(Base):
     # Token budget per period ("day" or "month"); None means unlimited.
     quota_tokens: Mapped[int | None] = mapped_column(Integer)
     quota_period: Mapped[str | None] = mapped_column(String(10))
+    # Money budget for the same period, in the installation's currency; None means unlimited.
+    quota_money: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))
     last_login_at: Mapped[datetime | None] = mapped_column()
     # The interface language the person chose ("en", "zh_CN"); None follows their browser.
     language: Mapped[str | None] = mapped_column(String(20))

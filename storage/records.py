@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -68,6 +69,8 @@ class UserRecord:
     last_login_at: datetime | None = None
     created_at: datetime | None = None
     language: str | None = None
+    # Money per quota period (quota_period), in the installation's currency; None: no limit.
+    quota_money: Decimal | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -70,6 +70,25 @@ class UsageLedger:
             )
             return int(total or 0)
 
+    def tokens_by_model(self, user_id: int, since: datetime) -> list[tuple[str, int, int]]:
+        """(model, prompt tokens, completion tokens) the user spent from `since` on, per model
+        and in one grouped query: what a money quota prices, each model at its own price."""
+        query = (
+            select(
+                UsageEvent.model,
+                func.sum(UsageEvent.prompt_tokens),
+                func.sum(UsageEvent.completion_tokens),
+            )
+            .where(UsageEvent.user_id == user_id, UsageEvent.created_at >= as_utc(since))
+            .group_by(UsageEvent.model)
+            .order_by(UsageEvent.model)
+        )
+        with self.db.session() as session:
+            rows = session.execute(query).all()
+        return [
+            (model, int(prompt or 0), int(completion or 0)) for model, prompt, completion in rows
+        ]
+
     def admission(
         self, user_id: int, *, day_start: datetime, month_start: datetime
     ) -> Admission | None:

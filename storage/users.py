@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -242,9 +243,19 @@ class UserRepository:
                 session.execute(delete(AuthSession).where(AuthSession.user_id == user_id))
             return rows_changed(result) == 1
 
-    def set_quota(self, user_id: int, tokens: int | None, period: str | None) -> bool:
+    def set_quota(
+        self,
+        user_id: int,
+        tokens: int | None,
+        period: str | None,
+        *,
+        money: Decimal | None = None,
+    ) -> bool:
+        """The whole quota at once: tokens and money share one period."""
         _check(period, {*QuotaPeriod, None}, "quota period")
-        return self._update_user(user_id, quota_tokens=tokens, quota_period=period)
+        return self._update_user(
+            user_id, quota_tokens=tokens, quota_period=period, quota_money=money
+        )
 
     def set_language(self, user_id: int, language: str | None) -> bool:
         return self._update_user(user_id, language=language)

@@ -1,4 +1,4 @@
-"""Admin: teammates with their usage; create, disable, re-enable, reset, role, quota."""
+"""Admin: teammates with their usage; create, disable, re-enable, reset, role, quotas."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from storage import UserRecord
 from ui.actions import notify, run_action, show_notice
 from ui.admin_models import draw_model_access
 from ui.admin_prices import draw_prices
+from ui.costs import money
 from ui.i18n import N_, _, current, ngettext
 from ui.text import number, plain
 
@@ -24,6 +25,7 @@ SELECTED = "admin_selected_user"
 ROLE_LABELS = {"admin": N_("administrator"), "member": N_("member")}
 PERIOD_LABELS = {"day": N_("per day"), "month": N_("per month")}
 QUOTA_LABELS = {"day": N_("{tokens} per day"), "month": N_("{tokens} per month")}
+MONEY_QUOTA_LABELS = {"day": N_("{amount} per day"), "month": N_("{amount} per month")}
 SOURCE_LABELS = {
     "local": N_("password"),
     "proxy": N_("reverse proxy"),
@@ -61,7 +63,8 @@ def _create(services: Services, admin: UserRecord) -> None:
 def _set_quota(services: Services, admin: UserRecord, user: UserRecord) -> None:
     state = st.session_state
     tokens, period = state.get(f"quota_tokens_{user.id}"), state.get(f"quota_period_{user.id}")
-    services.accounts.set_quota(admin, user.id, tokens, period)
+    amount = state.get(f"quota_money_{user.id}")
+    services.accounts.set_quota(admin, user.id, tokens, period, amount)
 
 
 def _reset_password(services: Services, admin: UserRecord, user: UserRecord) -> None:
@@ -69,12 +72,17 @@ def _reset_password(services: Services, admin: UserRecord, user: UserRecord) -> 
     services.accounts.reset_password(admin, user.id, password)
 
 
-def _quota(user: UserRecord) -> str:
-    if user.quota_tokens is None:
-        return "—"
+def _quota(user: UserRecord, currency: str) -> str:
     # A quota stored without a period counts monthly (chatcore/team/usage.py).
-    template = QUOTA_LABELS.get(user.quota_period or "month", QUOTA_LABELS["month"])
-    return _(template, tokens=current().format_number(user.quota_tokens))
+    period = user.quota_period or "month"
+    limits = []
+    if user.quota_tokens is not None:
+        template = QUOTA_LABELS.get(period, QUOTA_LABELS["month"])
+        limits.append(_(template, tokens=current().format_number(user.quota_tokens)))
+    if user.quota_money is not None:
+        template = MONEY_QUOTA_LABELS.get(period, MONEY_QUOTA_LABELS["month"])
+        limits.append(_(template, amount=money(user.quota_money, currency)))
+    return " · ".join(limits) or "—"
 
 
 def _users_table(services: Services, users: list[UserRecord], now: datetime) -> None:
@@ -88,7 +96,7 @@ def _users_table(services: Services, users: list[UserRecord], now: datetime) -> 
                 _("Role"): _label(ROLE_LABELS, user.role),
                 _("Status"): _("disabled") if user.disabled else _("active"),
                 _("Sign-in"): _label(SOURCE_LABELS, user.auth_source),
-                _("Quota"): _quota(user),
+                _("Quota"): _quota(user, services.prices.currency),
                 _("Tokens this month"): services.usage.used_since(user.id, month),
                 _("Last sign-in"): reader.format_datetime(user.last_login_at, "short")
                 if user.last_login_at is not None
@@ -96,6 +104,12 @@ def _users_table(services: Services, users: list[UserRecord], now: datetime) -> 
             }
         )
     st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def _seed(key: str, value: float | None) -> None:
+    """A widget's first value, when this run has none for it yet."""
+    if key not in st.session_state:
+        st.session_state[key] = value
 
 
 def _edit_user(services: Services, admin: UserRecord, user: UserRecord) -> None:
@@ -125,13 +139,29 @@ def _edit_user(services: Services, admin: UserRecord, user: UserRecord) -> None:
                 else _("{name} disabled.", name=name)
             },
         )
+    # Created empty and given the stored quota through the session state: Streamlit lets a
+    # number input be emptied (the quota lifted) only when it was created without a value.
+    _seed(f"quota_tokens_{user.id}", user.quota_tokens)
+    _seed(f"quota_money_{user.id}", None if user.quota_money is None else float(user.quota_money))
     with st.form(f"quota-{user.id}"):
         st.number_input(
             _("Token quota (empty: none)"),
             min_value=1,
-            value=user.quota_tokens,
+            value=None,
             step=10_000,
             key=f"quota_tokens_{user.id}",
+        )
+        st.number_input(
+            _("Money quota in {currency} (empty: none)", currency=services.prices.currency),
+            min_value=0.0001,
+            value=None,
+            step=10.0,
+            format="%.2f",
+            key=f"quota_money_{user.id}",
+            help=_(
+                "What their replies cost at the price list's prices, in the same period as "
+                "the token quota. Replies of models without a price count nothing."
+            ),
         )
         st.radio(
             _("Quota period"),

@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from chatcore.i18n import Translator
-from chatcore.team.usage import COLUMN_LABELS, CSV_HEADER, usage_csv
+from chatcore.team.usage import COLUMN_LABELS, CSV_HEADER, money_spent, usage_csv
 from chatcore.team.usage_series import per_day, period_start, row_costs, unpriced
 from chatcore.wiring import Services
 from storage import UsageRow, UserRecord
@@ -36,22 +36,50 @@ def csv_download(rows: list[UsageRow], reader: Translator) -> bytes:
 
 
 def _draw_quota(services: Services, user: UserRecord, now: datetime) -> None:
-    if user.quota_tokens is None or user.quota_period is None:
-        st.caption(_("No token quota applies to you."))
+    if user.quota_period is None or (user.quota_tokens is None and user.quota_money is None):
+        st.caption(_("No quota applies to you."))
         return
-    used = services.usage.used_this_period(user, now)
-    reader = current()
+    if user.quota_tokens is not None:
+        used = services.usage.used_this_period(user, now)
+        reader = current()
+        st.metric(
+            _("Your quota today (UTC)")
+            if user.quota_period == "day"
+            else _("Your quota this month (UTC)"),
+            _(
+                "{used} / {limit} tokens",
+                used=reader.format_number(used),
+                limit=reader.format_number(user.quota_tokens),
+            ),
+        )
+        st.progress(min(used / user.quota_tokens, 1.0))
+    if user.quota_money is not None:
+        _draw_money_quota(services, user, user.quota_money, now)
+
+
+def _draw_money_quota(services: Services, user: UserRecord, limit: Decimal, now: datetime) -> None:
+    """What the period's replies cost so far against the money quota; models without a price
+    count nothing toward it, and the page names them."""
+    currency = services.prices.currency
+    spent, missing = money_spent(services.prices, services.usage.uses_this_period(user, now))
     st.metric(
-        _("Your quota today (UTC)")
+        _("Your money quota today (UTC)")
         if user.quota_period == "day"
-        else _("Your quota this month (UTC)"),
+        else _("Your money quota this month (UTC)"),
         _(
-            "{used} / {limit} tokens",
-            used=reader.format_number(used),
-            limit=reader.format_number(user.quota_tokens),
+            "{used} / {limit}",
+            used=money(spent, currency),
+            limit=money(limit, currency),
         ),
     )
-    st.progress(min(used / user.quota_tokens, 1.0))
+    st.progress(float(min(spent / limit, Decimal(1))))
+    note = _("Replies of models without a price count nothing toward the money quota.")
+    if missing:
+        note = _(
+            "Replies of models without a price count nothing toward the money quota: {models}.",
+            models=", ".join(plain(model) for model in missing),
+        )
+    st.caption(note)
 
 
 def render(services: Services, user: UserRecord) -> None:

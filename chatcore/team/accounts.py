@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -56,6 +57,9 @@ ADMINS_ONLY = N_("Only administrators can do that.")
 LAST_ADMIN = N_("At least one active administrator must remain.")
 ALREADY_SET_UP = N_("The first administrator has already been created.")
 WRONG_SETUP_CODE = N_("The setup code is wrong; use the one in this server's log.")
+# users.quota_money is Numeric(14, 4): ten digits before the point, four after.
+MONEY_QUOTA_MAX = 1_000_000_000
+MONEY_QUOTA_STEP = Decimal("0.0001")
 # 80 random bits: read from the log and pasted once, never guessed.
 SETUP_CODE_BYTES = 10
 # Expired sessions are deleted at start, then at most this often, by a sign-in: only sign-ins
@@ -179,6 +183,21 @@ def _numbered(name: str) -> Iterator[str]:
     for number in range(2, OIDC_NAME_TRIES + 1):
         suffix = f"-{number}"
         yield name[: USERNAME_MAX_CHARS - len(suffix)] + suffix
+
+
+def _money_quota(value: Decimal | float | str) -> Decimal:
+    """An amount above zero, kept to the ten-thousandth the column stores."""
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or not 0 < amount <= MONEY_QUOTA_MAX:
+        raise AccountError(
+            N_("A money quota is an amount above 0 and at most {maximum:,}."),
+            code="quota_money_not_amount",
+            maximum=MONEY_QUOTA_MAX,
+        )
+    return max(amount.quantize(MONEY_QUOTA_STEP, rounding=ROUND_HALF_UP), MONEY_QUOTA_STEP)
 
 
 class AccountService:
@@ -650,15 +669,24 @@ class AccountService:
         return self._target(user_id)
 
     def set_quota(
-        self, admin: UserRecord, user_id: int, tokens: int | None, period: str | None
+        self,
+        admin: UserRecord,
+        user_id: int,
+        tokens: int | None,
+        period: str | None,
+        money: Decimal | float | str | None = None,
     ) -> UserRecord:
-        """Limit a user's tokens per day or month; None lifts the limit."""
+        """Limit a user's tokens, money (in the installation's currency) or both per day or
+        month, as the Admin form saves them, together; None lifts that limit."""
         self._require_admin(admin)
         self._target(user_id)
-        if tokens is None:
+        amount = None if money is None or money == "" else _money_quota(money)
+        if tokens is None and amount is None:
             period = None
         else:
-            if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
+            if tokens is not None and (
+                isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1
+            ):
                 raise AccountError(
                     N_("A quota is a whole number of tokens, at least {minimum}."),
                     code="quota_not_whole",
@@ -668,7 +696,7 @@ class AccountService:
                 raise AccountError(
                     N_('A quota needs a period: "day" or "month".'), code="quota_period_missing"
                 )
-        self._repo.set_quota(user_id, tokens, period)
+        self._repo.set_quota(user_id, tokens, period, money=amount)
         return self._target(user_id)
 
     def set_language(self, user: UserRecord, language: str | None) -> UserRecord:

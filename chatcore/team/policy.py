@@ -9,13 +9,22 @@ from chatcore.config import Settings
 from chatcore.errors import AccountDisabled, MissingApiKey
 from chatcore.i18n import N_
 from chatcore.team.keys import PersonalKeys
-from chatcore.team.usage import period_start, refuse_over_quota
-from storage.records import QuotaPeriod
+from chatcore.team.prices import PriceList
+from chatcore.team.usage import (
+    money_spent,
+    period_start,
+    quota_period_start,
+    refuse_over_money_quota,
+    refuse_over_quota,
+)
+from storage.records import QuotaPeriod, UserRecord
 from storage.usage import UsageLedger
 
 
 class AccountPolicy:
-    """A disabled account sends nothing; a quota is checked first; a personal key wins."""
+    """A disabled account sends nothing; quotas are checked first; a personal key wins.
+
+    Without `prices`, a money quota counts nothing (as if no model had a price)."""
 
     def __init__(
         self,
@@ -23,14 +32,18 @@ class AccountPolicy:
         ledger: UsageLedger,
         keys: PersonalKeys,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        prices: PriceList | None = None,
     ) -> None:
         self._settings = settings
+        self._prices = prices
         self._ledger = ledger
         self._keys = keys
         self._clock = clock
 
     def admit(self, user_id: int) -> str | None:
-        """Read as the account is now, at every send, in one query (storage/usage.py)."""
+        """Read as the account is now, at every send, in one query (storage/usage.py); a
+        second, grouped one only for someone with a money quota."""
         now = self._clock()
         facts = self._ledger.admission(
             user_id,
@@ -40,6 +53,7 @@ class AccountPolicy:
         if facts is None or facts.user.disabled:
             raise AccountDisabled(N_("This account is disabled, so nothing can be sent."))
         refuse_over_quota(facts.user, facts.tokens_used, now)
+        self._refuse_over_money_quota(facts.user, now)
         ciphertext = facts.key_ciphertext
         personal = self._keys.readable(ciphertext) if ciphertext is not None else None
         if personal:
@@ -52,3 +66,11 @@ class AccountPolicy:
                 )
             )
         return None
+
+    def _refuse_over_money_quota(self, user: UserRecord, now: datetime) -> None:
+        """The period's tokens per model at today's prices; a model without one counts nothing."""
+        if user.quota_money is None or self._prices is None:
+            return
+        uses = self._ledger.tokens_by_model(user.id, quota_period_start(user, now))
+        spent, _unpriced = money_spent(self._prices, uses)
+        refuse_over_money_quota(user, spent, self._prices.currency, now)

@@ -1,14 +1,18 @@
-"""Token quotas and usage reports, read from the usage ledger the repository keeps."""
+"""Token and money quotas and usage reports, read from the usage ledger the repository keeps."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
+
+from babel.numbers import get_currency_precision
 
 from chatcore.errors import QuotaExceeded
 from chatcore.i18n import N_
+from chatcore.team.prices import PriceList, shown_amount
 from storage import UserRecord
 from storage.convert import as_utc
 from storage.records import QuotaPeriod, UsageRow
@@ -64,6 +68,11 @@ def _period(user: UserRecord) -> QuotaPeriod:
     return QuotaPeriod(period) if period in set(QuotaPeriod) else QuotaPeriod.MONTH
 
 
+def quota_period_start(user: UserRecord, now: datetime) -> datetime:
+    """Start of the user's own quota period (tokens and money share it), UTC."""
+    return period_start(_period(user), now)
+
+
 def remaining(ledger: UsageLedger, user: UserRecord, now: datetime) -> int | None:
     """Tokens left in the current period, or None when the user has no quota."""
     if user.quota_tokens is None:
@@ -116,6 +125,68 @@ def refuse_over_quota(user: UserRecord, used: int, now: datetime) -> None:
         )
 
 
+def money_spent(
+    prices: PriceList, uses: Iterable[tuple[str, int, int]]
+) -> tuple[Decimal, list[str]]:
+    """What (model, prompt tokens, completion tokens) uses cost against a money quota, and the
+    models without a price. A model without a price counts nothing: its tokens are not free,
+    but no figure for them exists, and guessing one would refuse people on a made-up sum (the
+    token quota, if set, still counts them; the Usage page names those models)."""
+    cost, unpriced = prices.total_cost(uses)
+    return cost or Decimal(0), unpriced
+
+
+def _amount_text(amount: Decimal, currency: str) -> str:
+    """`amount` as a page rounds it (shown_amount), without the zeros that rounding adds past
+    the currency's minor unit: 0.30, not 0.3000; 0.0123 stays."""
+    places = get_currency_precision(currency)
+    shown = shown_amount(amount, currency)
+    trimmed = shown.normalize()
+    exponent = trimmed.as_tuple().exponent
+    finer = isinstance(exponent, int) and -exponent > places
+    return f"{trimmed if finer else shown.quantize(Decimal(1).scaleb(-places)):f}"
+
+
+def refuse_over_money_quota(user: UserRecord, spent: Decimal, currency: str, now: datetime) -> None:
+    """Refuse a new request once the period's replies cost the money quota or more: checked
+    before sending, like the token quota, so the reply that crosses it still completes.
+
+    The amounts travel as text rounded as a page shows them (Decimal is not JSON), with the
+    currency's ISO code, which reads the same in every language."""
+    limit = user.quota_money
+    if limit is None or spent < limit:
+        return
+    period = _period(user)
+    reset = _next_reset(period, now)
+    used, most = _amount_text(spent, currency), _amount_text(limit, currency)
+    if period == QuotaPeriod.DAY:
+        raise QuotaExceeded(
+            N_(
+                "You have spent {used} {currency} of your {limit} {currency} quota today; "
+                "the quota resets at midnight UTC."
+            ),
+            code="quota_money_exceeded",
+            used=used,
+            limit=most,
+            currency=currency,
+            period=period.value,
+            resets=reset.isoformat(),
+        )
+    raise QuotaExceeded(
+        N_(
+            "You have spent {used} {currency} of your {limit} {currency} quota this month; "
+            "the quota resets on {reset_date} (UTC)."
+        ),
+        code="quota_money_exceeded_month",
+        used=used,
+        limit=most,
+        currency=currency,
+        period=period.value,
+        resets=reset.isoformat(),
+        reset_date=reset.date().isoformat(),
+    )
+
+
 class UsageReports:
     """Token usage as the Usage and Admin pages show it, read from the ledger."""
 
@@ -125,6 +196,11 @@ class UsageReports:
     def used_this_period(self, user: UserRecord, now: datetime) -> int:
         """Tokens counted against the user's quota so far (its period, or this month)."""
         return self._ledger.tokens_used(user.id, period_start(_period(user), now))
+
+    def uses_this_period(self, user: UserRecord, now: datetime) -> list[tuple[str, int, int]]:
+        """(model, prompt tokens, completion tokens) of the user's quota period so far, for
+        pricing against a money quota (`money_spent`)."""
+        return self._ledger.tokens_by_model(user.id, quota_period_start(user, now))
 
     def used_since(self, user_id: int, since: datetime) -> int:
         return self._ledger.tokens_used(user_id, since)

@@ -7,6 +7,9 @@ from chatcore.chat.catalog import ModelList
 from chatcore.wiring import Services
 from storage import UserRecord
 from ui import controls
+from ui.actions import CHAT_NOTICE, notify
+from ui.i18n import _
+from ui.text import plain
 
 
 def allowed_model_list(services: Services, user: UserRecord) -> ModelList:
@@ -20,4 +23,13 @@ def allowed_model_list(services: Services, user: UserRecord) -> ModelList:
     if allowed is not None and chosen not in allowed and models.ids:
         controls.store()["model"] = models.ids[0]
         controls.refresh("model")
+        notify(
+            CHAT_NOTICE,
+            "warning",
+            _(
+                "Your team does not allow you to use “{model}”: the picker moved to “{allowed}”.",
+                model=plain(chosen),
+                allowed=plain(models.ids[0]),
+            ),
+        )
     return models

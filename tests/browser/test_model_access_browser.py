@@ -22,6 +22,7 @@ from tests.browser.browser_helpers import (
     LOAD_TIMEOUT,
     REPLY_TIMEOUT,
     assistant_messages,
+    main_area,
     send,
     sidebar,
     wait_for_app_run,
@@ -85,6 +86,8 @@ def test_a_member_is_offered_only_the_allowed_models_and_cannot_send_another(
     page.keyboard.type("gpt-4o")
     page.keyboard.press("Enter")
     wait_for_app_run(page)
+    moved = "Your team does not allow you to use “gpt-4o”: the picker moved to “deepseek-chat”."
+    expect(main_area(page).get_by_text(moved)).to_be_visible(timeout=LOAD_TIMEOUT)
     send(page, "Which model answers?")
     expect(assistant_messages(page)).to_have_count(1, timeout=REPLY_TIMEOUT)
     assert [request.body["model"] for request in fresh_fake.chat_requests()] == [ALLOWED]

@@ -30,6 +30,7 @@ from chatcore.attachments import IncomingFile
 from chatcore.chat.params import GenerationParams
 from chatcore.config import load_settings
 from chatcore.wiring import build_services
+from tests.support.documents import pdf_from_objects
 from tests.support.fake_openai import Behavior, FakeOpenAI
 from tests.support.postgres_server import PostgresServer
 
@@ -85,19 +86,7 @@ def pdf(total_bytes: int = PDF_BYTES, pages: int = PAGES) -> bytes:
             b"/BitsPerComponent 8 /Length %d >>\nstream\n%s\nendstream"
             % (len(pixels), len(pixels), pixels)
         )
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    return pdf_from_objects(objects)
 
 
 def run(messages: int, database: str) -> int:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import streamlit as st
 from sqlalchemy import event, inspect, text
 from streamlit.testing.v1 import AppTest
 
@@ -24,7 +23,7 @@ from chatcore.team.keys import KeyVault, PersonalKeys
 from chatcore.team.policy import AccountPolicy
 from chatcore.team.prices import Price, PriceList
 from chatcore.team.usage import period_start
-from chatcore.wiring import Services, close_shared_services, shared_services
+from chatcore.wiring import Services
 from storage import ChatRepository, Database, KeyRepository, UsageLedger, UserRepository
 from storage.migrate import HEAD_REVISION, current_revision, upgrade_to_head
 from storage.models import UsageEvent
@@ -32,6 +31,7 @@ from storage.records import QuotaPeriod, UserRecord
 from storage.team_settings import TeamSettingsRepository
 from tests.support.fake_openai import Behavior, FakeOpenAI
 from tests.support.old_schema import migrate, populate
+from tests.support.pages import services_as_admin
 from ui.text import plain
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -316,18 +316,7 @@ def test_upgrade_0010_to_0011_keeps_users_and_adds_no_money_quota(database_url: 
 def app_services(
     monkeypatch: pytest.MonkeyPatch, fake_api: FakeOpenAI, tmp_path: Path
 ) -> Iterator[Services]:
-    monkeypatch.setenv("ANYAPI_API_KEY", "sk-money-pages")
-    monkeypatch.setenv("ANYAPI_BASE_URL", fake_api.base_url)
-    monkeypatch.setenv("ANYAPI_MAX_RETRIES", "0")
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'money.db'}")
-    monkeypatch.setenv("ANYCHAT_SECRET_KEY_FILE", str(tmp_path / "secret.key"))
-    monkeypatch.setenv("ANYCHAT_AUTH", "local")
-    services = shared_services(load_settings())
-    admin = services.infra.users.create_user("boss", role="admin")
-    monkeypatch.setattr(ui.auth, "_resolve", lambda _services: admin)
-    yield services
-    st.cache_resource.clear()
-    close_shared_services()
+    yield from services_as_admin(monkeypatch, fake_api, tmp_path)
 
 
 def _boss(services: Services) -> UserRecord:

@@ -9,18 +9,17 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-import ui.auth
 from chatcore.chat.params import GenerationParams
 from chatcore.config import load_settings
 from chatcore.errors import AccountError, ConfigError
 from chatcore.team.prices import Price, parse_csv, shown_amount
 from chatcore.team.usage_series import DayTotal, per_day, period_days, period_start
-from chatcore.wiring import Services, close_shared_services, shared_services
+from chatcore.wiring import Services
 from storage import UsageRow
 from tests.support.fake_openai import Behavior, FakeOpenAI
+from tests.support.pages import services_as_admin
 from ui.text import plain
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -213,18 +212,7 @@ def test_every_day_of_the_period_is_in_the_series_an_empty_one_as_zero() -> None
 def app_services(
     monkeypatch: pytest.MonkeyPatch, fake_api: FakeOpenAI, tmp_path: Path
 ) -> Iterator[Services]:
-    monkeypatch.setenv("ANYAPI_API_KEY", "sk-price-pages")
-    monkeypatch.setenv("ANYAPI_BASE_URL", fake_api.base_url)
-    monkeypatch.setenv("ANYAPI_MAX_RETRIES", "0")
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'prices.db'}")
-    monkeypatch.setenv("ANYCHAT_SECRET_KEY_FILE", str(tmp_path / "secret.key"))
-    monkeypatch.setenv("ANYCHAT_AUTH", "local")
-    services = shared_services(load_settings())
-    admin = services.infra.users.create_user("boss", role="admin")
-    monkeypatch.setattr(ui.auth, "_resolve", lambda _services: admin)
-    yield services
-    st.cache_resource.clear()
-    close_shared_services()
+    yield from services_as_admin(monkeypatch, fake_api, tmp_path)
 
 
 def test_the_usage_page_shows_the_cost_and_the_models_without_a_price(

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
+
+import ui.auth
+from chatcore.config import load_settings
+from chatcore.wiring import Services, close_shared_services, shared_services
+from tests.support.fake_openai import FakeOpenAI
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -15,3 +23,23 @@ def run_app(query: dict[str, str] | None = None) -> AppTest:
     for key, value in (query or {}).items():
         at.query_params[key] = value
     return at.run()
+
+
+def services_as_admin(
+    monkeypatch: pytest.MonkeyPatch, fake_api: FakeOpenAI, tmp_path: Path
+) -> Iterator[Services]:
+    """The services the pages find (configured through the environment, as in production, on
+    a new database), with every page run signed in as an administrator, "boss"; for a fixture
+    to `yield from`."""
+    monkeypatch.setenv("ANYAPI_API_KEY", "sk-admin-pages")
+    monkeypatch.setenv("ANYAPI_BASE_URL", fake_api.base_url)
+    monkeypatch.setenv("ANYAPI_MAX_RETRIES", "0")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'pages.db'}")
+    monkeypatch.setenv("ANYCHAT_SECRET_KEY_FILE", str(tmp_path / "secret.key"))
+    monkeypatch.setenv("ANYCHAT_AUTH", "local")
+    services = shared_services(load_settings())
+    admin = services.infra.users.create_user("boss", role="admin")
+    monkeypatch.setattr(ui.auth, "_resolve", lambda _services: admin)
+    yield services
+    st.cache_resource.clear()
+    close_shared_services()

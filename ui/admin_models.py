@@ -119,7 +119,8 @@ def _draw_person(
         )
 
 
-def draw_model_access(services: Services, admin: UserRecord) -> None:
+def draw_model_access(services: Services, admin: UserRecord, users: list[UserRecord]) -> None:
+    """`users` is the list the Admin page read at the top of this run."""
     st.subheader(_("Model access"), anchor=False)
     st.caption(
         _(
@@ -129,9 +130,6 @@ def draw_model_access(services: Services, admin: UserRecord) -> None:
         )
     )
     show_notice(NOTICE)
-    users = run_action(NOTICE, services.accounts.list_users, admin)
-    if users is None:
-        return
     rules = services.model_access.settings_view()
     for role in AccountRole:
         _draw_role(services, admin, role, rules)

@@ -331,7 +331,7 @@ def render(services: Services, admin: UserRecord) -> None:
     _draw_retention(services, admin)
     _draw_context_windows(services, admin)
     draw_prices(services, admin)
-    draw_model_access(services, admin)
+    draw_model_access(services, admin, users)
     if services.settings.auth_mode == "local":
         st.subheader(_("Add a teammate"), anchor=False)
         with st.form("new_user", clear_on_submit=True):

@@ -11,7 +11,7 @@ import streamlit as st
 
 from chatcore.i18n import Translator
 from chatcore.team.usage import COLUMN_LABELS, CSV_HEADER, money_spent, usage_csv
-from chatcore.team.usage_series import per_day, period_start, row_costs, unpriced
+from chatcore.team.usage_series import per_day, period_start, row_costs
 from chatcore.wiring import Services
 from storage import UsageRow, UserRecord
 from ui.costs import money
@@ -111,12 +111,13 @@ def render(services: Services, user: UserRecord) -> None:
         return
     prices = services.prices
     costs = row_costs(rows, prices.cost)
-    priced = [cost for cost in costs if cost is not None]
+    total, missing = prices.total_cost(
+        (row.model, row.prompt_tokens, row.completion_tokens) for row in rows
+    )
     left, right = st.columns(2)
     left.metric(_("Total tokens"), reader.format_number(sum(row.total_tokens for row in rows)))
-    if priced:
-        right.metric(_("Cost"), money(sum(priced, Decimal(0)), prices.currency))
-    missing = unpriced(rows, prices.cost)
+    if total is not None:
+        right.metric(_("Cost"), money(total, prices.currency))
     if missing:
         st.warning(
             _(

@@ -232,7 +232,7 @@ class ChatService:
             self._require_json_mention(known, params, text)
         if not confirmed_images:
             self._require_seeing_model(params, attachments)
-        self._check_fits(params, text, attachments)
+        self._check_fits(params, text, [_draft(n, item) for n, item in enumerate(attachments)])
         if conversation_id is None:
             conversation_id = self.repository.create_conversation(
                 user_id,
@@ -256,17 +256,14 @@ class ChatService:
             raise ImagesUnsupported(IMAGES_UNSEEN_WARNING, model=params.model)
 
     def _check_fits(
-        self, params: GenerationParams, text: str, attachments: Sequence[NewAttachment]
+        self, params: GenerationParams, text: str, files: Sequence[AttachmentRecord]
     ) -> None:
         """The system prompt, the question and its files, with the reply's room kept, must fit
         the model's context: older messages can be left out later, these cannot."""
         if self._outgoing is None:
             return
-        question = user_content(
-            text, [_draft(index, item) for index, item in enumerate(attachments)]
-        )
         messages = api_messages([], params.system_prompt)
-        messages.append({"role": Role.USER.value, "content": question})
+        messages.append({"role": Role.USER.value, "content": user_content(text, files)})
         self._outgoing.check_fits(params.model, messages, params.request_fields())
 
     def _require_json_mention(
@@ -312,22 +309,11 @@ class ChatService:
             raise ConversationNotFound(CONVERSATION_GONE)
         self.check_message(text, with_files=bool(original.attachments))
         api_key = self.admit(user_id, params)
-        self._check_fits_record(params, text, original)
+        self._check_fits(params, text, original.attachments)
         thread = self._thread_until(conversation, original.parent_id) if original.parent_id else []
         return self._start_reply(
             user_id, conversation, thread, params, text, api_key=api_key, files_of=original
         )
-
-    def _check_fits_record(
-        self, params: GenerationParams, text: str, original: MessageRecord
-    ) -> None:
-        if self._outgoing is None:
-            return
-        messages = api_messages([], params.system_prompt)
-        messages.append(
-            {"role": Role.USER.value, "content": user_content(text, original.attachments)}
-        )
-        self._outgoing.check_fits(params.model, messages, params.request_fields())
 
     def switch_branch(self, user_id: int, message_id: int) -> bool:
         """Show another alternative (a choice, an earlier reply, the unedited question)."""

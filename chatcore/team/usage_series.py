@@ -62,8 +62,3 @@ def per_day(rows: Iterable[UsageRow], first: date, last: date, cost: CostOf) -> 
 def row_costs(rows: Iterable[UsageRow], cost: CostOf) -> list[Decimal | None]:
     """Each ledger row's cost at today's prices, in the rows' order."""
     return [cost(row.model, row.prompt_tokens, row.completion_tokens) for row in rows]
-
-
-def unpriced(rows: Iterable[UsageRow], cost: CostOf) -> list[str]:
-    """The models used in `rows` that have no price, by name."""
-    return sorted({row.model for row in rows if cost(row.model, 0, 0) is None})

@@ -21,7 +21,14 @@ from playwright.sync_api import BrowserContext, Page, expect
 from chatcore.i18n import Translator, translator
 from chatcore.team.accounts import hash_password
 from storage import Database, UserRepository
-from tests.browser.browser_helpers import LOAD_TIMEOUT, REPLY_TIMEOUT, main_area, send, sidebar
+from tests.browser.browser_helpers import (
+    LOAD_TIMEOUT,
+    REPLY_TIMEOUT,
+    main_area,
+    send,
+    sidebar,
+    wait_for_app_run,
+)
 from tests.support.app_process import AppProcess
 from tests.support.i18n import chinese_in, english_of_ours
 
@@ -88,6 +95,9 @@ def _go(page: Page, t: Translator, title: str) -> None:
     else:
         landed = main_area(page).get_by_role("heading", name=t.gettext(title))
     expect(landed).to_be_visible(timeout=LOAD_TIMEOUT)
+    # The heading shows before the run has drawn the rest: a click meanwhile can land on a
+    # widget the run is about to replace (seen on a loaded machine, on the Language box).
+    wait_for_app_run(page)
 
 
 def test_a_chinese_browser_reads_chinese_until_english_is_chosen(

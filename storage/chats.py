@@ -225,6 +225,9 @@ class ChatRepository:
         owner_process: str | None = None,
         attachments: Sequence[NewAttachment] = (),
         copy_attachments_from: int | None = None,
+        compared: Sequence[str] = (),
+        joins: tuple[int, int] | None = None,
+        selected: bool = True,
     ) -> list[MessageRecord]:
         """One transaction for a turn's start: the user's message (if any) with its files,
         one empty reply per choice (owned by the process that will write it), and the
@@ -232,7 +235,10 @@ class ChatRepository:
 
         `copy_attachments_from`, a message of this conversation (the question an edit
         replaces), gives the new question that message's files first, sharing their bytes;
-        `attachments` follow them."""
+        `attachments` follow them. `compared` models get one reply each instead of `choices`
+        (a comparison: see _insert_turn); `joins` puts the one reply into an existing group
+        at a column, (choice_group, choice_index): one compared model asked again. The
+        conversation then keeps its model and settings, and its leaf unless `selected`."""
         turn = _Turn(
             conversation_id,
             user_text,
@@ -243,10 +249,20 @@ class ChatRepository:
             owner_process,
             tuple(attachments),
             copy_attachments_from,
+            tuple(compared),
+            joins,
         )
         now = utcnow()
         with self.db.session() as session:
             added = _insert_turn(session, turn, parent_id, now)
+            if joins is not None:
+                moved = {"active_leaf_id": added[-1].id} if selected else {}
+                session.execute(
+                    update(Conversation)
+                    .where(Conversation.id == conversation_id)
+                    .values(updated_at=now, **moved)
+                )
+                return added
             leaf = next(message.id for message in added if message.role == Role.ASSISTANT)
             session.execute(
                 _TURN_STARTED,
@@ -273,6 +289,7 @@ class ChatRepository:
         owner_process: str | None = None,
         tail: int,
         attachments: Sequence[NewAttachment] = (),
+        compared: Sequence[str] = (),
     ) -> TurnStarted | None:
         """A send in one transaction, with nothing read before it: the conversation is
         claimed (its settings and time written, only if it is this person's: None, and nothing
@@ -280,7 +297,8 @@ class ChatRepository:
         empty reply per choice, and the thread's last `tail` messages are read back for the
         page. Writing first also means SQLite takes its write lock at once: a transaction that
         read first would fail, not wait, once a generation thread's checkpoint made its
-        snapshot stale. The question's files are written with it."""
+        snapshot stale. The question's files are written with it; `compared` models get
+        one reply each, as in start_reply."""
         turn = _Turn(
             conversation_id,
             user_text,
@@ -290,6 +308,7 @@ class ChatRepository:
             choices,
             owner_process,
             tuple(attachments),
+            compared=tuple(compared),
         )
         now = utcnow()
         with self.db.session() as session:
@@ -513,6 +532,8 @@ class _Turn:
     owner_process: str | None
     attachments: tuple[NewAttachment, ...] = ()
     copy_attachments_from: int | None = None
+    compared: tuple[str, ...] = ()
+    joins: tuple[int, int] | None = None
 
 
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
@@ -611,15 +632,26 @@ def _insert_turn(
         "request_params": turn.request_params,
         "owner_process": turn.owner_process,
     }
-    if turn.choices == 1:
-        added.append(_insert_message(session, reply))
+    # A compared model's reply names its model in its request fields too: the reply's own
+    # model becomes the one the upstream answered with, and asking again needs the one asked.
+    columns = [
+        {**reply, "model": model, "request_params": {**turn.request_params, "model": model}}
+        for model in turn.compared
+    ] or [reply] * turn.choices
+    if turn.joins is not None:
+        group, index = turn.joins
+        added.append(
+            _insert_message(session, {**columns[0], "choice_index": index, "choice_group": group})
+        )
+    elif len(columns) == 1:
+        added.append(_insert_message(session, columns[0]))
     else:
-        first = _insert_message(session, {**reply, "choice_index": 0})
+        first = _insert_message(session, {**columns[0], "choice_index": 0})
         group = first.id
         session.execute(update(Message).where(Message.id == group).values(choice_group=group))
         added.append(replace(first, choice_group=group))
-        for index in range(1, turn.choices):
+        for index, column in enumerate(columns[1:], start=1):
             added.append(
-                _insert_message(session, {**reply, "choice_index": index, "choice_group": group})
+                _insert_message(session, {**column, "choice_index": index, "choice_group": group})
             )
     return added

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from chatcore.team.accounts import (
 from chatcore.team.keys import KeyVault, PersonalKeys
 from chatcore.team.signin_throttle import MAX_DELAY_SECONDS, SignInThrottle
 from chatcore.team.tokens import token_hash
-from chatcore.team.usage import check_quota, period_start, remaining, usage_csv
+from chatcore.team.usage import CSV_HEADER, check_quota, period_start, remaining, usage_csv
 from storage import (
     Database,
     KeyRepository,
@@ -811,6 +812,19 @@ def test_usage_csv_is_exact_and_safe() -> None:
     assert (
         usage_csv([]) == "day,user,model,replies,prompt_tokens,completion_tokens,total_tokens\r\n"
     )
+
+
+def test_usage_csv_ends_each_row_with_its_exact_cost_when_asked() -> None:
+    rows = [
+        UsageRow(date(2025, 11, 14), "gpt-4o", 2, "张伟", 1_000, 2_000, 3_000, 1),
+        UsageRow(date(2025, 11, 15), "unpriced", 3, "lin", 1, 2, 3, 2),
+    ]
+    report = usage_csv([*rows], [*CSV_HEADER, "cost"], [Decimal("0.01250"), None])
+    assert report.splitlines() == [
+        "day,user,model,replies,prompt_tokens,completion_tokens,total_tokens,cost",
+        "2025-11-14,张伟,gpt-4o,1,1000,2000,3000,0.0125",
+        "2025-11-15,lin,unpriced,2,1,2,3,",
+    ]
 
 
 def test_usage_csv_reads_the_repository_report(db: Database, admin: UserRecord) -> None:

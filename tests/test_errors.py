@@ -90,6 +90,7 @@ CODES: dict[str, type[AnyChatError]] = {
     "message_too_long": ChatInputError,
     "tool_call_answered": ChatInputError,
     "tool_result_too_long": ChatInputError,
+    "too_many_compared": ChatInputError,
     "not_a_builtin_tool": ChatInputError,
     "prompt_blank_empty": ChatInputError,
     "json_mode_unmentioned": JsonModeUnmentioned,

@@ -14,6 +14,7 @@ import io
 import os
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -302,3 +303,13 @@ def test_the_usage_csv_has_the_readers_headers_and_a_bom(language: str) -> None:
     header, row = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert header == [reader.gettext(COLUMN_LABELS[column]) for column in CSV_HEADER]
     assert row == ["2026-12-01", "李雷", "gpt-4o", "1", "7", "5", "12"]
+
+
+@pytest.mark.parametrize("language", ["zh_CN", "en"])
+def test_the_usage_csv_names_its_cost_column_in_the_readers_language(language: str) -> None:
+    reader = translator(language)
+    data = csv_download(ROWS, reader, [Decimal("0.3")], "CNY")
+    header, row = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert header[-1] == reader.gettext("Cost ({currency})", currency="CNY")
+    assert header[-1] == ("Cost (CNY)" if language == "en" else "费用（CNY）")
+    assert row[-1] == "0.3"

@@ -85,6 +85,21 @@ def test_a_persons_own_list_replaces_their_roles(services: Services) -> None:
     assert services.model_access.allowed(lin) == {"gpt-4o-mini"}
 
 
+def test_one_person_can_be_given_every_model_whatever_their_role(services: Services) -> None:
+    boss, lin = people(services)
+    wen = services.infra.users.create_user("wen")
+    services.model_access.set_role_models(boss, "member", ["gpt-4o-mini"])
+    services.model_access.set_person_models(boss, lin.id, ["ignored"], every=True)
+    assert services.model_access.allowed(lin) is None
+    assert services.model_access.allowed(wen) == {"gpt-4o-mini"}
+    services.model_access.check(lin, "gpt-4o")
+    stored = TeamSettingsRepository(services.infra.database).value(MODEL_ACCESS_KEY)
+    assert stored["people"] == {str(lin.id): "*"}
+    assert dict(services.model_access.settings_view().people) == {lin.id: None}
+    services.model_access.set_person_models(boss, lin.id, None)  # back to their role's
+    assert services.model_access.allowed(lin) == {"gpt-4o-mini"}
+
+
 def test_a_stored_setting_is_read_by_another_process(services: Services) -> None:
     boss, lin = people(services)
     services.model_access.set_role_models(boss, "member", ["gpt-4o-mini"])
@@ -234,3 +249,8 @@ def test_the_admin_limits_members_on_the_admin_page(
     assert not at.exception, at.exception
     assert app_services.model_access.allowed(lin) == {"deepseek-chat"}
     assert app_services.model_access.allowed(boss) is None
+    at.radio(key=f"model_access_mode_{lin.id}").set_value("every")
+    at.button(key=f"model_access_save_person_{lin.id}").click().run()
+    assert not at.exception, at.exception
+    assert app_services.model_access.allowed(lin) is None
+    assert at.radio(key=f"model_access_mode_{lin.id}").value == "every"

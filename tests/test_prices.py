@@ -100,6 +100,19 @@ def test_the_csv_goes_out_and_comes_back(services: Services) -> None:
     assert list(services.prices.prices()) == ["x"]
 
 
+def test_a_model_id_that_looks_like_a_formula_is_never_run_by_a_spreadsheet(
+    services: Services,
+) -> None:
+    admin = services.local_user
+    services.prices.set_prices(admin, {"=HYPERLINK(1)": Price(Decimal("1"), Decimal("2"))})
+    exported = services.prices.export_csv()
+    assert b"\r\n'=HYPERLINK(1),1,2\r\n" in exported
+    assert parse_csv(exported) == {"=HYPERLINK(1)": Price(Decimal("1"), Decimal("2"))}
+    assert parse_csv(b"model,input_per_million,output_per_million\n'plain,1,2") == {
+        "'plain": Price(Decimal("1"), Decimal("2"))
+    }
+
+
 @pytest.mark.parametrize(
     ("data", "code", "params"),
     [

@@ -20,6 +20,7 @@ PERSON = "model_access_person"
 ROLE_HEADINGS = {AccountRole.ADMIN: N_("Administrators"), AccountRole.MEMBER: N_("Members")}
 FOLLOW_ROLE = "role"
 OWN_LIST = "own"
+EVERY = "every"
 
 
 def _options(services: Services, rules: AccessRules) -> list[str]:
@@ -27,7 +28,7 @@ def _options(services: Services, rules: AccessRules) -> list[str]:
     visible, so it can be taken off)."""
     listed = set(services.model_list().ids)
     for models in (*rules.roles.values(), *rules.people.values()):
-        listed |= models
+        listed |= models or frozenset()
     return sorted(listed)
 
 
@@ -46,9 +47,10 @@ def _save_role(services: Services, admin: UserRecord, role: AccountRole) -> None
 
 def _save_person(services: Services, admin: UserRecord, user: UserRecord) -> None:
     state = st.session_state
-    own = state.get(f"model_access_mode_{user.id}") == OWN_LIST
+    mode = state.get(f"model_access_mode_{user.id}")
+    own = mode == OWN_LIST
     models = list(state.get(f"model_access_person_models_{user.id}", [])) if own else None
-    services.model_access.set_person_models(admin, user.id, models)
+    services.model_access.set_person_models(admin, user.id, models, every=mode == EVERY)
 
 
 def _draw_role(
@@ -93,13 +95,15 @@ def _draw_person(
     labels = {
         FOLLOW_ROLE: _("The models of their role"),
         OWN_LIST: _("Their own list (replaces their role's)"),
+        EVERY: _("Every model, whatever their role's list"),
     }
+    mode = FOLLOW_ROLE if user.id not in rules.people else OWN_LIST if own is not None else EVERY
     with st.form(f"model_access_person_{user.id}"):
         st.markdown(f"**{plain(user.username)}** · {_summary(rules.allowed(user))}")
         st.radio(
             _("Models for this person"),
             list(labels),
-            index=0 if own is None else 1,
+            index=list(labels).index(mode),
             format_func=labels.__getitem__,
             key=f"model_access_mode_{user.id}",
         )

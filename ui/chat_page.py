@@ -17,6 +17,7 @@ from ui import composer, controls, thread_view
 from ui.actions import CHAT_NOTICE, report, show_notice
 from ui.advanced import draw_advanced
 from ui.blanks import draw_blanks
+from ui.compare import compare_with
 from ui.costs import conversation_cost
 from ui.history import draw_history, open_conversation
 from ui.i18n import _, ngettext
@@ -84,6 +85,7 @@ def _send(
             folder_id=folder_id,
             temporary=temporary,
             files=files,
+            compare_with=compare_with(),
         )
     except (JsonModeUnmentioned, ImagesUnsupported) as question:
         # A question, not a refusal: kept until the user decides, so the message and its

@@ -21,6 +21,7 @@ from chatcore.chat.params import (
     parse_stop,
 )
 from chatcore.errors import InvalidParameter
+from ui.compare import draw_compare_picker
 from ui.i18n import N_, _
 from ui.text import plain, say
 
@@ -224,6 +225,8 @@ def draw_model_picker(models: ModelList) -> None:
 def draw_controls(models: ModelList) -> None:
     """Sidebar: the everyday controls in view; everything else in draw_advanced."""
     draw_model_picker(models)
+    values = store()
+    draw_compare_picker(models, values["model"], bool(values.get("n_on")))
     st.toggle(_("Stream replies"), **bind("stream"), help=_("Off: wait for the whole reply."))
     st.text_area(
         _("System prompt"),

@@ -8,6 +8,7 @@ from typing import Any
 
 import streamlit as st
 
+from chatcore.chat.compare import compared_model
 from chatcore.chat.params import JSON_MODE
 from chatcore.chat.thread import pending_calls
 from chatcore.chat.upstream_errors import REPLY_ERRORS, stored_reply_error
@@ -18,8 +19,9 @@ from storage import AttachmentRecord, MessageRecord, MessageStatus, Role
 from ui import controls
 from ui.actions import CHAT_NOTICE, run_action
 from ui.attachments import FileReader, draw_attachments
+from ui.compare import compare_with
 from ui.costs import money
-from ui.i18n import _
+from ui.i18n import _, ngettext
 from ui.text import decimal, number, plain, say
 from ui.tool_calls import draw_calls, draw_pending, draw_result
 
@@ -39,8 +41,9 @@ def reply_facts(message: MessageRecord, prices: PriceList | None = None) -> str:
             "completion": number(message.completion_tokens or 0),
             "total": number(message.total_tokens),
         }
-        if message.choice_group is not None:
-            # One of n choices: the request's usage was shared out, so this is an estimate.
+        # One of n choices: the request's usage was shared out, so this is an estimate.
+        shared = message.choice_group is not None and compared_model(message) is None
+        if shared:
             facts.append(
                 _("≈ {prompt} prompt + {completion} completion = {total} tokens", **tokens)
             )
@@ -51,7 +54,9 @@ def reply_facts(message: MessageRecord, prices: PriceList | None = None) -> str:
                 message.model or "", message.prompt_tokens or 0, message.completion_tokens or 0
             )
             if cost is not None:
-                facts.append(money(cost, prices.currency))
+                amount = money(cost, prices.currency)
+                # Translators: an estimate, like the tokens of one of n choices.
+                facts.append(_("≈ {cost}", cost=amount) if shared else amount)
     if message.first_token_ms is not None:
         facts.append(_("first token {seconds} s", seconds=decimal(message.first_token_ms / 1000)))
     if message.total_ms is not None:
@@ -59,6 +64,22 @@ def reply_facts(message: MessageRecord, prices: PriceList | None = None) -> str:
     if message.system_fingerprint:
         facts.append(_("fingerprint {fingerprint}", fingerprint=plain(message.system_fingerprint)))
     return " · ".join(fact for fact in facts if fact)
+
+
+def column_facts(message: MessageRecord, prices: PriceList | None = None) -> str:
+    """A compared reply's heading: time to its first token, its tokens and their cost (or
+    that its model has no price, when the team keeps a price list)."""
+    facts = []
+    if message.first_token_ms is not None:
+        facts.append(_("first token {seconds} s", seconds=decimal(message.first_token_ms / 1000)))
+    if message.total_tokens is not None:
+        facts.append(ngettext("{count} token", "{count} tokens", message.total_tokens))
+        if prices is not None and prices.in_use():
+            cost = prices.cost(
+                message.model or "", message.prompt_tokens or 0, message.completion_tokens or 0
+            )
+            facts.append(_("no price set") if cost is None else money(cost, prices.currency))
+    return " · ".join(facts)
 
 
 def json_reply(message: MessageRecord) -> Any | None:
@@ -98,8 +119,11 @@ def reply_error(message: MessageRecord) -> str:
     return say(error)
 
 
-def draw_outcome(message: MessageRecord, prices: PriceList | None = None) -> None:
-    """Captions and alerts that say how a reply ended."""
+def draw_outcome(
+    message: MessageRecord, prices: PriceList | None = None, *, facts: bool = True
+) -> None:
+    """Captions and alerts that say how a reply ended; with `facts`, its model, tokens, cost
+    and times too."""
     if message.status == MessageStatus.STOPPED:
         st.caption(_(":material/stop_circle: Stopped — the reply above is partial."))
     elif message.status == MessageStatus.ERROR:
@@ -120,9 +144,9 @@ def draw_outcome(message: MessageRecord, prices: PriceList | None = None) -> Non
         and json_reply(message) is None
     ):
         st.caption(_(":material/warning: JSON mode was on, but this reply is not valid JSON."))
-    facts = reply_facts(message, prices)
-    if facts:
-        st.caption(facts)
+    caption = reply_facts(message, prices) if facts else ""
+    if caption:
+        st.caption(caption)
 
 
 def _regenerate_now(services: Services, user_id: int, message_id: int) -> None:
@@ -135,10 +159,24 @@ def regenerate(services: Services, user_id: int, message_id: int) -> None:
     run_action(CHAT_NOTICE, _regenerate_now, services, user_id, message_id, sends=True)
 
 
+def _compare_again_now(
+    services: Services, user_id: int, message_id: int, models: tuple[str, ...]
+) -> None:
+    params = controls.current_params(services.settings.default_model)
+    services.chat.regenerate(user_id, message_id, params, compare=models)
+
+
+def compare_again(
+    services: Services, user_id: int, message_id: int, models: tuple[str, ...]
+) -> None:
+    """Every model of a comparison again, with the settings in the sidebar now."""
+    run_action(CHAT_NOTICE, _compare_again_now, services, user_id, message_id, models, sends=True)
+
+
 def _edit_now(services: Services, user_id: int, message_id: int) -> None:
     text = st.session_state.get(f"edit-{message_id}", "")
     params = controls.current_params(services.settings.default_model)
-    services.chat.edit(user_id, message_id, text, params)
+    services.chat.edit(user_id, message_id, text, params, compare_with=compare_with())
 
 
 def _edit(services: Services, user_id: int, message_id: int) -> None:

@@ -3,6 +3,7 @@ download."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -27,12 +28,20 @@ PERIODS = {
 SCOPES = {"me": N_("Me"), "everyone": N_("Everyone")}
 
 
-def csv_download(rows: list[UsageRow], reader: Translator) -> bytes:
+def csv_download(
+    rows: list[UsageRow],
+    reader: Translator,
+    costs: Sequence[Decimal | None] | None = None,
+    currency: str = "",
+) -> bytes:
     """The report as `reader` downloads it: headers in their language (in the report's column
     order), UTF-8 with a byte-order mark, which spreadsheets (Excel above all) need to read
-    Chinese names and headers."""
+    Chinese names and headers. With `costs` (the team keeps a price list), a cost column in
+    `currency` ends each row."""
     header = [reader.gettext(COLUMN_LABELS[column]) for column in CSV_HEADER]
-    return usage_csv(rows, header).encode("utf-8-sig")
+    if costs is not None:
+        header.append(reader.gettext("Cost ({currency})", currency=currency))
+    return usage_csv(rows, header, costs).encode("utf-8-sig")
 
 
 def _draw_quota(services: Services, user: UserRecord, now: datetime) -> None:
@@ -136,7 +145,7 @@ def render(services: Services, user: UserRecord) -> None:
     _draw_table(rows, costs, prices.currency)
     st.download_button(
         _("Download CSV"),
-        csv_download(rows, reader),
+        csv_download(rows, reader, costs if prices.in_use() else None, prices.currency),
         file_name=f"anychat-usage-{now:%Y%m%d}.csv",
         mime="text/csv",
         icon=":material/download:",

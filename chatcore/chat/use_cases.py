@@ -5,6 +5,7 @@ No Streamlit here, so tests call them directly.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from chatcore.attachments import (
 )
 from chatcore.chat.catalog import ModelList
 from chatcore.chat.client import NO_TEAM_KEY
+from chatcore.chat.compare import compared_model, compared_models
 from chatcore.chat.generation import GenerationJob
 from chatcore.chat.outgoing import OutgoingRequests
 from chatcore.chat.params import GenerationParams, mentions_json
@@ -189,20 +191,24 @@ class ChatService:
             )
         return text
 
-    def admit(self, user_id: int, params: GenerationParams) -> str | None:
+    def admit(
+        self, user_id: int, params: GenerationParams, *, also: Sequence[str] = ()
+    ) -> str | None:
         """The one gate before anything is saved or sent, for every way of sending (send, edit,
         regenerate, a tool result, the model continuing after the results): the settings are
-        valid, the catalogue offers the model, the team allows it to this teammate, and the
-        policy lets this teammate send now (account enabled, quota left, a key). Returns the
-        key to send with: their personal one, or None for the team's.
+        valid, the catalogue offers the model (and the models it is compared with, `also`),
+        the team allows each to this teammate, and the policy lets this teammate send now
+        (account enabled, quota left, a key). Returns the key to send with: their personal
+        one, or None for the team's.
 
         Here and not in the pages, so no page can forget a check and every page refuses alike.
         """
         params.validate()
-        if self._models_offered is not None:
-            self._models_offered().check(params.model)
-        if self._model_access is not None:
-            self._model_access.check_user_id(user_id, params.model)
+        for model in (params.model, *also):
+            if self._models_offered is not None:
+                self._models_offered().check(model)
+            if self._model_access is not None:
+                self._model_access.check_user_id(user_id, model)
         return self.policy.admit(user_id)
 
     def send(
@@ -217,22 +223,33 @@ class ChatService:
         folder_id: int | None = None,
         temporary: bool = False,
         files: Sequence[IncomingFile] = (),
+        compare_with: Sequence[str] = (),
     ) -> ConversationView:
         """Save the user's message and its files first, then start the reply in the background.
 
         `folder_id` and `temporary` shape a new conversation only (the first message): filed
         in that folder, or a temporary chat that is never listed and ends when left. Files are
         checked, scaled and read here (chatcore/attachments): a refusal names the file, and
-        nothing is saved. A question that cannot fit the model's context is refused too."""
+        nothing is saved. A question that cannot fit the model's context is refused too.
+
+        `compare_with` adds up to three models: the question goes to each at once, one
+        request per model with everything but the model equal (chatcore/chat/compare.py).
+        Each reply is one column, so `n` is not sent."""
         self.check_message(text, with_files=bool(files))
-        api_key = self.admit(user_id, params)  # before anything of the turn is read or written
+        models = compared_models(params.model, compare_with)
+        if len(models) > 1:
+            params = replace(params, n=None)
+        # Before anything of the turn is read or written.
+        api_key = self.admit(user_id, params, also=models[1:])
         attachments = prepare_attachments(files, self._limits) if files else []
         if params.json_mode and not confirmed_json:
             known = self._conversation(user_id, conversation_id) if conversation_id else None
             self._require_json_mention(known, params, text)
         if not confirmed_images:
-            self._require_seeing_model(params, attachments)
-        self._check_fits(params, text, [_draft(n, item) for n, item in enumerate(attachments)])
+            self._require_seeing_models(models, attachments)
+        drafts = [_draft(n, item) for n, item in enumerate(attachments)]
+        for model in models:
+            self._check_fits(replace(params, model=model), text, drafts)
         if conversation_id is None:
             conversation_id = self.repository.create_conversation(
                 user_id,
@@ -243,17 +260,25 @@ class ChatService:
                 temporary=temporary,
             ).id
         return self._continue_thread(
-            user_id, conversation_id, params, text, api_key=api_key, attachments=attachments
+            user_id,
+            conversation_id,
+            params,
+            text,
+            api_key=api_key,
+            attachments=attachments,
+            compared=models if len(models) > 1 else (),
         )
 
-    def _require_seeing_model(
-        self, params: GenerationParams, attachments: Sequence[NewAttachment]
+    def _require_seeing_models(
+        self, models: Sequence[str], attachments: Sequence[NewAttachment]
     ) -> None:
         """Images for a model the model list calls text only: asked, not refused (the list may
         be wrong, and the upstream's answer is explained if it refuses)."""
-        has_images = any(item.kind == AttachmentKind.IMAGE for item in attachments)
-        if has_images and sees_images(params.model) is False:
-            raise ImagesUnsupported(IMAGES_UNSEEN_WARNING, model=params.model)
+        if not any(item.kind == AttachmentKind.IMAGE for item in attachments):
+            return
+        for model in models:
+            if sees_images(model) is False:
+                raise ImagesUnsupported(IMAGES_UNSEEN_WARNING, model=model)
 
     def _check_fits(
         self, params: GenerationParams, text: str, files: Sequence[AttachmentRecord]
@@ -281,38 +306,82 @@ class ChatService:
             raise JsonModeUnmentioned(JSON_MODE_WARNING)
 
     def regenerate(
-        self, user_id: int, reply_id: int, params: GenerationParams | None = None
+        self,
+        user_id: int,
+        reply_id: int,
+        params: GenerationParams | None = None,
+        *,
+        compare: Sequence[str] = (),
     ) -> ConversationView:
         """Answer the same question again: a new alternative beside the earlier reply (or, after
         a failure, a retry; the failed reply stays stored as a sibling).
 
         With `params`, the page's current settings apply (raise the temperature, regenerate);
-        without, the conversation's stored ones.
+        without, the conversation's stored ones. A compared reply is asked again of its own
+        model, into its own column, and the thread moves to the new reply only if it continued
+        from the old one. `compare` (two to four models) asks them all again instead: a new
+        comparison beside the earlier one.
         """
         reply, conversation = self._message(user_id, reply_id)
         if reply.role != Role.ASSISTANT or reply.parent_id is None:
             raise ConversationNotFound(CONVERSATION_GONE)
         if params is None:
             params = GenerationParams.from_settings(conversation.settings, conversation.model)
-        api_key = self.admit(user_id, params)
+        column = compared_model(reply) if not compare else None
+        models = compared_models(column or params.model, compare)
+        if column is not None or len(models) > 1:
+            params = replace(params, model=models[0], n=None)
+        api_key = self.admit(user_id, params, also=models[1:])
         thread = self._thread_until(conversation, reply.parent_id)
-        return self._start_reply(user_id, conversation, thread, params, api_key=api_key)
+        if column is not None and reply.choice_group is not None:
+            return self._start_reply(
+                user_id,
+                conversation,
+                thread,
+                params,
+                api_key=api_key,
+                turn=_TurnShape(
+                    compared=models,
+                    joins=(reply.choice_group, reply.choice_index or 0),
+                    selected=conversation.active_leaf_id == reply.id,
+                ),
+            )
+        shape = _TurnShape(compared=models) if len(models) > 1 else _TurnShape()
+        return self._start_reply(user_id, conversation, thread, params, api_key=api_key, turn=shape)
 
     retry = regenerate
 
     def edit(
-        self, user_id: int, message_id: int, text: str, params: GenerationParams
+        self,
+        user_id: int,
+        message_id: int,
+        text: str,
+        params: GenerationParams,
+        *,
+        compare_with: Sequence[str] = (),
     ) -> ConversationView:
-        """Send an edited question as a new branch; the original and its replies stay."""
+        """Send an edited question as a new branch; the original and its replies stay. With
+        `compare_with`, the edited question is compared as a send would be."""
         original, conversation = self._message(user_id, message_id)
         if original.role != Role.USER:
             raise ConversationNotFound(CONVERSATION_GONE)
         self.check_message(text, with_files=bool(original.attachments))
-        api_key = self.admit(user_id, params)
-        self._check_fits(params, text, original.attachments)
+        models = compared_models(params.model, compare_with)
+        if len(models) > 1:
+            params = replace(params, n=None)
+        api_key = self.admit(user_id, params, also=models[1:])
+        for model in models:
+            self._check_fits(replace(params, model=model), text, original.attachments)
         thread = self._thread_until(conversation, original.parent_id) if original.parent_id else []
         return self._start_reply(
-            user_id, conversation, thread, params, text, api_key=api_key, files_of=original
+            user_id,
+            conversation,
+            thread,
+            params,
+            text,
+            api_key=api_key,
+            files_of=original,
+            turn=_TurnShape(compared=models) if len(models) > 1 else _TurnShape(),
         )
 
     def switch_branch(self, user_id: int, message_id: int) -> bool:
@@ -488,13 +557,16 @@ class ChatService:
         *,
         api_key: str | None,
         files_of: MessageRecord | None = None,
+        turn: _TurnShape | None = None,
     ) -> ConversationView:
         """Save the user's message (if new) and the empty replies together below `thread` (a
         whole path: a regenerated or edited turn, tool results), then generate.
 
         `api_key` is what `admit` returned: every caller has admitted the request already.
         `files_of` is the question an edited one replaces: its files go with the new one.
+        `turn` says whether the replies are compared models' and where they go.
         """
+        turn = turn or _TurnShape()
         messages = api_messages(thread, params.system_prompt, sources=True)
         fields = params.request_fields()
         added = self.repository.start_reply(
@@ -507,13 +579,21 @@ class ChatService:
             choices=params.choices,
             owner_process=self._presence.id if self._presence else None,
             copy_attachments_from=files_of.id if files_of else None,
+            compared=turn.compared,
+            joins=turn.joins,
+            selected=turn.selected,
         )
         question = next((message for message in added if message.role == Role.USER), None)
         if question is not None:
             messages.append(_question(question))
         replies = [message for message in added if message.role == Role.ASSISTANT]
-        self._hand_off(user_id, conversation, params, fields, replies, messages, api_key)
-        opened = self._opened(conversation, params, replies)
+        self._hand_off(user_id, conversation, params, fields, replies, messages, api_key, turn=turn)
+        if turn.joins is None:
+            opened = self._opened(conversation, params, replies)
+        elif turn.selected:
+            opened = replace(conversation, active_leaf_id=replies[0].id)
+        else:
+            opened = conversation
         # A new branch: its siblings are not in `thread`, so read the tree back.
         loaded = self.repository.load_thread(opened, tail=VIEW_TAIL)
         return ConversationView(opened, loaded.messages, loaded.alternatives, hidden=loaded.hidden)
@@ -527,6 +607,7 @@ class ChatService:
         *,
         api_key: str | None,
         attachments: Sequence[NewAttachment] = (),
+        compared: tuple[str, ...] = (),
     ) -> ConversationView:
         """A send: the question and its empty replies below the end of the visible thread,
         and the view the page draws, in one transaction that also checks the conversation is
@@ -548,6 +629,7 @@ class ChatService:
             owner_process=self._presence.id if self._presence else None,
             tail=VIEW_TAIL + 2,  # the question and the first reply, below what was drawn
             attachments=attachments,
+            compared=compared,
         )
         if started is None:
             raise ConversationNotFound(CONVERSATION_GONE)
@@ -562,7 +644,17 @@ class ChatService:
             messages = api_messages(view.messages[:-2], params.system_prompt, sources=True)
         question = next(message for message in started.added if message.role == Role.USER)
         messages.append(_question(question))
-        self._hand_off(user_id, started.before, params, fields, replies, messages, api_key, history)
+        self._hand_off(
+            user_id,
+            started.before,
+            params,
+            fields,
+            replies,
+            messages,
+            api_key,
+            history,
+            turn=_TurnShape(compared=compared),
+        )
         return ConversationView(
             started.opened, view.messages, view.alternatives, hidden=view.hidden
         )
@@ -589,23 +681,34 @@ class ChatService:
         messages: list[dict[str, Any]],
         api_key: str | None,
         history: Callable[[], list[dict[str, Any]]] | None = None,
+        *,
+        turn: _TurnShape,
     ) -> None:
-        """The request to the generation worker: from here on, nothing waits on the page."""
-        request: dict[str, Any] = {
-            "model": params.model,
-            "messages": messages,
-            **fields,
-            "user": self.request_user(user_id),
-        }
-        job = GenerationJob(
-            tuple(reply.id for reply in replies),
-            conversation.id,
-            request,
-            params.stream,
-            api_key=api_key,
-            history=history,
-        )
-        self.worker.submit(job)
+        """The request to the generation worker: from here on, nothing waits on the page.
+
+        Compared models get one request each, equal but for the model, submitted together so
+        one Stop ends them all; the earlier messages of a long thread are read once for all."""
+        user = self.request_user(user_id)
+        if turn.compared:
+            history = _once(history) if history is not None else None
+            batch = [([reply.id], reply.model or params.model) for reply in replies]
+        else:
+            batch = [([reply.id for reply in replies], params.model)]
+        jobs = [
+            GenerationJob(
+                tuple(ids),
+                conversation.id,
+                {"model": model, "messages": messages, **fields, "user": user},
+                params.stream,
+                api_key=api_key,
+                history=history,
+            )
+            for ids, model in batch
+        ]
+        if len(jobs) == 1:
+            self.worker.submit(jobs[0])
+        else:
+            self.worker.submit_together(jobs)
 
     def _history(
         self, conversation: ConversationRecord, leaf_id: int, params: GenerationParams
@@ -627,6 +730,31 @@ class ChatService:
     def context_window(self, model: str) -> int | None:
         """The context the model is taken to have (None when nothing is checked)."""
         return self._outgoing.window(model) if self._outgoing is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _TurnShape:
+    """How a turn's replies are laid out: one request's (one, or n choices), or compared
+    models' (one each); `joins` puts one compared model's new reply into its column of an
+    earlier comparison, (choice_group, choice_index), and `selected` moves the thread to it."""
+
+    compared: tuple[str, ...] = ()
+    joins: tuple[int, int] | None = None
+    selected: bool = True
+
+
+def _once(read: Callable[[], list[dict[str, Any]]]) -> Callable[[], list[dict[str, Any]]]:
+    """`read`, run by whichever compared request needs it first and shared with the others."""
+    lock = threading.Lock()
+    result: list[list[dict[str, Any]]] = []
+
+    def shared() -> list[dict[str, Any]]:
+        with lock:
+            if not result:
+                result.append(read())
+            return result[0]
+
+    return shared
 
 
 def _question(message: MessageRecord) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -62,15 +62,23 @@ class GenerationWorker:
         self._pump = pump
 
     def submit(self, job: GenerationJob) -> list[LiveReply]:
-        lives = [LiveReply(message_id) for message_id in job.message_ids]
+        return self.submit_together([job])
+
+    def submit_together(self, jobs: Sequence[GenerationJob]) -> list[LiveReply]:
+        """Run the jobs at once, as one batch: a Stop of any of their replies stops them all
+        (a comparison: one request per model)."""
+        batch = tuple(message_id for job in jobs for message_id in job.message_ids)
+        per_job = [[LiveReply(message_id) for message_id in job.message_ids] for job in jobs]
+        lives = [live for job_lives in per_job for live in job_lives]
         with self._lock:
             self._forget_old_replies()
             for live in lives:
                 self._live[live.message_id] = live
-                self._batches[live.message_id] = job.message_ids
+                self._batches[live.message_id] = batch
         if self._pump is not None:
             self._pump.add(lives)
-        self._pool.submit(self._run, job, lives)
+        for job, job_lives in zip(jobs, per_job, strict=True):
+            self._pool.submit(self._run, job, job_lives)
         return lives
 
     def live(self, message_id: int) -> LiveReply | None:

@@ -24,15 +24,19 @@ from storage.team_settings import TeamSettingsRepository
 log = logging.getLogger(__name__)
 
 MODEL_ACCESS_KEY = "model_access"
+# How a person's entry says "every model, whatever their role's list" in the stored setting.
+EVERY_MODEL = "*"
 # An administrator's change reaches every other process within this long.
 
 
 @dataclass(frozen=True, slots=True)
 class AccessRules:
-    """The allowlists; a role or person absent from them is not restricted by them."""
+    """The allowlists; a role or person absent from them is not restricted by them. A
+    person's entry replaces their role's: a list, or None for every model (one member
+    exempted from a limited role)."""
 
     roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    people: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    people: Mapping[int, frozenset[str] | None] = field(default_factory=dict)
 
     @property
     def restricts_anyone(self) -> bool:
@@ -46,7 +50,10 @@ class AccessRules:
     def to_value(self) -> dict[str, Any]:
         return {
             "roles": {role: sorted(models) for role, models in self.roles.items()},
-            "people": {str(person): sorted(models) for person, models in self.people.items()},
+            "people": {
+                str(person): EVERY_MODEL if models is None else sorted(models)
+                for person, models in self.people.items()
+            },
         }
 
 
@@ -60,7 +67,7 @@ def parse_rules(value: Mapping[str, Any]) -> AccessRules:
     """The stored setting; anything malformed in it is skipped rather than refusing sends."""
     roles_value, people_value = value.get("roles"), value.get("people")
     roles: dict[str, frozenset[str]] = {}
-    people: dict[int, frozenset[str]] = {}
+    people: dict[int, frozenset[str] | None] = {}
     if isinstance(roles_value, dict):
         for role, listed in roles_value.items():
             models = _models(listed)
@@ -69,7 +76,7 @@ def parse_rules(value: Mapping[str, Any]) -> AccessRules:
     if isinstance(people_value, dict):
         for person, listed in people_value.items():
             models = _models(listed)
-            if str(person).isdigit() and models is not None:
+            if str(person).isdigit() and (models is not None or listed == EVERY_MODEL):
                 people[int(person)] = models
     return AccessRules(roles, people)
 
@@ -154,15 +161,23 @@ class ModelAccess:
         return self._save(AccessRules(roles, current.people))
 
     def set_person_models(
-        self, admin: UserRecord, user_id: int, models: Iterable[str] | None
+        self,
+        admin: UserRecord,
+        user_id: int,
+        models: Iterable[str] | None,
+        *,
+        every: bool = False,
     ) -> AccessRules:
-        """Give one person their own list, which replaces their role's; None: their role's."""
+        """Give one person their own list, which replaces their role's; None: their role's.
+        With `every`, every model, however their role is limited."""
         self._require_admin(admin)
         if self._find_user(user_id) is None:
             raise AccountError(N_("No such user."), code="no_such_user")
         current = self.settings_view()
         people = {person: listed for person, listed in current.people.items() if person != user_id}
-        if models is not None:
+        if every:
+            people[user_id] = None
+        elif models is not None:
             people[user_id] = clean_models(models)
         return self._save(AccessRules(current.roles, people))
 

@@ -21,6 +21,7 @@ from babel.numbers import get_currency_precision
 from chatcore.errors import AccountError
 from chatcore.i18n import N_
 from chatcore.shared_setting import SharedSetting
+from chatcore.team.csv_cells import guarded, unguarded
 from storage import UserRecord
 from storage.team_settings import TeamSettingsRepository
 
@@ -103,6 +104,7 @@ def parse_rows(rows: Iterable[Sequence[object]], first_row: int = 1) -> dict[str
                 row=row_number,
             )
         model, *figures = cells
+        model = unguarded(model)
         values: list[Decimal] = []
         for figure in figures:
             value = _decimal(figure)
@@ -224,5 +226,5 @@ class PriceList:
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
         for model, price in self.prices().items():
-            writer.writerow((model, price.input_per_million, price.output_per_million))
+            writer.writerow((guarded(model), price.input_per_million, price.output_per_million))
         return buffer.getvalue().encode("utf-8-sig")

@@ -12,6 +12,7 @@ from babel.numbers import get_currency_precision
 
 from chatcore.errors import QuotaExceeded
 from chatcore.i18n import N_
+from chatcore.team.csv_cells import guarded
 from chatcore.team.prices import PriceList, shown_amount
 from storage import UserRecord
 from storage.convert import as_utc
@@ -38,9 +39,6 @@ COLUMN_LABELS = {
     "completion_tokens": N_("Completion tokens"),
     "total_tokens": N_("Total tokens"),
 }
-# A cell starting with one of these is run as a formula by spreadsheet programs; usernames
-# from an identity provider and model names are not ours to trust.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def period_start(period: str, now: datetime) -> datetime:
@@ -210,13 +208,16 @@ class UsageReports:
         return self._ledger.rows(since, None if everyone and viewer.is_admin else viewer.id)
 
 
-def _cell(value: str) -> str:
-    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
-
-
-def usage_csv(rows: list[UsageRow], header: Sequence[str] = CSV_HEADER) -> str:
+def usage_csv(
+    rows: list[UsageRow],
+    header: Sequence[str] = CSV_HEADER,
+    costs: Sequence[Decimal | None] | None = None,
+) -> str:
     """The usage report as CSV text (RFC 4180 quoting and line ends), under `header`: the
     column names, or the reader's labels for them (COLUMN_LABELS, in CSV_HEADER's order).
+    With `costs` (each row's, in order; None for a model without a price, left empty) the
+    last column is the cost, exact: a spreadsheet sums it without rounding twice, and the
+    header's last name is its label.
 
     Encode it as UTF-8 with a byte-order mark ("utf-8-sig") for download, or Excel shows
     non-Latin usernames and headers as mojibake.
@@ -224,16 +225,18 @@ def usage_csv(rows: list[UsageRow], header: Sequence[str] = CSV_HEADER) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    for row in rows:
-        writer.writerow(
-            (
-                row.day.isoformat(),
-                _cell(row.username),
-                _cell(row.model),
-                row.replies,
-                row.prompt_tokens,
-                row.completion_tokens,
-                row.total_tokens,
-            )
-        )
+    for index, row in enumerate(rows):
+        cells: list[object] = [
+            row.day.isoformat(),
+            guarded(row.username),
+            guarded(row.model),
+            row.replies,
+            row.prompt_tokens,
+            row.completion_tokens,
+            row.total_tokens,
+        ]
+        if costs is not None:
+            cost = costs[index]
+            cells.append("" if cost is None else format(cost.normalize(), "f"))
+        writer.writerow(cells)
     return buffer.getvalue()

@@ -39,6 +39,8 @@ class Behavior:
     # Per-choice finish reasons for n>1 (choice i gets item i); choices beyond the list,
     # or with an empty item, fall back to ``finish_reason``.
     finish_reasons: list[str] | None = None
+    # Start the reply with the model asked for, "[MODEL] ...", so compared replies differ.
+    sign_model: bool = False
 
 
 # -- reading the request ------------------------------------------------------------------
@@ -111,7 +113,8 @@ def parse_directives(message: str) -> dict[str, Any]:
     Besides the pacing and failure knobs, ``[[tool:NAME {"json": "args"}]]`` asks for a
     tool call (repeat it for several, ids ``call_0``, ``call_1``, ...),
     ``[[finishes:stop,length]]`` sets per-choice finish reasons for n>1 and
-    ``[[fingerprint:VALUE]]`` the ``system_fingerprint``.  The pattern ends at the first
+    ``[[fingerprint:VALUE]]`` the ``system_fingerprint`` and ``[[sign:1]]`` starts the reply
+    with the model asked for.  The pattern ends at the first
     ``]]``, so tool arguments must not contain one.
 
     Unknown names and unparsable values are ignored so a typo in a browser test shows
@@ -147,6 +150,8 @@ def parse_directives(message: str) -> dict[str, Any]:
                 tool_calls.append(_parse_tool_directive(value, len(tool_calls)))
             elif name == "finishes":
                 overrides["finish_reasons"] = [item.strip() for item in value.split(",")]
+            elif name == "sign":
+                overrides["sign_model"] = value not in ("0", "off", "")
             elif name == "fingerprint" and value:
                 overrides["system_fingerprint"] = value
         except ValueError:

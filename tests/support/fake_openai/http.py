@@ -332,6 +332,9 @@ class FakeOpenAI:
         self.models = list(models) if models is not None else list(DEFAULT_MODELS)
         self.requests: list[RecordedRequest] = []
         self.default = Behavior()
+        # Behaviors by the model asked for, in place of `default` (a comparison's requests
+        # arrive in any order, so a queue cannot tell them apart).
+        self.by_model: dict[str, Behavior] = {}
         self.models_status = 200
         # /audio/transcriptions: answered with `transcript`, or a 404 like a server without it.
         self.transcribes = True
@@ -404,6 +407,7 @@ class FakeOpenAI:
             self._queue.clear()
             self.requests.clear()
             self.default = Behavior()
+            self.by_model = {}
             self.models_status = 200
             self.transcribes = True
             self.transcript = "transcribed words"
@@ -439,14 +443,15 @@ class FakeOpenAI:
                 self._connections.discard(conn)
 
     def _select(self, body: dict[str, Any]) -> Behavior:
-        """Queued behavior, else directives in the last user message, else the default.
+        """Queued behavior, else directives in the last user message, else the model's
+        behavior or the default.
 
         Queued behaviors win over directives because unit tests need full control.
         """
         with self._cond:
             if self._queue:
                 return self._queue.popleft()
-            default = self.default
+            default = self.by_model.get(str(body.get("model")), self.default)
         return behavior_for(default, body)
 
 

@@ -98,6 +98,8 @@ class Reply:
         self.json_echo = text is None and body.get("response_format") == {"type": "json_object"}
         self.last_user = last_user_text(body)
         self.text = text if text is not None else f"Echo: {self.last_user}"
+        if behavior.sign_model:
+            self.text = f"[{self.model}] {self.text}"
         self.stops = _stop_sequences(body)
         self.tool_calls = [_tool_call(i, tc) for i, tc in enumerate(behavior.tool_calls or [])]
         self.finish_reason = "tool_calls" if self.tool_calls else behavior.finish_reason

@@ -4,6 +4,8 @@ Run with `streamlit run server.py` (scripts/start.sh does). `app.py` stays the p
 """
 
 import asyncio
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,7 +14,7 @@ import streamlit as st
 from starlette.middleware import Middleware
 from streamlit.runtime.pages_manager import PagesManager
 
-from chatcore.wiring import close_shared_services
+from chatcore.wiring import close_shared_services, shared_services
 from web.guard import SignInGuard
 from web.headers import SecurityHeaders
 from web.signin import routes
@@ -21,13 +23,31 @@ from web.signin import routes
 # first st.navigation call, so right after a start a URL could run pages/admin.py directly,
 # without app.py's frame. Pages check their user themselves anyway; this closes the route.
 PagesManager.uses_pages_directory = False
+log = logging.getLogger(__name__)
+
+
+def _warm_up() -> None:
+    """What the first page run would otherwise do while its visitor waits: import the pages'
+    modules (about 1.5 s) and build the services (the schema checked or migrated, the worker
+    and the model list started). A page that comes sooner waits for the same lock; a bad
+    configuration is left for that page to explain."""
+    try:
+        import ui.chat_page  # noqa: F401  (the heaviest page; app.py's frame imports the rest)
+        from chatcore.config import current_settings
+
+        shared_services(current_settings())
+    except Exception:
+        log.debug("warm-up skipped; the first page reports any problem", exc_info=True)
 
 
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
-    """On a clean stop (SIGTERM, Ctrl-C): the replies this process is writing end as stopped,
-    their text kept, and it leaves the process registry, so peers need not wait out the stale
-    window. (The server re-raises the signal once shut down, so atexit hooks never run.)"""
+    """At start, warms up in the background, so the server answers at once and the first
+    page does not wait for it. On a clean stop (SIGTERM, Ctrl-C): the replies this process is
+    writing end as stopped, their text kept, and it leaves the process registry, so peers
+    need not wait out the stale window. (The server re-raises the signal once shut down, so
+    atexit hooks never run.)"""
+    threading.Thread(target=_warm_up, name="anychat-warm-up", daemon=True).start()
     yield
     await asyncio.to_thread(close_shared_services)
 

@@ -252,3 +252,20 @@ def test_each_column_is_headed_by_its_exact_cost_and_n_choices_by_an_estimate(
     sent = services.chat.send(me(services), None, "n", replace(PARAMS, n=2))
     choices = group_of(settle(services, sent.conversation.id))
     assert "≈ CN¥" in reply_facts(choices[0], services.prices)
+
+
+def test_the_upstreams_count_of_the_last_reply_is_used_only_when_it_covers_everything(
+    services: Services, fake_api: FakeOpenAI
+) -> None:
+    from chatcore.chat.use_cases import upstream_count
+
+    fake_api.default = Behavior(usage={"prompt_tokens": 30, "completion_tokens": 4})
+    sent = services.chat.send(me(services), None, "count", replace(PARAMS, n=None))
+    view = settle(services, sent.conversation.id)
+    reply = view.thread[-1]
+    assert upstream_count(view.thread, THREE[0]) == (reply.id, 34)
+    assert upstream_count(view.thread, "gpt-4o-mini") is None  # another model's tokens
+    assert upstream_count([*view.thread[:-1], replace(reply, model="gpt-4o-2024-08-06")], THREE[0])
+    assert upstream_count([replace(reply, context_start_id=1)], THREE[0]) is None
+    assert upstream_count([replace(reply, status=MessageStatus.STOPPED)], THREE[0]) is None
+    assert upstream_count(group_of(compare(services, "n")), THREE[0]) is None

@@ -449,3 +449,49 @@ def test_bytes_bound_every_count() -> None:
     for text in texts:
         for model in (MODEL, "gpt-4", "claude-sonnet-4", "unknown-model"):
             assert bound.count_text(text, model=model) >= COUNTER.count_text(text, model=model)
+
+
+class _Counting(TokenCounter):
+    """Counts the messages it is asked to count."""
+
+    def __init__(self) -> None:
+        self.counted: list[dict[str, Any]] = []
+
+    def count_message(self, message: Any, *, model: str = "") -> int:
+        self.counted.append(message)
+        return super().count_message(message, model=model)
+
+
+def test_the_upstreams_count_stands_for_the_thread_it_covers() -> None:
+    messages = thread(400)  # too many bytes for the bytes bound in a 128k window
+    assert ByteBound().count_messages(messages, model=MODEL) + 4_096 > 128_000
+    last_reply = len(messages) - 2
+    counter = _Counting()
+    fit = fit_messages(
+        messages,
+        window=128_000,
+        reserve=4_096,
+        counter=counter,
+        model=MODEL,
+        counted=(last_reply, 50_000),
+    )
+    assert fit.messages == messages and fit.dropped == 0
+    # Only the system prompt (it may have changed) and the new question were tokenized.
+    assert counter.counted == [messages[0], messages[-1]]
+    assert fit.tokens >= 50_000 + 50_000 // 20
+
+
+def test_an_upstream_count_that_leaves_no_room_is_not_trusted_to_drop_anything() -> None:
+    messages = thread(400)
+    counter = _Counting()
+    plain = fit_messages(messages, window=20_000, reserve=4_096, counter=COUNTER, model=MODEL)
+    hinted = fit_messages(
+        messages,
+        window=20_000,
+        reserve=4_096,
+        counter=counter,
+        model=MODEL,
+        counted=(len(messages) - 2, 60_000),
+    )
+    assert hinted == plain  # the messages are counted one by one, as without it
+    assert plain.dropped > 0

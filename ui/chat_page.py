@@ -12,7 +12,14 @@ from chatcore.chat.params import GenerationParams
 from chatcore.chat.use_cases import ConversationView
 from chatcore.errors import AnyChatError, ImagesUnsupported, JsonModeUnmentioned
 from chatcore.wiring import Services
-from storage import ConversationRecord, FolderRecord, MessageStatus, Role, UserRecord
+from storage import (
+    ConversationRecord,
+    FolderRecord,
+    MessageRecord,
+    MessageStatus,
+    Role,
+    UserRecord,
+)
 from ui import composer, controls, thread_view
 from ui.actions import CHAT_NOTICE, report, show_notice
 from ui.advanced import draw_advanced
@@ -30,6 +37,7 @@ from ui.library import (
     new_chat_options,
     note_open_conversation,
 )
+from ui.live_view import draw_stop, follow_for
 from ui.messages import ACTIONS_FOR, draw_message
 from ui.model_choice import allowed_model_list
 from ui.presets import draw_presets
@@ -44,6 +52,9 @@ CONFIRM_DELETE = "confirm_delete_for"
 JSON_CONFIRM = "json_confirm"
 JSON_MODE_QUESTION = JsonModeUnmentioned.code
 IMAGES_QUESTION = ImagesUnsupported.code
+UNSENT = "chat_unsent"  # a message refused in the new turn's fragment, for the page to hand back
+NEW_TURN = "new_turn"  # (question, reply) the new turn's fragment follows
+TURN_SLICE_SECONDS = 0.3
 
 
 def _sync_controls(services: Services, view: ConversationView | None) -> None:
@@ -291,7 +302,12 @@ def render(services: Services, user: UserRecord) -> None:
         return
     requested = st.query_params.get("c")
     has_key = services.can_send(user)
-    entry = composer.draw_input(services, user.id, has_key)
+    # Until this run registers the new turn's fragment again (after any reply it follows),
+    # a message sent reruns the whole page.
+    st.session_state.pop(composer.TURN_FOR, None)
+    st.session_state.pop(NEW_TURN, None)  # this run draws the whole thread, that reply too
+    composer.draw_input(services, user.id, has_key)
+    entry = composer.take_entry()
     text = entry.text if entry else None
     view = None
     if entry:
@@ -299,7 +315,7 @@ def render(services: Services, user: UserRecord) -> None:
         view = _send(services, user.id, requested, entry.text, files=entry.files)
         if view is not None:
             view = thread_view.after_send(services, user.id, view)
-    unsent = text if entry and view is None else None
+    unsent = st.session_state.pop(UNSENT, None) or (text if entry and view is None else None)
     if view is None:
         view = _open(services, user.id, requested)
     _sync_controls(services, view)
@@ -343,3 +359,47 @@ def render(services: Services, user: UserRecord) -> None:
     _draw_thread(services, user.id, view)
     _draw_totals(services, view, totals)
     composer.draw_context_use(services, view)
+    st.session_state[composer.TURN_FOR] = view.conversation.id
+    _new_turn(services, user, view.conversation.id)
+
+
+@st.fragment(key=composer.TURN)
+def _new_turn(services: Services, user: UserRecord, conversation_id: str) -> None:
+    """A message sent into the open conversation: saved, and its question and reply drawn
+    below the thread, with nothing else of the page run again. Redrawing the page costs the
+    browser about half a second for a 20-message chat, all before the first token could
+    show (bench/chat_latency.py). Once the reply has ended, the whole page runs, as after
+    any other action: the history, the totals, the new messages' actions.
+
+    A click in a fragment waits for the fragment's run to end, so the reply is followed in
+    slices of TURN_SLICE_SECONDS, each a run of its own: a Stop is answered within one.
+    Several replies at once (n choices, compared models) are drawn by the page instead.
+
+    In a page run (not this fragment's own) there is nothing to do: render sent already."""
+    if not composer.in_fragment_rerun():
+        return
+    entry = composer.take_entry()
+    if entry is not None:
+        view = _send(services, user.id, conversation_id, entry.text, files=entry.files)
+        if view is None:  # refused, or a question to answer first: the page says which
+            st.session_state[UNSENT] = entry.text
+            st.rerun(scope="app")
+        thread_view.after_send(services, user.id, view)
+        reply = view.thread[-1]
+        if choice_group(reply, view.alternatives.get(reply.id)):
+            st.rerun(scope="app")
+        question = next(message for message in reversed(view.thread) if message.role == Role.USER)
+        st.session_state[NEW_TURN] = (question, reply)
+    turn: tuple[MessageRecord, MessageRecord] | None = st.session_state.get(NEW_TURN)
+    if turn is None:  # a click after the reply ended: the page shows it as it is
+        st.rerun(scope="app")
+    question, reply = turn
+    draw_message(services, user.id, question, is_last=False, full_actions=False)
+    with st.chat_message(Role.ASSISTANT):
+        body = st.empty()
+        ticker = draw_stop(services, user.id, [reply])
+        ended = follow_for(services, user.id, reply, body, ticker, TURN_SLICE_SECONDS)
+    if ended:
+        st.session_state.pop(NEW_TURN, None)
+        st.rerun(scope="app")
+    st.rerun(scope="fragment")

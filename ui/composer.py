@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from chatcore.attachments import IncomingFile
@@ -26,6 +27,12 @@ from ui.text import number, plain
 INPUT_KEY = "chat_input"
 # Text to put into the input on the next run (a transcript, with what had been typed).
 REFILL = "chat_input_refill"
+# What the person just sent, kept by the input's callback for the run that sends it.
+PENDING = "chat_input_entry"
+# The fragment that sends into an open conversation and draws only the new turn
+# (chat_page._new_turn), and the conversation whose page run last registered it.
+TURN = "new-turn"
+TURN_FOR = "new_turn_for"
 # What the input takes: checked again on the server, by content, whatever the browser allowed.
 FILE_TYPES = (
     *("png", "jpg", "jpeg", "webp", "gif", "pdf"),
@@ -44,15 +51,16 @@ class Entry:
     files: Sequence[IncomingFile] = field(default_factory=tuple)
 
 
-def draw_input(services: Services, user_id: int, has_key: bool) -> Entry | None:
-    """The chat input; a submitted message, or None (nothing submitted, or a recording that
-    was turned into text in the input instead)."""
+def draw_input(services: Services, user_id: int, has_key: bool) -> None:
+    """The chat input. What it submits is taken by its callback (`take_entry` gives it to
+    the run that sends): into an open conversation only the new turn's fragment reruns, so
+    the browser does not redraw the whole page before the first token can show."""
     refill = st.session_state.pop(REFILL, None)
     if refill is not None:
         st.session_state[INPUT_KEY] = refill
     settings = services.settings
     attach = settings.attach_max_files > 0
-    value = st.chat_input(
+    st.chat_input(
         _("Message AnyChat") if has_key else _("Set ANYAPI_API_KEY to chat"),
         key=INPUT_KEY,
         disabled=not has_key,
@@ -60,19 +68,45 @@ def draw_input(services: Services, user_id: int, has_key: bool) -> Entry | None:
         file_type=list(FILE_TYPES) if attach else None,
         accept_audio=has_key and services.voice.offered(),
         max_upload_size=max(1, round(settings.attach_max_file_mb)),
+        on_submit=_submitted,
+        args=(services, user_id),
     )
+
+
+def take_entry() -> Entry | None:
+    """The message submitted since the last run, once: the run that sends it takes it."""
+    entry: Entry | None = st.session_state.pop(PENDING, None)
+    return entry
+
+
+def in_fragment_rerun() -> bool:
+    """Whether this run is a fragment's alone (the rest of the page is not being drawn)."""
+    context = get_script_run_ctx()
+    return bool(context is not None and context.fragment_ids_this_run)
+
+
+def _submitted(services: Services, user_id: int) -> None:
+    """Keeps what was submitted for the run that follows. A recording is transcribed into
+    the input instead. A message for the open conversation reruns only the new turn's
+    fragment when its page registered one; otherwise (a new chat) the whole page runs."""
+    value = st.session_state.get(INPUT_KEY)
     if value is None:
-        return None
+        return
     if isinstance(value, str):
-        return Entry(value)
-    files = [
-        IncomingFile(upload.name, upload.getvalue(), upload.type or "") for upload in value.files
-    ]
-    audio = getattr(value, "audio", None)
-    if audio is not None:
-        _transcribe_into_input(services, user_id, value.text, audio)
-        return None
-    return Entry(value.text, files)
+        st.session_state[PENDING] = Entry(value)
+    else:
+        audio = getattr(value, "audio", None)
+        if audio is not None:
+            _transcribe_into_input(services, user_id, value.text, audio)
+            return
+        files = [
+            IncomingFile(upload.name, upload.getvalue(), upload.type or "")
+            for upload in value.files
+        ]
+        st.session_state[PENDING] = Entry(value.text, files)
+    conversation = st.query_params.get("c")
+    if conversation and st.session_state.get(TURN_FOR) == conversation:
+        st.rerun(TURN)
 
 
 def _transcribe_into_input(
@@ -88,7 +122,6 @@ def _transcribe_into_input(
         report(CHAT_NOTICE, error)
         words = ""
     st.session_state[REFILL] = " ".join(part for part in (typed.strip(), words) if part)
-    st.rerun()
 
 
 def context_start(thread: Sequence[MessageRecord]) -> int | None:

@@ -78,6 +78,42 @@ def follow(
             _follow_many(lives, bodies, ticker, started, hosts, finished, streamed=False)
 
 
+def follow_for(
+    services: Services,
+    user_id: int,
+    message: MessageRecord,
+    body: DeltaGenerator,
+    ticker: DeltaGenerator,
+    seconds: float,
+) -> bool:
+    """Follow one reply for up to `seconds`, drawing it as it grows; True once it has ended
+    (or cannot be followed here). For a fragment that follows in slices: between them its
+    own widgets (Stop) are answered, which a run that blocks until the end would hold back."""
+    live = services.chat.live(user_id, message.id)
+    if live is None:
+        return True
+    started = message.created_at.timestamp()
+    streamed = (message.request_params or {}).get("stream", True)
+    hosts = services.settings.image_hosts
+    deadline = time.monotonic() + seconds
+    version = -1
+    last_tick = 0.0
+    while True:
+        left = deadline - time.monotonic()
+        snapshot = live.wait(version, max(0.0, min(IDLE_TICK_SECONDS, left)))
+        if snapshot.done:
+            return True
+        if snapshot.version != version:
+            version = snapshot.version
+            if snapshot.text and streamed:
+                body.markdown(_partial(snapshot.text, hosts))
+        if time.time() - last_tick >= IDLE_TICK_SECONDS:
+            _tick(ticker, started)
+            last_tick = time.time()
+        if left <= 0:
+            return False
+
+
 def _partial(text: str, hosts: tuple[str, ...]) -> str:
     """A reply still being written, as Markdown: its images inert, a half-written one too."""
     return inert_markdown(text, hosts) + CURSOR

@@ -40,6 +40,9 @@ class GenerationJob:
     history: Callable[[], list[dict[str, Any]]] | None = field(
         default=None, repr=False, compare=False
     )
+    # (message id, tokens): the upstream's count of the thread up to that reply of the
+    # request's, for fitting it to the context without tokenizing it all (fit_messages).
+    counted: tuple[int, int] | None = None
 
     def with_history(self) -> GenerationJob:
         """The job with its request complete, reading the earlier messages if still due."""

@@ -90,8 +90,16 @@ class OutgoingRequests:
         sources = [message.pop(SOURCE_ID, None) for message in messages]
         window = self._windows.window(str(request["model"]))
         reserve = reserve_for(max_reply_tokens(request), window)
+        counted = None
+        if job.counted is not None and job.counted[0] in sources:
+            counted = (sources.index(job.counted[0]), job.counted[1])
         fit = fit_messages(
-            messages, window=window, reserve=reserve, counter=self._counter, model=request["model"]
+            messages,
+            window=window,
+            reserve=reserve,
+            counter=self._counter,
+            model=request["model"],
+            counted=counted,
         )
         if fit.dropped:
             first = sources[fit.start] if fit.start < len(sources) else None

@@ -587,7 +587,17 @@ class ChatService:
         if question is not None:
             messages.append(_question(question))
         replies = [message for message in added if message.role == Role.ASSISTANT]
-        self._hand_off(user_id, conversation, params, fields, replies, messages, api_key, turn=turn)
+        self._hand_off(
+            user_id,
+            conversation,
+            params,
+            fields,
+            replies,
+            messages,
+            api_key,
+            turn=turn,
+            counted=upstream_count(thread, params.model),
+        )
         if turn.joins is None:
             opened = self._opened(conversation, params, replies)
         elif turn.selected:
@@ -654,6 +664,7 @@ class ChatService:
             api_key,
             history,
             turn=_TurnShape(compared=compared),
+            counted=upstream_count(view.messages[:-2], params.model),
         )
         return ConversationView(
             started.opened, view.messages, view.alternatives, hidden=view.hidden
@@ -683,6 +694,7 @@ class ChatService:
         history: Callable[[], list[dict[str, Any]]] | None = None,
         *,
         turn: _TurnShape,
+        counted: tuple[int, int] | None = None,
     ) -> None:
         """The request to the generation worker: from here on, nothing waits on the page.
 
@@ -702,6 +714,7 @@ class ChatService:
                 params.stream,
                 api_key=api_key,
                 history=history,
+                counted=counted if model == params.model else None,
             )
             for ids, model in batch
         ]
@@ -741,6 +754,26 @@ class _TurnShape:
     compared: tuple[str, ...] = ()
     joins: tuple[int, int] | None = None
     selected: bool = True
+
+
+def upstream_count(thread: Sequence[MessageRecord], model: str) -> tuple[int, int] | None:
+    """(id, tokens) of the thread's newest reply when the upstream counted its whole request:
+    its prompt and completion tokens, for `model` itself (the same id, or a dated snapshot of
+    it), from a request that left nothing out. Else None, and the thread is tokenized."""
+    reply = next((message for message in reversed(thread) if message.role == Role.ASSISTANT), None)
+    if (
+        reply is None
+        or reply.status != MessageStatus.COMPLETE
+        or reply.prompt_tokens is None
+        or reply.completion_tokens is None
+        or reply.context_start_id is not None
+        or reply.choice_group is not None  # n choices: the usage was shared out
+    ):
+        return None
+    answered = reply.model or ""
+    if answered != model and not answered.startswith(f"{model}-20"):
+        return None
+    return reply.id, reply.prompt_tokens + reply.completion_tokens
 
 
 def _once(read: Callable[[], list[dict[str, Any]]]) -> Callable[[], list[dict[str, Any]]]:

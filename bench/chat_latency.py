@@ -54,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import count
 from pathlib import Path
@@ -901,8 +902,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_bounded(
+    args: argparse.Namespace,
+    run_bench: Callable[[argparse.Namespace, float, Callable[[str], None]], dict[str, Any]],
+    table: Callable[[dict[str, Any]], str],
+    failures: tuple[type[BaseException], ...] = (),
+) -> int:
+    """Run a benchmark within `args.timeout` and print its table (or JSON): on timeout, and
+    if cleanup itself hangs, every app process it started is stopped (bench/compare.py too)."""
     started = time.monotonic()
     deadline = started + args.timeout
 
@@ -924,9 +931,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.setitimer(signal.ITIMER_REAL, args.timeout)
     signal.signal(signal.SIGTERM, lambda *_: on_alarm(0, None))
     threading.Thread(target=last_resort, daemon=True).start()
+    expected: tuple[type[BaseException], ...] = (BenchTimeout, BenchError, *failures)
     try:
-        data = run(args, deadline, log)
-    except (BenchTimeout, BenchError) as exc:
+        data = run_bench(args, deadline, log)
+    except expected as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -935,9 +943,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(data, indent=2, default=float))
     else:
-        print(render_table(data))
+        print(table(data))
         print(f"  ({data['duration_s']} s)")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_bounded(parse_args(argv), run, render_table)
 
 
 if __name__ == "__main__":

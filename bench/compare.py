@@ -34,14 +34,10 @@ timeout (``--timeout``, default 600 s).  Needs Chromium at /usr/bin/chromium (``
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -62,11 +58,11 @@ from bench.chat_latency import (
     STEP_TIMEOUT_MS,
     BackgroundLoad,
     BenchError,
-    BenchTimeout,
     clock_offset_ms,
     environment,
     launch_app,
     percentile,
+    run_bounded,
     stop_app,
     summary,
 )
@@ -502,42 +498,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    started = time.monotonic()
-    deadline = started + args.timeout
-
-    def log(message: str) -> None:
-        print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
-
-    def on_alarm(_signum: int, _frame: object) -> None:
-        raise BenchTimeout(f"the benchmark exceeded --timeout {args.timeout:g} s")
-
-    def last_resort() -> None:
-        # If cleanup itself hangs: stop what we started and leave.
-        time.sleep(args.timeout + 60)
-        for app in list(RUNNING):
-            app.kill()
-        print("benchmark hung past its timeout; killed its processes", file=sys.stderr)
-        os._exit(3)
-
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, args.timeout)
-    signal.signal(signal.SIGTERM, lambda *_: on_alarm(0, None))
-    threading.Thread(target=last_resort, daemon=True).start()
-    try:
-        data = run(args, deadline, log)
-    except (BenchTimeout, BenchError, PlaywrightError) as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    data["duration_s"] = round(time.monotonic() - started, 1)
-    if args.json:
-        print(json.dumps(data, indent=2, default=float))
-    else:
-        print(render_table(data))
-        print(f"  ({data['duration_s']} s)")
-    return 0
+    return run_bounded(parse_args(argv), run, render_table, (PlaywrightError,))
 
 
 if __name__ == "__main__":

@@ -782,6 +782,26 @@ def report_data(
     return data
 
 
+def background_lines(env: dict[str, Any]) -> list[str]:
+    """The table's lines on what else used the CPU during the run (bench/compare.py too):
+    on two cores a busy neighbour inflates every figure."""
+    background = env.get("background")
+    if not background:
+        return []
+    phases = ", ".join(f"{k} {v:.2f}" for k, v in background["by_phase"].items())
+    lines = [
+        f"  other processes' CPU during the run: mean {background['mean_cores']:.2f} cores,"
+        f" max {background['max_cores']:.2f} ({phases})"
+    ]
+    if background["mean_cores"] > BUSY_MACHINE_CORES:
+        lines.append("  WARNING: the machine was busy with other work; figures are inflated. Top:")
+        lines += [
+            f"    pid {t['pid']}: {t['mean_cores']:.2f} cores  {t['command']}"
+            for t in background["top"]
+        ]
+    return lines
+
+
 def render_table(data: dict[str, Any]) -> str:
     env = data["environment"]
     cfg = data["config"]
@@ -794,21 +814,7 @@ def render_table(data: dict[str, Any]) -> str:
         f"  fake server first-token delay {cfg['first_token_delay_s'] * 1000:.0f} ms;"
         f" {cfg['warmup']} warm-up + {cfg['sends']} counted sends per size ({cfg['mode']})",
     ]
-    background = env.get("background")
-    if background:
-        phases = ", ".join(f"{k} {v:.2f}" for k, v in background["by_phase"].items())
-        lines.append(
-            f"  other processes' CPU during the run: mean {background['mean_cores']:.2f} cores,"
-            f" max {background['max_cores']:.2f} ({phases})"
-        )
-        if background["mean_cores"] > BUSY_MACHINE_CORES:
-            lines.append(
-                "  WARNING: the machine was busy with other work; figures are inflated. Top:"
-            )
-            lines += [
-                f"    pid {t['pid']}: {t['mean_cores']:.2f} cores  {t['command']}"
-                for t in background["top"]
-            ]
+    lines += background_lines(env)
     lines.append("")
 
     def mark(name: str) -> str:

@@ -49,7 +49,6 @@ from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from bench.chat_latency import (
-    BUSY_MACHINE_CORES,
     CHROMIUM_ARGS,
     IDLE_APP,
     INPUT,
@@ -58,6 +57,7 @@ from bench.chat_latency import (
     STEP_TIMEOUT_MS,
     BackgroundLoad,
     BenchError,
+    background_lines,
     clock_offset_ms,
     environment,
     launch_app,
@@ -246,21 +246,7 @@ def render_table(data: dict[str, Any]) -> str:
         f" {cfg['words_per_chunk']} a chunk every {cfg['chunk_delay_s'] * 1000:.0f} ms",
         f"  {cfg['warmup']} warm-up + {cfg['sends']} counted sends ({cfg['mode']})",
     ]
-    background = env.get("background")
-    if background:
-        phases = ", ".join(f"{k} {v:.2f}" for k, v in background["by_phase"].items())
-        lines.append(
-            f"  other processes' CPU during the run: mean {background['mean_cores']:.2f} cores,"
-            f" max {background['max_cores']:.2f} ({phases})"
-        )
-        if background["mean_cores"] > BUSY_MACHINE_CORES:
-            lines.append(
-                "  WARNING: the machine was busy with other work; figures are inflated. Top:"
-            )
-            lines += [
-                f"    pid {t['pid']}: {t['mean_cores']:.2f} cores  {t['command']}"
-                for t in background["top"]
-            ]
+    lines += background_lines(env)
     lines.append("")
 
     def row(label: str, s: dict[str, float], extra: str = "") -> str:

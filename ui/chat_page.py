@@ -23,6 +23,7 @@ from storage import (
 from ui import composer, controls, thread_view
 from ui.actions import CHAT_NOTICE, report, show_notice
 from ui.advanced import draw_advanced
+from ui.auth import signed_in_user
 from ui.blanks import draw_blanks
 from ui.compare import compare_with
 from ui.costs import conversation_cost
@@ -378,6 +379,9 @@ def _new_turn(services: Services, user: UserRecord, conversation_id: str) -> Non
     In a page run (not this fragment's own) there is nothing to do: render sent already."""
     if not composer.in_fragment_rerun():
         return
+    # Who is here now, as every page run asks (app.py does not run for a fragment alone).
+    if signed_in_user(services).id != user.id:
+        st.rerun(scope="app")
     entry = composer.take_entry()
     if entry is not None:
         view = _send(services, user.id, conversation_id, entry.text, files=entry.files)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -92,26 +93,15 @@ def follow_for(
     live = services.chat.live(user_id, message.id)
     if live is None:
         return True
-    started = message.created_at.timestamp()
-    streamed = (message.request_params or {}).get("stream", True)
-    hosts = services.settings.image_hosts
-    deadline = time.monotonic() + seconds
-    version = -1
-    last_tick = 0.0
-    while True:
-        left = deadline - time.monotonic()
-        snapshot = live.wait(version, max(0.0, min(IDLE_TICK_SECONDS, left)))
-        if snapshot.done:
-            return True
-        if snapshot.version != version:
-            version = snapshot.version
-            if snapshot.text and streamed:
-                body.markdown(_partial(snapshot.text, hosts))
-        if time.time() - last_tick >= IDLE_TICK_SECONDS:
-            _tick(ticker, started)
-            last_tick = time.time()
-        if left <= 0:
-            return False
+    return _follow_one(
+        live,
+        body,
+        ticker,
+        message.created_at.timestamp(),
+        services.settings.image_hosts,
+        until=time.monotonic() + seconds,
+        streamed=(message.request_params or {}).get("stream", True),
+    )
 
 
 def _partial(text: str, hosts: tuple[str, ...]) -> str:
@@ -131,21 +121,29 @@ def _follow_one(
     ticker: DeltaGenerator,
     started: float,
     hosts: tuple[str, ...],
-) -> None:
+    *,
+    until: float = math.inf,
+    streamed: bool = True,
+) -> bool:
+    """Draw the reply as it grows until it ends (True) or the monotonic time `until` (False);
+    without `streamed`, nothing is drawn before the end."""
     version = -1
     last_tick = 0.0
     while True:
-        snapshot = live.wait(version, IDLE_TICK_SECONDS)
+        left = until - time.monotonic()
+        snapshot = live.wait(version, max(0.0, min(IDLE_TICK_SECONDS, left)))
         if snapshot.done:
-            return
+            return True
         if snapshot.version != version:
             version = snapshot.version
-            if snapshot.text:
+            if snapshot.text and streamed:
                 body.markdown(_partial(snapshot.text, hosts))
                 time.sleep(REDRAW_SECONDS)
         if time.time() - last_tick >= IDLE_TICK_SECONDS:
             _tick(ticker, started)
             last_tick = time.time()
+        if left <= 0:
+            return False
 
 
 def _follow_many(

@@ -3,7 +3,7 @@ one request, or the models of a comparison)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -157,26 +157,23 @@ def _draw_again(
     group: list[MessageRecord],
     comparison: bool,
 ) -> None:
+    action: Callable[..., None]
+    args: tuple[object, ...]
     if comparison:
-        st.button(
-            _("Compare again"),
-            key=f"regen-{shown.id}",
-            icon=":material/refresh:",
-            type="tertiary",
-            help=_("Ask every model of this comparison again"),
-            on_click=compare_again,
-            args=(services, user_id, shown.id, models_of(group)),
-        )
+        label, hint = _("Compare again"), _("Ask every model of this comparison again")
+        action, args = compare_again, (services, user_id, shown.id, models_of(group))
     else:
-        st.button(
-            _("Regenerate all"),
-            key=f"regen-{shown.id}",
-            icon=":material/refresh:",
-            type="tertiary",
-            help=_("Ask again for a new set of choices"),
-            on_click=regenerate,
-            args=(services, user_id, shown.id),
-        )
+        label, hint = _("Regenerate all"), _("Ask again for a new set of choices")
+        action, args = regenerate, (services, user_id, shown.id)
+    st.button(
+        label,
+        key=f"regen-{shown.id}",
+        icon=":material/refresh:",
+        type="tertiary",
+        help=hint,
+        on_click=action,
+        args=args,
+    )
 
 
 def _draw_choice(services: Services, user_id: int, choice: MessageRecord, *, picked: bool) -> None:

@@ -236,11 +236,8 @@ class ChatService:
         request per model with everything but the model equal (chatcore/chat/compare.py).
         Each reply is one column, so `n` is not sent."""
         self.check_message(text, with_files=bool(files))
-        models = compared_models(params.model, compare_with)
-        if len(models) > 1:
-            params = replace(params, n=None)
         # Before anything of the turn is read or written.
-        api_key = self.admit(user_id, params, also=models[1:])
+        params, models, api_key = self._admit_models(user_id, params, compare_with)
         attachments = prepare_attachments(files, self._limits) if files else []
         if params.json_mode and not confirmed_json:
             known = self._conversation(user_id, conversation_id) if conversation_id else None
@@ -248,8 +245,7 @@ class ChatService:
         if not confirmed_images:
             self._require_seeing_models(models, attachments)
         drafts = [_draft(n, item) for n, item in enumerate(attachments)]
-        for model in models:
-            self._check_fits(replace(params, model=model), text, drafts)
+        self._check_fits(params, models, text, drafts)
         if conversation_id is None:
             conversation_id = self.repository.create_conversation(
                 user_id,
@@ -280,16 +276,31 @@ class ChatService:
             if sees_images(model) is False:
                 raise ImagesUnsupported(IMAGES_UNSEEN_WARNING, model=model)
 
+    def _admit_models(
+        self, user_id: int, params: GenerationParams, compare_with: Sequence[str]
+    ) -> tuple[GenerationParams, tuple[str, ...], str | None]:
+        """`admit` for a send or an edit that may compare: the parameters to send (no `n`
+        when comparing, each model being one column), the models, and the key."""
+        models = compared_models(params.model, compare_with)
+        if len(models) > 1:
+            params = replace(params, n=None)
+        return params, models, self.admit(user_id, params, also=models[1:])
+
     def _check_fits(
-        self, params: GenerationParams, text: str, files: Sequence[AttachmentRecord]
+        self,
+        params: GenerationParams,
+        models: Sequence[str],
+        text: str,
+        files: Sequence[AttachmentRecord],
     ) -> None:
         """The system prompt, the question and its files, with the reply's room kept, must fit
-        the model's context: older messages can be left out later, these cannot."""
+        each model's context: older messages can be left out later, these cannot."""
         if self._outgoing is None:
             return
         messages = api_messages([], params.system_prompt)
         messages.append({"role": Role.USER.value, "content": user_content(text, files)})
-        self._outgoing.check_fits(params.model, messages, params.request_fields())
+        for model in models:
+            self._outgoing.check_fits(model, messages, params.request_fields())
 
     def _require_json_mention(
         self, conversation: ConversationRecord | None, params: GenerationParams, text: str
@@ -346,8 +357,8 @@ class ChatService:
                     selected=conversation.active_leaf_id == reply.id,
                 ),
             )
-        shape = _TurnShape(compared=models) if len(models) > 1 else _TurnShape()
-        return self._start_reply(user_id, conversation, thread, params, api_key=api_key, turn=shape)
+        turn = _TurnShape.of(models)
+        return self._start_reply(user_id, conversation, thread, params, api_key=api_key, turn=turn)
 
     retry = regenerate
 
@@ -366,12 +377,8 @@ class ChatService:
         if original.role != Role.USER:
             raise ConversationNotFound(CONVERSATION_GONE)
         self.check_message(text, with_files=bool(original.attachments))
-        models = compared_models(params.model, compare_with)
-        if len(models) > 1:
-            params = replace(params, n=None)
-        api_key = self.admit(user_id, params, also=models[1:])
-        for model in models:
-            self._check_fits(replace(params, model=model), text, original.attachments)
+        params, models, api_key = self._admit_models(user_id, params, compare_with)
+        self._check_fits(params, models, text, original.attachments)
         thread = self._thread_until(conversation, original.parent_id) if original.parent_id else []
         return self._start_reply(
             user_id,
@@ -381,7 +388,7 @@ class ChatService:
             text,
             api_key=api_key,
             files_of=original,
-            turn=_TurnShape(compared=models) if len(models) > 1 else _TurnShape(),
+            turn=_TurnShape.of(models),
         )
 
     def switch_branch(self, user_id: int, message_id: int) -> bool:
@@ -754,6 +761,11 @@ class _TurnShape:
     compared: tuple[str, ...] = ()
     joins: tuple[int, int] | None = None
     selected: bool = True
+
+    @classmethod
+    def of(cls, models: tuple[str, ...]) -> _TurnShape:
+        """A new turn for `models`: a comparison when there are several."""
+        return cls(compared=models if len(models) > 1 else ())
 
 
 def upstream_count(thread: Sequence[MessageRecord], model: str) -> tuple[int, int] | None:

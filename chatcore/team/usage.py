@@ -193,7 +193,7 @@ class UsageReports:
 
     def used_this_period(self, user: UserRecord, now: datetime) -> int:
         """Tokens counted against the user's quota so far (its period, or this month)."""
-        return self._ledger.tokens_used(user.id, period_start(_period(user), now))
+        return self._ledger.tokens_used(user.id, quota_period_start(user, now))
 
     def uses_this_period(self, user: UserRecord, now: datetime) -> list[tuple[str, int, int]]:
         """(model, prompt tokens, completion tokens) of the user's quota period so far, for

@@ -17,16 +17,25 @@ with a small share of everyone's messages, the index's matches are checked again
 of theirs before any message is read, so others' messages cost little.
 
 PostgreSQL uses ILIKE (LIKE for a term without cased letters, such as Chinese), which
-pg_trgm's GIN index serves for terms of three or more characters.
+pg_trgm's GIN index serves for terms of three or more characters. A GIN index returns its
+matches in no order, so every match would be read and sorted before the newest twenty were
+known: 2,500 for a word in one message of 400 at a million messages. Migration 0012 keys
+each message by its block of ids as well, so with a term of three or more characters the
+newest block's matches are read first, then the next one's, until a page is full; once the
+blocks read promise few matches in all the older messages, those are read at once. Shorter
+terms alone are in no trigram: the newest messages are read directly, in ranges that double,
+so a word used often is found at once, and a rare one costs a read of every message older
+than its twentieth conversation (all of them when it is nowhere).
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ColumnElement, func, literal_column, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
@@ -35,9 +44,10 @@ from storage.db import Database
 from storage.models import Conversation, Message
 from storage.records import MessageStatus, Role, SearchHit, SearchPage, SnippetPart
 
-# What migration 0008 adds outside the ORM's metadata, for Alembic's comparisons to skip.
+# What migrations 0008 and 0012 add outside the ORM's metadata, for Alembic's comparisons
+# to skip.
 INDEX_TABLES_PREFIX = "messages_fts"
-POSTGRES_INDEX = "ix_messages_content_trgm"
+POSTGRES_INDEXES = frozenset({"ix_messages_content_trgm", "ix_messages_search"})
 
 TRIGRAM = 3
 # How many of the newest messages are read directly for terms shorter than a trigram: of
@@ -50,6 +60,12 @@ OWN_MESSAGES_LISTED = 50_000
 # A term shorter than a trigram, beside longer ones, is looked up in the index's vocabulary
 # when it occurs fewer times than this; more often, it filters what the longer ones found.
 VOCABULARY_READ = 20_000
+# PostgreSQL: ids per block in migration 0012's index, whose first column is id / this (the
+# same number: only that very expression is served by the index).
+SEARCH_BUCKET = 4096
+# Past a block, the older matches are read all at once when the blocks read so far promise
+# fewer than this many; more, and the next block is read on its own.
+OLDER_MATCHES_READ = 1000
 SNIPPET_CHARS = 80
 ELLIPSIS = "…"
 _HIGHEST_CHARACTER = "\U0010ffff"
@@ -59,11 +75,11 @@ _JOINERS = frozenset("\u200d\ufe0e\ufe0f")  # zero-width joiner, variation selec
 def alembic_include_object(
     _object: Any, name: str | None, type_: str, _reflected: bool, _compare_to: Any
 ) -> bool:
-    """Alembic's `include_object` hook: everything but the search index, which migration
-    0008 writes by hand (FTS5 tables and their shadow tables, a GIN index)."""
+    """Alembic's `include_object` hook: everything but the search index, which migrations
+    0008 and 0012 write by hand (FTS5 tables and their shadow tables, a GIN index)."""
     if type_ == "table" and (name or "").startswith(INDEX_TABLES_PREFIX):
         return False
-    return not (type_ == "index" and name == POSTGRES_INDEX)
+    return not (type_ == "index" and name in POSTGRES_INDEXES)
 
 
 # Matching and snippets ---------------------------------------------------------------------
@@ -182,12 +198,16 @@ class SearchRepository:
         wanted = limit + 1
         with self.db.session() as session:
             sqlite = session.get_bind().dialect.name == "sqlite"
+            reading = Reading()
             statements: Iterable[Statement] = (
                 _sqlite_statements(session, user_id, terms)
                 if sqlite
-                else [(_postgres_statement(user_id, terms), {})]
+                else _postgres_statements(session, user_id, terms, reading)
             )
-            newest = _newest_matches(session, statements, wanted)
+            # PostgreSQL's statements each read a bounded set of rows: read at once, not through
+            # a cursor, whose plan favours a quick first row (the index of ids, the table read
+            # backwards) over a quick last one.
+            newest = _newest_matches(session, statements, wanted, reading, stream=sqlite)
             titled = list(
                 session.scalars(
                     select(Conversation)
@@ -207,14 +227,18 @@ class SearchRepository:
                     .limit(wanted)
                 )
             )
-            messages = {
-                row.id: row
-                for row in session.execute(
-                    select(Message.id, Message.role, Message.content, Message.created_at).where(
-                        Message.id.in_(newest.values())
+            messages = (
+                {
+                    row.id: row
+                    for row in session.execute(
+                        select(Message.id, Message.role, Message.content, Message.created_at).where(
+                            Message.id.in_(newest.values())
+                        )
                     )
-                )
-            }
+                }
+                if newest
+                else {}
+            )
             conversations = {row.id: row for row in titled}
             missing = set(newest) - set(conversations)
             if missing:
@@ -250,17 +274,33 @@ def _hit(conversation: Conversation, terms: Sequence[str], message: Any = None) 
 Statement = tuple[Executable, dict[str, Any]]
 
 
+@dataclass(slots=True)
+class Reading:
+    """How many matching messages the statements have yielded so far: how the next
+    statement is chosen (PostgreSQL)."""
+
+    matches: int = 0
+
+
 def _newest_matches(
-    session: Session, statements: Iterable[Statement], wanted: int
+    session: Session,
+    statements: Iterable[Statement],
+    wanted: int,
+    reading: Reading,
+    *,
+    stream: bool,
 ) -> dict[str, int]:
     """Up to `wanted` conversations, each with its newest matching message's id, newest
     first. Each statement yields (message id, conversation id) newest first, and only
-    messages older than the statement before it; rows are read only until there are enough."""
+    messages older than the statement before it; rows are read only until there are enough
+    (streamed: fetched only until then)."""
     newest: dict[str, int] = {}
+    options = {"yield_per": 256} if stream else {}
     for statement, params in statements:
-        result = session.execute(statement, params, execution_options={"yield_per": 256})
+        result = session.execute(statement, params, execution_options=options)
         try:
             for message_id, conversation_id in result:
+                reading.matches += 1
                 newest.setdefault(conversation_id, message_id)
                 if len(newest) == wanted:
                     return newest
@@ -269,7 +309,48 @@ def _newest_matches(
     return newest
 
 
-def _postgres_statement(user_id: int, terms: Sequence[str]) -> Executable:
+def _postgres_statements(
+    session: Session, user_id: int, terms: Sequence[str], reading: Reading
+) -> Iterator[Statement]:
+    """With a term of three or more characters, through the index one block of ids at a
+    time, newest first, until the blocks read promise few older matches (fewer than
+    OLDER_MATCHES_READ, from how many they held): those are then read at once. Without
+    one, the messages themselves, newest first, in ranges that double from RECENT_WINDOW."""
+    # A statement run often is prepared, and after five runs may keep a plan made for any
+    # pattern and range: reading a whole table for a range of a few thousand ids.
+    session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    top = session.scalar(select(func.max(Message.id))) or 0
+    if all(len(term) < TRIGRAM for term in terms):
+        high, size = top + 1, RECENT_WINDOW
+        while high > 0:
+            low = max(high - size, 0)
+            yield _postgres_select(user_id, terms, Message.id >= low, Message.id < high), {}
+            high, size = low, size * 2
+        return
+    block = top // SEARCH_BUCKET
+    read = 0  # ids in the blocks read
+    while block >= 0:
+        read += min(top + 1, (block + 1) * SEARCH_BUCKET) - block * SEARCH_BUCKET
+        yield _postgres_select(user_id, terms, _block(Message.id) == _integer(block)), {}
+        older = block * SEARCH_BUCKET  # ids below this block
+        if older and reading.matches * older < OLDER_MATCHES_READ * read:
+            yield _postgres_select(user_id, terms, Message.id < older), {}
+            return
+        block -= 1
+
+
+def _block(column: Any) -> ColumnElement[int]:
+    """Migration 0012's first index column, written as it is there (integer division)."""
+    return column.op("/")(_integer(SEARCH_BUCKET))  # type: ignore[no-any-return]
+
+
+def _integer(value: int) -> ColumnElement[int]:
+    """A literal integer, never a parameter: a bound Python int may reach PostgreSQL as
+    bigint, and `int / bigint` is not the expression the index holds."""
+    return literal_column(str(int(value)))
+
+
+def _postgres_select(user_id: int, terms: Sequence[str], *within: Any) -> Executable:
     return (
         select(Message.id, Message.conversation_id)
         .join(Conversation, Conversation.id == Message.conversation_id)
@@ -279,6 +360,7 @@ def _postgres_statement(user_id: int, terms: Sequence[str]) -> Executable:
             Message.content != "",
             Message.status != MessageStatus.STREAMING,
             Message.role != Role.TOOL,
+            *within,
             *(_contains(Message.content, term) for term in terms),
         )
         .order_by(Message.id.desc())

@@ -382,9 +382,75 @@ def test_postgresql_uses_the_trigram_index_for_chinese(postgres_url: str) -> Non
             ).scalars()
         )
         trigrams = connection.execute(text("SELECT show_trgm('学习模')")).scalar()
+        block = "\n".join(
+            connection.execute(
+                text(
+                    "EXPLAIN SELECT id FROM messages WHERE content LIKE '%学习模%' "
+                    f"AND id / {search_module.SEARCH_BUCKET} = 0"
+                )
+            ).scalars()
+        )
     database.dispose()
-    assert "ix_messages_content_trgm" in plan
+    assert "ix_messages_search" in plan
     assert trigrams  # the cluster's LC_CTYPE keeps Chinese characters in trigrams
+    # One block of ids through the index itself, not every match read and then filtered.
+    assert "ix_messages_search" in block and "Filter" not in block
+
+
+@pytest.mark.parametrize("older_read", [0, 10**9])
+def test_postgresql_reads_blocks_of_ids_newest_first(
+    database: Database,
+    repo: ChatRepository,
+    finder: SearchService,
+    people: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
+    older_read: int,
+) -> None:
+    """Blocks of a few ids: block after block (few older matches never promised), or the
+    older matches all at once after the newest block; the same hits either way. SQLite
+    ignores both settings."""
+    ann, bob = people
+    monkeypatch.setattr(search_module, "SEARCH_BUCKET", 3)
+    monkeypatch.setattr(search_module, "OLDER_MATCHES_READ", older_read)
+    made = [_chat(repo, ann, f"c{n}", "量子纠缠 zeppelin", "无关", "其他") for n in range(6)]
+    _chat(repo, bob, "bob", *["量子纠缠 zeppelin"] * 9)
+    hidden = _chat(repo, ann, "t", "量子纠缠 zeppelin", temporary=True)
+    archived = _chat(repo, ann, "a", "无关", "ZEPPELIN 量子纠缠")
+    with database.session() as session:
+        session.execute(
+            update(Conversation).where(Conversation.id == archived).values(archived=True)
+        )
+    page = finder.search(ann, "zeppelin 量子纠缠", limit=4)
+    assert [hit.conversation_id for hit in page.hits] == [archived, *made[::-1][:3]]
+    assert page.has_more and page.hits[0].archived
+    everything = finder.search(ann, "纠缠 Zeppelin", limit=100)
+    assert _ids(everything) == {archived, *made} and hidden not in _ids(everything)
+    assert finder.search(ann, "zeppelin 其他").hits == []
+
+
+def test_short_terms_are_read_in_doubling_ranges_of_the_newest_messages(
+    repo: ChatRepository,
+    finder: SearchService,
+    people: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL: terms shorter than a trigram alone, through ranges of 1, 2, 4... ids, each
+    newest first; the newest matching message of each conversation, whichever range holds
+    it."""
+    ann, bob = people
+    monkeypatch.setattr(search_module, "RECENT_WINDOW", 1)
+    monkeypatch.setattr(search_module, "OWN_RECENT_WINDOW", 1)
+    old = _chat(repo, ann, "old", "鲸鱼在这里", "AI 鲸鱼", "没有")
+    _chat(repo, bob, "bob", *["鲸鱼 ai"] * 7)
+    newer = [_chat(repo, ann, f"n{number}", "无关的内容", "鲸") for number in range(5)]
+    page = finder.search(ann, "鲸鱼")
+    assert _found(page) == [(old, page.hits[0].message_id)] and not page.has_more
+    assert _marked(page.hits[0].snippet) == "AI [鲸鱼]"
+    assert [hit.conversation_id for hit in finder.search(ann, "鲸", limit=3).hits] == (
+        newer[::-1][:3]
+    )
+    assert _ids(finder.search(ann, "ai 鱼")) == {old}
+    assert finder.search(ann, "ai 无").hits == []
 
 
 def test_short_and_long_terms_together_whichever_way_the_short_one_is_read(

@@ -18,6 +18,7 @@ from chatcore.wiring import close_shared_services, shared_services
 from web.guard import SignInGuard
 from web.headers import SecurityHeaders
 from web.signin import routes
+from web.static_files import StaticFiles
 
 # A `pages/` folder beside app.py switches Streamlit to its legacy page discovery until the
 # first st.navigation call, so right after a start a URL could run pages/admin.py directly,
@@ -52,10 +53,11 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
     await asyncio.to_thread(close_shared_services)
 
 
-# Outermost first: the security headers go on the guard's answers (redirects, refusals) too.
+# Outermost first: the security headers go on the guard's answers (redirects, refusals) and
+# on the front end's files too; those files are public, so they are served before the guard.
 app = st.App(
     "app.py",
     routes=routes(),
-    middleware=[Middleware(SecurityHeaders), Middleware(SignInGuard)],
+    middleware=[Middleware(SecurityHeaders), Middleware(StaticFiles), Middleware(SignInGuard)],
     lifespan=lifespan,
 )

@@ -285,7 +285,7 @@ def test_upgrade_0010_to_0011_keeps_users_and_adds_no_money_quota(database_url: 
                 {"id": rows.user_id},
             )
         upgrade_to_head(db.engine)
-        assert current_revision(db.engine) == HEAD_REVISION == "0011"
+        assert current_revision(db.engine) == HEAD_REVISION
         users = UserRepository(db)
         user = users.get_user(rows.user_id)
         assert user is not None

@@ -8,7 +8,7 @@ in the session for the run that follows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import streamlit as st
@@ -51,10 +51,19 @@ class Entry:
     files: Sequence[IncomingFile] = field(default_factory=tuple)
 
 
-def draw_input(services: Services, user_id: int, has_key: bool) -> None:
-    """The chat input. What it submits is taken by its callback (`take_entry` gives it to
-    the run that sends): into an open conversation only the new turn's fragment reruns, so
-    the browser does not redraw the whole page before the first token can show."""
+# Sends an entry into the open conversation (its id) from the input's callback; True when
+# the new turn's fragment is to follow the reply, False when the whole page is to run.
+SendTurn = Callable[["Entry", str], bool]
+
+
+def draw_input(
+    services: Services, user_id: int, has_key: bool, send_turn: SendTurn | None = None
+) -> None:
+    """The chat input. What it submits is kept by its callback for the run that sends
+    (`take_entry`). Into the open conversation, `send_turn` sends it in the callback itself,
+    before any run starts, and only the new turn's fragment runs after it: the request
+    leaves a rerun sooner, and the browser does not redraw the whole page before the first
+    token can show."""
     refill = st.session_state.pop(REFILL, None)
     if refill is not None:
         st.session_state[INPUT_KEY] = refill
@@ -69,7 +78,7 @@ def draw_input(services: Services, user_id: int, has_key: bool) -> None:
         accept_audio=has_key and services.voice.offered(),
         max_upload_size=max(1, round(settings.attach_max_file_mb)),
         on_submit=_submitted,
-        args=(services, user_id),
+        args=(services, user_id, send_turn),
     )
 
 
@@ -85,10 +94,11 @@ def in_fragment_rerun() -> bool:
     return bool(context is not None and context.fragment_ids_this_run)
 
 
-def _submitted(services: Services, user_id: int) -> None:
+def _submitted(services: Services, user_id: int, send_turn: SendTurn | None) -> None:
     """Keeps what was submitted for the run that follows. A recording is transcribed into
-    the input instead. A message for the open conversation reruns only the new turn's
-    fragment when its page registered one; otherwise (a new chat) the whole page runs."""
+    the input instead. A message for the open conversation is sent at once when its page
+    registered the new turn's fragment, which alone runs after it; otherwise (a new chat,
+    a refusal, several replies) the whole page runs."""
     value = st.session_state.get(INPUT_KEY)
     if value is None:
         return
@@ -105,8 +115,10 @@ def _submitted(services: Services, user_id: int) -> None:
         ]
         st.session_state[PENDING] = Entry(value.text, files)
     conversation = st.query_params.get("c")
-    if conversation and st.session_state.get(TURN_FOR) == conversation:
-        st.rerun(TURN)
+    if send_turn and conversation and st.session_state.get(TURN_FOR) == conversation:
+        entry = take_entry()
+        if entry is not None and send_turn(entry, conversation):
+            st.rerun(TURN)
 
 
 def _transcribe_into_input(

@@ -35,6 +35,7 @@ class LiveReply:
         self._outcome: ReplyOutcome | None = None
         self._cancel_requested = False
         self._closer: Callable[[], None] | None = None
+        self._left = threading.Event()  # its request is on its way, or it has ended
 
     @property
     def cancel_requested(self) -> bool:
@@ -68,8 +69,16 @@ class LiveReply:
             )
             return LiveSnapshot(self._joined(), self._version, self._outcome)
 
+    def mark_left(self) -> None:
+        self._left.set()
+
+    def wait_left(self, timeout: float) -> bool:
+        """Block until its request is on its way to the API (or the reply has ended)."""
+        return self._left.wait(timeout)
+
     def finish(self, outcome: ReplyOutcome) -> bool:
         """Record the end once; False if someone (a Stop before the answer came) was first."""
+        self._left.set()
         with self._condition:
             if self._outcome is not None:
                 return False

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from chatcore.attachments import IncomingFile
+from chatcore.chat.catalog import LOADING_NOTE
 from chatcore.chat.params import GenerationParams
 from chatcore.chat.use_cases import ConversationView
 from chatcore.errors import AnyChatError, ImagesUnsupported, JsonModeUnmentioned
@@ -53,7 +55,8 @@ CONFIRM_DELETE = "confirm_delete_for"
 JSON_CONFIRM = "json_confirm"
 JSON_MODE_QUESTION = JsonModeUnmentioned.code
 IMAGES_QUESTION = ImagesUnsupported.code
-UNSENT = "chat_unsent"  # a message refused in the new turn's fragment, for the page to hand back
+UNSENT = "chat_unsent"  # a message refused in the input's callback, for the page to hand back
+MODEL_LIST_LOOK_SECONDS = 0.5  # while the model list loads, how often the page looks
 NEW_TURN = "new_turn"  # (question, reply) the new turn's fragment follows
 TURN_SLICE_SECONDS = 0.3
 
@@ -307,7 +310,7 @@ def render(services: Services, user: UserRecord) -> None:
     # a message sent reruns the whole page.
     st.session_state.pop(composer.TURN_FOR, None)
     st.session_state.pop(NEW_TURN, None)  # this run draws the whole thread, that reply too
-    composer.draw_input(services, user.id, has_key)
+    composer.draw_input(services, user.id, has_key, partial(_send_turn, services, user.id))
     entry = composer.take_entry()
     text = entry.text if entry else None
     view = None
@@ -325,7 +328,10 @@ def render(services: Services, user: UserRecord) -> None:
 
     folders = services.library.folders(user.id)  # the sidebar, the menu and the notes share it
     with st.sidebar:
-        controls.draw_controls(allowed_model_list(services, user))
+        models = allowed_model_list(services, user)
+        controls.draw_controls(models)
+        if models.error == LOADING_NOTE:
+            _await_model_list(services)
         draw_advanced()
         draw_presets(services, user.id)
         st.divider()
@@ -364,39 +370,57 @@ def render(services: Services, user: UserRecord) -> None:
     _new_turn(services, user, view.conversation.id)
 
 
+@st.fragment(run_every=MODEL_LIST_LOOK_SECONDS)
+def _await_model_list(services: Services) -> None:
+    """The page ran while the model list was still being fetched (at start-up): it runs
+    again once the list has come, so the picker and Compare with offer every model without
+    waiting for the reader's next click."""
+    if services.model_list().error != LOADING_NOTE:
+        st.rerun(scope="app")
+
+
+def _send_turn(
+    services: Services, user_id: int, entry: composer.Entry, conversation_id: str
+) -> bool:
+    """A message into the open conversation, sent from the chat input's callback, before
+    any run starts (a rerun costs about 20 ms before the request could leave). True when
+    the new turn's fragment is to follow the reply; False for the whole page: a refusal or
+    a question to answer first (the text is handed back), or several replies at once."""
+    view = _send(services, user_id, conversation_id, entry.text, files=entry.files)
+    if view is None:
+        st.session_state[UNSENT] = entry.text
+        return False
+    thread_view.after_send(services, user_id, view)
+    reply = view.thread[-1]
+    if choice_group(reply, view.alternatives.get(reply.id)):
+        return False
+    question = next(message for message in reversed(view.thread) if message.role == Role.USER)
+    st.session_state[NEW_TURN] = (question, reply)
+    return True
+
+
 @st.fragment(key=composer.TURN)
 def _new_turn(services: Services, user: UserRecord, conversation_id: str) -> None:
-    """A message sent into the open conversation: saved, and its question and reply drawn
-    below the thread, with nothing else of the page run again. Redrawing the page costs the
-    browser about half a second for a 20-message chat, all before the first token could
-    show (bench/chat_latency.py). Once the reply has ended, the whole page runs, as after
-    any other action: the history, the totals, the new messages' actions.
+    """The new turn in the open conversation, sent by the chat input's callback: its
+    question and reply drawn below the thread, with nothing else of the page run again.
+    Redrawing the page costs the browser about half a second for a 20-message chat, all
+    before the first token could show (bench/chat_latency.py). Once the reply has ended,
+    the whole page runs, as after any other action: the history, the totals, the new
+    messages' actions.
 
     A click in a fragment waits for the fragment's run to end, so the reply is followed in
     slices of TURN_SLICE_SECONDS, each a run of its own: a Stop is answered within one.
     Several replies at once (n choices, compared models) are drawn by the page instead.
 
-    In a page run (not this fragment's own) there is nothing to do: render sent already."""
+    In a page run (not this fragment's own) there is nothing to do: the page draws it."""
     if not composer.in_fragment_rerun():
         return
     # Who is here now, as every page run asks (app.py does not run for a fragment alone).
     if signed_in_user(services).id != user.id:
         st.rerun(scope="app")
-    entry = composer.take_entry()
-    if entry is not None:
-        view = _send(services, user.id, conversation_id, entry.text, files=entry.files)
-        if view is None:  # refused, or a question to answer first: the page says which
-            st.session_state[UNSENT] = entry.text
-            st.rerun(scope="app")
-        thread_view.after_send(services, user.id, view)
-        reply = view.thread[-1]
-        if choice_group(reply, view.alternatives.get(reply.id)):
-            st.rerun(scope="app")
-        question = next(message for message in reversed(view.thread) if message.role == Role.USER)
-        st.session_state[NEW_TURN] = (question, reply)
     turn: tuple[MessageRecord, MessageRecord] | None = st.session_state.get(NEW_TURN)
-    if turn is None:  # a click after the reply ended: the page shows it as it is
-        st.rerun(scope="app")
+    if turn is None or turn[1].conversation_id != conversation_id:
+        st.rerun(scope="app")  # a click after the reply ended: the page shows it as it is
     question, reply = turn
     draw_message(services, user.id, question, is_last=False, full_actions=False)
     with st.chat_message(Role.ASSISTANT):

@@ -9,7 +9,18 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from storage.attachments import (
@@ -35,6 +46,7 @@ from storage.records import (
     Thread,
 )
 from storage.threads import newest_leaf_below, read_path, read_tail, read_tail_in, read_thread
+from storage.usage import ADMISSION, Gate, admission_values
 
 
 class ChatRepository:
@@ -290,15 +302,22 @@ class ChatRepository:
         tail: int,
         attachments: Sequence[NewAttachment] = (),
         compared: Sequence[str] = (),
+        gate: Gate | None = None,
     ) -> TurnStarted | None:
-        """A send in one transaction, with nothing read before it: the conversation is
-        claimed (its settings and time written, only if it is this person's: None, and nothing
-        written, otherwise), the question goes below the end of its visible thread with one
-        empty reply per choice, and the thread's last `tail` messages are read back for the
-        page. Writing first also means SQLite takes its write lock at once: a transaction that
-        read first would fail, not wait, once a generation thread's checkpoint made its
-        snapshot stale. The question's files are written with it; `compared` models get
-        one reply each, as in start_reply."""
+        """A send in one transaction, with nothing read before it: the question goes below
+        the end of the conversation's visible thread, only if the conversation is this
+        person's (None, and nothing written, otherwise), then one empty reply per choice, and
+        the conversation takes the turn's settings, time and leaf; the thread's last `tail`
+        messages are read back for the page. Writing first also means SQLite takes its write
+        lock at once: a transaction that read first would fail, not wait, once a generation
+        thread's checkpoint made its snapshot stale. The question's files are written with
+        it; `compared` models get one reply each, as in start_reply. On PostgreSQL a send of
+        one reply is two statements, the writes with the admission and then the tail (four
+        round trips with BEGIN and COMMIT): a round trip costs about as much as its work.
+
+        `gate` admits the sender right after the first write, before the conversation is
+        found missing (a refusal outranks it, as when admission came first): what it raises
+        rolls the write back, so a refused send writes nothing."""
         turn = _Turn(
             conversation_id,
             user_text,
@@ -311,25 +330,77 @@ class ChatRepository:
             compared=tuple(compared),
         )
         now = utcnow()
+        asked = {**_question_values(turn, now, None), "attachment_count": len(attachments)}
+        turned = {
+            "conversation_id": conversation_id,
+            "turn_model": model,
+            "turn_settings": settings,
+            "now": now,
+        }
         with self.db.session() as session:
-            claimed = session.execute(
-                _CLAIM,
-                {
-                    "conversation_id": conversation_id,
-                    "owner": user_id,
-                    "turn_model": model,
-                    "turn_settings": settings,
-                    "now": now,
-                },
-            ).first()
-            if claimed is None:
-                return None
-            before = conversation_record(Conversation(**claimed._mapping))
-            added = _insert_turn(session, turn, before.active_leaf_id, now)
-            leaf = next(message.id for message in added if message.role == Role.ASSISTANT)
-            session.execute(_MOVE_LEAF, {"conversation_id": conversation_id, "leaf": leaf})
-            opened = replace(before, active_leaf_id=leaf)
-            return TurnStarted(before, opened, added, read_tail_in(session, self.db, opened, tail))
+            if self.db.engine.dialect.name == "postgresql" and choices == 1 and not compared:
+                written = self._send_at_once(session, turn, asked, user_id, turned, gate)
+                if written is None:
+                    return None
+                question, replies, opened, key = written
+            else:
+                claimed, key = self._claim(session, _claim_values(asked, user_id), gate)
+                if claimed is None:
+                    return None
+                question_id, asked["parent_id"] = claimed
+                question = _with_files(session, turn, _record(asked, question_id))
+                replies = _insert_replies(session, turn, question.id, now)
+                row = session.execute(_TURN_CLAIMED, {**turned, "leaf": replies[0].id}).one()
+                opened = conversation_record(Conversation(**row._mapping))
+            before = replace(opened, active_leaf_id=question.parent_id)
+            view = read_tail_in(session, self.db, opened, tail)
+            return TurnStarted(before, opened, [question, *replies], view, key)
+
+    def _send_at_once(
+        self,
+        session: Session,
+        turn: _Turn,
+        asked: dict[str, Any],
+        owner: int,
+        turned: dict[str, Any],
+        gate: Gate | None,
+    ) -> tuple[MessageRecord, list[MessageRecord], ConversationRecord, str | None] | None:
+        """PostgreSQL, a send of one reply: question, reply, the conversation's turn and the
+        sender's admission facts in one statement (_SEND_AT_ONCE), then the gate's decision
+        and the question's files. None when the conversation is not `owner`'s."""
+        now = turned["now"]
+        reply = _reply_values(turn, None, now)
+        found = session.execute(
+            _SEND_AT_ONCE,
+            {
+                **_claim_values(asked, owner),
+                **turned,
+                **{f"reply_{name}": reply[name] for name in _REPLY_FIELDS},
+                # Without a gate the facts are read all the same, and not looked at.
+                **(gate.values(owner) if gate is not None else admission_values(owner, now, now)),
+            },
+        ).first()
+        key = gate.admit_from(session, found) if gate is not None else None
+        if found is None or found.question_id is None:
+            return None
+        written = found._mapping
+        question = _record({**asked, "parent_id": found.question_parent_id}, found.question_id)
+        question = _with_files(session, turn, question)
+        conversation = {column.name: written[f"turn_{column.name}"] for column in _CONVERSATIONS.c}
+        opened = conversation_record(Conversation(**conversation))
+        answer = _record({**reply, "parent_id": question.id}, found.turn_active_leaf_id)
+        return question, [answer], opened, key
+
+    def _claim(
+        self, session: Session, values: dict[str, Any], gate: Gate | None
+    ) -> tuple[tuple[int, int | None] | None, str | None]:
+        """A send's first write: its question below the conversation's leaf, which it locks as
+        an UPDATE would (two sends at once go one below the other), only if the conversation
+        is :owner's; then the gate's decision. Returns the question's id and parent (None
+        when not theirs) and the key the gate admitted them with."""
+        claimed = session.execute(_CLAIM_QUESTION, values).first()
+        key = gate.admit(session, values["owner"]) if gate is not None else None
+        return (None if claimed is None else (claimed.id, claimed.parent_id)), key
 
     def get_message(self, message_id: int) -> MessageRecord | None:
         with self.db.session() as session:
@@ -517,6 +588,7 @@ class TurnStarted:
     opened: ConversationRecord  # as the transaction left it: the first reply is its leaf
     added: list[MessageRecord]
     view: Thread
+    key: str | None = None  # what the gate admitted the sender with: their key, or the team's
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,24 +624,80 @@ _TURN_STARTED = (
         updated_at=bindparam("now", type_=_CONVERSATIONS.c.updated_at.type),
     )
 )
-_CLAIM = (
+_TURN_CLAIMED = _TURN_STARTED.returning(*_CONVERSATIONS.c)
+_QUESTION_COLUMNS = ("role", "content", "status", "attachment_count", "created_at", "updated_at")
+# A send's question, written only into a conversation of :owner's, below its leaf (locked).
+_CLAIM_QUESTION = (
+    insert(_MESSAGES)
+    .from_select(
+        ["conversation_id", "parent_id", *_QUESTION_COLUMNS],
+        select(
+            _CONVERSATIONS.c.id,
+            _CONVERSATIONS.c.active_leaf_id,
+            *(
+                bindparam(f"question_{name}", type_=_MESSAGES.c[name].type)
+                for name in _QUESTION_COLUMNS
+            ),
+        )
+        .where(
+            _CONVERSATIONS.c.id == bindparam("conversation_id"),
+            _CONVERSATIONS.c.user_id == bindparam("owner"),
+        )
+        .with_for_update(),
+    )
+    .returning(_MESSAGES.c.id, _MESSAGES.c.parent_id)
+)
+_ASKED = _CLAIM_QUESTION.cte("asked")
+_ADMITTED = ADMISSION.subquery("admitted")
+_REPLY_FIELDS = (
+    "conversation_id",
+    "role",
+    "content",
+    "status",
+    "model",
+    "request_params",
+    "owner_process",
+    "created_at",
+    "updated_at",
+)
+_LONE_REPLY = (
+    insert(_MESSAGES)
+    .from_select(
+        ["parent_id", "attachment_count", *_REPLY_FIELDS],
+        select(
+            _ASKED.c.id,
+            literal(0),
+            *(bindparam(f"reply_{name}", type_=_MESSAGES.c[name].type) for name in _REPLY_FIELDS),
+        ),
+    )
+    .returning(_MESSAGES.c.id)
+    .cte("reply")
+)
+_TURN = (
     update(_CONVERSATIONS)
     .where(
         _CONVERSATIONS.c.id == bindparam("conversation_id"),
         _CONVERSATIONS.c.user_id == bindparam("owner"),
     )
     .values(
+        active_leaf_id=select(_LONE_REPLY.c.id).scalar_subquery(),
         model=bindparam("turn_model"),
         settings=bindparam("turn_settings", type_=_CONVERSATIONS.c.settings.type),
         updated_at=bindparam("now", type_=_CONVERSATIONS.c.updated_at.type),
     )
     .returning(*_CONVERSATIONS.c)
+    .cte("turn")
 )
-_MOVE_LEAF = (
-    update(_CONVERSATIONS)
-    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
-    .values(active_leaf_id=bindparam("leaf"))
-)
+# PostgreSQL, a send of one reply, in one statement: the question below the conversation's
+# leaf (locked, only if the conversation is :owner's), its empty reply, the conversation's
+# settings, time and leaf, and the sender's admission facts. A data-modifying WITH runs
+# whether or not it is read; no row when the account is gone.
+_SEND_AT_ONCE = select(
+    select(_ASKED.c.id).scalar_subquery().label("question_id"),
+    select(_ASKED.c.parent_id).scalar_subquery().label("question_parent_id"),
+    *(column.label(f"turn_{column.name}") for column in _TURN.c),
+    *_ADMITTED.c,
+).select_from(_ADMITTED.outerjoin(_TURN, true()))
 _CONVERSATION_OF = select(Conversation).where(
     Conversation.id == bindparam("conversation_id"), Conversation.user_id == bindparam("user_id")
 )
@@ -578,9 +706,33 @@ _CONVERSATION_OF = select(Conversation).where(
 def _insert_message(session: Session, values: dict[str, Any]) -> MessageRecord:
     """One message through Core, not a unit-of-work flush (a third of the cost); the record
     is built from what was written, with no read back."""
-    message_id = session.execute(_ADD_MESSAGE, values).scalar_one()
-    row = {name: values.get(name) for name in _RECORD_FIELDS}
+    return _record(values, session.execute(_ADD_MESSAGE, values).scalar_one())
+
+
+def _record(values: dict[str, Any], message_id: int) -> MessageRecord:
+    row: dict[str, Any] = {name: values.get(name) for name in _RECORD_FIELDS}
     return MessageRecord(**{**row, "id": message_id})
+
+
+def _claim_values(asked: dict[str, Any], owner: int) -> dict[str, Any]:
+    """_CLAIM_QUESTION's parameters. None is named as a column is: executed with such a
+    parameter, an UPDATE in the same statement (_SEND_AT_ONCE) would write it."""
+    values = {f"question_{name}": asked[name] for name in _QUESTION_COLUMNS}
+    return {**values, "conversation_id": asked["conversation_id"], "owner": owner}
+
+
+def _question_values(turn: _Turn, now: datetime, parent_id: int | None) -> dict[str, Any]:
+    return {
+        **_common(turn, now),
+        "parent_id": parent_id,
+        "role": Role.USER.value,
+        "content": turn.user_text,
+        "status": MessageStatus.COMPLETE.value,
+    }
+
+
+def _common(turn: _Turn, now: datetime) -> dict[str, Any]:
+    return {"conversation_id": turn.conversation_id, "created_at": now, "updated_at": now}
 
 
 def _insert_question(session: Session, turn: _Turn, values: dict[str, Any]) -> MessageRecord:
@@ -591,7 +743,16 @@ def _insert_question(session: Session, turn: _Turn, values: dict[str, Any]) -> M
         kept = files_of_message(session, turn.copy_attachments_from, turn.conversation_id)
     count = len(kept) + len(turn.attachments)
     question = _insert_message(session, {**values, "attachment_count": count})
-    if not count:
+    return _with_files(session, turn, question, kept)
+
+
+def _with_files(
+    session: Session,
+    turn: _Turn,
+    question: MessageRecord,
+    kept: tuple[AttachmentRecord, ...] = (),
+) -> MessageRecord:
+    if not kept and not turn.attachments:
         return question
     files = store_files(session, question.id, turn.attachments, kept=kept)
     return replace(question, attachments=files)
@@ -600,30 +761,19 @@ def _insert_question(session: Session, turn: _Turn, values: dict[str, Any]) -> M
 def _insert_turn(
     session: Session, turn: _Turn, parent_id: int | None, now: datetime
 ) -> list[MessageRecord]:
-    common = {
-        "conversation_id": turn.conversation_id,
-        "created_at": now,
-        "updated_at": now,
-    }
     added: list[MessageRecord] = []
     if turn.user_text is None and (turn.attachments or turn.copy_attachments_from is not None):
         raise ValueError("files belong to a user message: this turn adds none")
     if turn.user_text is not None:
-        question = _insert_question(
-            session,
-            turn,
-            {
-                **common,
-                "parent_id": parent_id,
-                "role": Role.USER.value,
-                "content": turn.user_text,
-                "status": MessageStatus.COMPLETE.value,
-            },
-        )
+        question = _insert_question(session, turn, _question_values(turn, now, parent_id))
         parent_id = question.id
         added.append(question)
-    reply = {
-        **common,
+    return added + _insert_replies(session, turn, parent_id, now)
+
+
+def _reply_values(turn: _Turn, parent_id: int | None, now: datetime) -> dict[str, Any]:
+    return {
+        **_common(turn, now),
         "parent_id": parent_id,
         "role": Role.ASSISTANT.value,
         "content": "",
@@ -632,6 +782,14 @@ def _insert_turn(
         "request_params": turn.request_params,
         "owner_process": turn.owner_process,
     }
+
+
+def _insert_replies(
+    session: Session, turn: _Turn, parent_id: int | None, now: datetime
+) -> list[MessageRecord]:
+    """One empty reply per choice, or per compared model, below `parent_id`."""
+    added: list[MessageRecord] = []
+    reply = _reply_values(turn, parent_id, now)
     # A compared model's reply names its model in its request fields too: the reply's own
     # model becomes the one the upstream answered with, and asking again needs the one asked.
     columns = [

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Result, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# A server's pooled connection idle this long is pinged before use (see _ping_after_idle).
+PING_AFTER_IDLE_S = 10.0
+# And one this old is replaced, whatever its use: a proxy or server may end long-lived ones.
+RECYCLE_AFTER_S = 1800
+_IDLE_SINCE = "anychat_idle_since"
 
 
 def _create_private_sqlite_file(url: str) -> None:
@@ -50,7 +57,40 @@ def create_db_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _tune_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_recycle=RECYCLE_AFTER_S, pool_use_lifo=True)
+    _ping_after_idle(engine)
+    return engine
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """pool_pre_ping, but only for a connection that sat idle: a ping is a round trip
+    (0.1-0.5 ms on loopback, up to a tenth of a send), and a connection used moments ago was
+    alive then.
+
+    A connection dies while idle: the server restarted, or a proxy or idle timeout closed it;
+    that one is pinged, replaced, and the pool's older connections with it, before anyone
+    uses it. The trade-off: a connection that died within PING_AFTER_IDLE_S of its last use
+    fails the one statement that meets it, and SQLAlchemy then invalidates the pool, so the
+    next use reconnects. The pool hands out the connection used last (LIFO), so under use one
+    connection stays busy and the others idle until pinged or recycled."""
+
+    def checked_in(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)  # None: a new connection, nothing to ping
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        dialect = engine.dialect
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.InvalidatePoolError(str(error)) from error
+            raise
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
 
 
 class Database:

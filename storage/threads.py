@@ -25,6 +25,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
+    CompoundSelect,
     Integer,
     Row,
     Select,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -170,6 +172,50 @@ def _walk_statement() -> Select[Any]:
     return select(path).order_by(path.c.distance)
 
 
+def _tail_statement() -> CompoundSelect[Any]:
+    """The path upward from :start in conversation :chat, at most :end messages, and their
+    siblings, in one round trip: every child of the path's parents (so the path's messages
+    too), and the conversation's first messages when the path reaches one. Full columns, each
+    row ending with its distance up the path (None for a sibling off it).
+
+    A few rows more than the page draws (the SLACK above the tail) come whole, not as the
+    walk's ids: cheaper than a second round trip for the drawn ones."""
+    up = _MESSAGES.alias()
+    path = (
+        select(_MESSAGES.c.id, _MESSAGES.c.parent_id, cast(literal(0), Integer).label("distance"))
+        .where(
+            _MESSAGES.c.id == bindparam("start"), _MESSAGES.c.conversation_id == bindparam("chat")
+        )
+        .cte("tail_path", recursive=True)
+    )
+    path = path.union_all(
+        select(up.c.id, up.c.parent_id, path.c.distance + 1).where(
+            up.c.id == path.c.parent_id, path.c.distance + 1 < bindparam("end", type_=Integer)
+        )
+    )
+    on_path = path.alias("on_path")
+    children = (
+        select(*MESSAGE_COLUMNS, on_path.c.distance)
+        .join(path, _MESSAGES.c.parent_id == path.c.parent_id)
+        .outerjoin(on_path, on_path.c.id == _MESSAGES.c.id)
+    )
+    # Both say whether the walk reached a first message: the EXISTS lets PostgreSQL skip this
+    # part outright (a one-time filter), the value gives SQLite's index lookup a key that
+    # matches nothing. Without them, every first message of the library is looked at.
+    reached = select(path.c.id).where(path.c.parent_id.is_(None))
+    reached_chat = select(bindparam("chat")).where(reached.exists()).scalar_subquery()
+    firsts = (
+        select(*MESSAGE_COLUMNS, on_path.c.distance)
+        .outerjoin(on_path, on_path.c.id == _MESSAGES.c.id)
+        .where(
+            reached.exists(),
+            _MESSAGES.c.parent_id.is_(None),
+            _MESSAGES.c.conversation_id == reached_chat,
+        )
+    )
+    return union_all(children, firsts)
+
+
 def _count_statement() -> Select[Any]:
     """How many messages from :start up to the first one, both counted."""
     up = _MESSAGES.alias()
@@ -240,6 +286,7 @@ def _newest_statement() -> Select[Any]:
 
 
 WALK = _walk_statement()
+TAIL = _tail_statement()
 COUNT_UP = _count_statement()
 SIBLINGS = _siblings_statement()
 WHOLE_PATH = _path_statement()
@@ -431,6 +478,8 @@ def read_tail_in(
         return Thread([], {})
     tail = max(tail, 1)
     depths = _depths(db)
+    if through is None:
+        return _tail_at_once(session, depths, conversation.id, leaf, tail)
     walked, position = _walk_for_view(session, depths, conversation.id, leaf, tail, through, above)
     if not walked:
         return Thread([], {})
@@ -451,6 +500,28 @@ def read_tail_in(
         hidden=depth - shown[0].distance if shown else 0,
         later=start,
     )
+
+
+def _tail_at_once(
+    session: Session, depths: _Depths, conversation_id: str, leaf: int, tail: int
+) -> Thread:
+    """`read_tail_in` without a message landed on: the walk and the drawn rows in one
+    statement (TAIL), then the rows of the messages drawn and their siblings kept."""
+    rows = session.execute(
+        TAIL, {"start": leaf, "chat": conversation_id, "end": tail + SLACK}
+    ).all()
+    walked = sorted(
+        (_Step(row.id, row.parent_id, row.role, row[-1]) for row in rows if row[-1] is not None),
+        key=lambda step: step.distance,
+    )
+    if not walked:
+        return Thread([], {})
+    depth = _leaf_depth(session, depths, conversation_id, walked)
+    shown = _widened(walked, 0, min(tail, depth + 1))
+    parents = {step.parent_id for step in shown}
+    drawn = sorted((row for row in rows if row.parent_id in parents), key=lambda row: row.id)
+    thread = _thread_of(drawn, shown, _files(session, drawn))
+    return Thread(thread.messages, thread.alternatives, hidden=depth - shown[0].distance)
 
 
 def _position(walked: list[_Step], message_id: int | None) -> int | None:

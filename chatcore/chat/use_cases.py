@@ -51,6 +51,7 @@ from storage import (
     ReplyOutcome,
     Role,
 )
+from storage.usage import Gate
 
 JSON_MODE_WARNING = N_(
     "JSON mode is on, but neither the system prompt nor any message mentions JSON. The API "
@@ -74,6 +75,11 @@ class RequestPolicy(Protocol):
 
     def admit(self, user_id: int) -> str | None: ...
 
+    def gate(self) -> Gate | None:
+        """`admit` decided inside the transaction that writes a send (no read before it), or
+        None when the policy reads nothing from the database: then `admit` comes first."""
+        ...
+
 
 class TeamKeyPolicy:
     """Everyone may send, with the team's key (single-user and test setups)."""
@@ -84,6 +90,9 @@ class TeamKeyPolicy:
     def admit(self, user_id: int) -> str | None:
         if not self._settings.has_api_key:
             raise MissingApiKey(NO_TEAM_KEY, code="api_key_not_configured")
+        return None
+
+    def gate(self) -> Gate | None:
         return None
 
 
@@ -203,13 +212,17 @@ class ChatService:
 
         Here and not in the pages, so no page can forget a check and every page refuses alike.
         """
+        self._check_models(user_id, params, also)
+        return self.policy.admit(user_id)
+
+    def _check_models(self, user_id: int, params: GenerationParams, also: Sequence[str]) -> None:
+        """`admit` but for the policy: the settings, the catalogue and the team's allowlists."""
         params.validate()
         for model in (params.model, *also):
             if self._models_offered is not None:
                 self._models_offered().check(model)
             if self._model_access is not None:
                 self._model_access.check_user_id(user_id, model)
-        return self.policy.admit(user_id)
 
     def send(
         self,
@@ -236,8 +249,13 @@ class ChatService:
         request per model with everything but the model equal (chatcore/chat/compare.py).
         Each reply is one column, so `n` is not sent."""
         self.check_message(text, with_files=bool(files))
-        # Before anything of the turn is read or written.
-        params, models, api_key = self._admit_models(user_id, params, compare_with)
+        # Before anything of the turn is read or written. In a conversation that exists, the
+        # policy's part is decided in the transaction that writes the question (one checkout
+        # and commit, not two); it still refuses before anything is kept.
+        gate = self.policy.gate() if conversation_id is not None else None
+        params, models = self._compared_params(params, compare_with)
+        self._check_models(user_id, params, models[1:])
+        api_key = self.policy.admit(user_id) if gate is None else None
         attachments = prepare_attachments(files, self._limits) if files else []
         if params.json_mode and not confirmed_json:
             known = self._conversation(user_id, conversation_id) if conversation_id else None
@@ -263,6 +281,7 @@ class ChatService:
             api_key=api_key,
             attachments=attachments,
             compared=models if len(models) > 1 else (),
+            gate=gate,
         )
 
     def _require_seeing_models(
@@ -281,10 +300,15 @@ class ChatService:
     ) -> tuple[GenerationParams, tuple[str, ...], str | None]:
         """`admit` for a send or an edit that may compare: the parameters to send (no `n`
         when comparing, each model being one column), the models, and the key."""
-        models = compared_models(params.model, compare_with)
-        if len(models) > 1:
-            params = replace(params, n=None)
+        params, models = self._compared_params(params, compare_with)
         return params, models, self.admit(user_id, params, also=models[1:])
+
+    @staticmethod
+    def _compared_params(
+        params: GenerationParams, compare_with: Sequence[str]
+    ) -> tuple[GenerationParams, tuple[str, ...]]:
+        models = compared_models(params.model, compare_with)
+        return (replace(params, n=None) if len(models) > 1 else params), models
 
     def _check_fits(
         self,
@@ -625,10 +649,12 @@ class ChatService:
         api_key: str | None,
         attachments: Sequence[NewAttachment] = (),
         compared: tuple[str, ...] = (),
+        gate: Gate | None = None,
     ) -> ConversationView:
         """A send: the question and its empty replies below the end of the visible thread,
         and the view the page draws, in one transaction that also checks the conversation is
-        this person's (ChatRepository.continue_thread).
+        this person's and, with `gate`, admits them (ChatRepository.continue_thread; then
+        `api_key` is the one the gate returns).
 
         The view's tail is all the request needs from the page thread when the conversation
         is short; in a long one, the generation thread reads the earlier messages for the
@@ -647,9 +673,12 @@ class ChatService:
             tail=VIEW_TAIL + 2,  # the question and the first reply, below what was drawn
             attachments=attachments,
             compared=compared,
+            gate=gate,
         )
         if started is None:
             raise ConversationNotFound(CONVERSATION_GONE)
+        if gate is not None:
+            api_key = started.key
         view = started.view
         replies = [message for message in started.added if message.role == Role.ASSISTANT]
         leaf = started.before.active_leaf_id  # where the question went

@@ -13,12 +13,11 @@ from chatcore.team.prices import PriceList
 from chatcore.team.usage import (
     money_spent,
     period_start,
-    quota_period_start,
     refuse_over_money_quota,
     refuse_over_quota,
 )
-from storage.records import QuotaPeriod, UserRecord
-from storage.usage import UsageLedger
+from storage.records import QuotaPeriod
+from storage.usage import Admission, Gate, UsageLedger
 
 
 class AccountPolicy:
@@ -44,16 +43,26 @@ class AccountPolicy:
     def admit(self, user_id: int) -> str | None:
         """Read as the account is now, at every send, in one query (storage/usage.py); a
         second, grouped one only for someone with a money quota."""
-        now = self._clock()
-        facts = self._ledger.admission(
-            user_id,
-            day_start=period_start(QuotaPeriod.DAY, now),
-            month_start=period_start(QuotaPeriod.MONTH, now),
+        gate = self.gate()
+        return gate.decide(
+            self._ledger.admission(user_id, day_start=gate.day_start, month_start=gate.month_start)
         )
+
+    def gate(self) -> Gate:
+        """`admit`, for a send that reads the account in the transaction writing its message
+        (ChatRepository.continue_thread): the same facts, the same decision."""
+        now = self._clock()
+        return Gate(
+            period_start(QuotaPeriod.DAY, now),
+            period_start(QuotaPeriod.MONTH, now),
+            lambda facts: self._decide(facts, now),
+        )
+
+    def _decide(self, facts: Admission | None, now: datetime) -> str | None:
         if facts is None or facts.user.disabled:
             raise AccountDisabled(N_("This account is disabled, so nothing can be sent."))
         refuse_over_quota(facts.user, facts.tokens_used, now)
-        self._refuse_over_money_quota(facts.user, now)
+        self._refuse_over_money_quota(facts, now)
         ciphertext = facts.key_ciphertext
         personal = self._keys.readable(ciphertext) if ciphertext is not None else None
         if personal:
@@ -67,10 +76,10 @@ class AccountPolicy:
             )
         return None
 
-    def _refuse_over_money_quota(self, user: UserRecord, now: datetime) -> None:
-        """The period's tokens per model at today's prices; a model without one counts nothing."""
-        if user.quota_money is None or self._prices is None:
+    def _refuse_over_money_quota(self, facts: Admission, now: datetime) -> None:
+        """The period's tokens per model (read with the account) at today's prices; a model
+        without one counts nothing."""
+        if facts.user.quota_money is None or self._prices is None:
             return
-        uses = self._ledger.tokens_by_model(user.id, quota_period_start(user, now))
-        spent, _unpriced = money_spent(self._prices, uses)
-        refuse_over_money_quota(user, spent, self._prices.currency, now)
+        spent, _unpriced = money_spent(self._prices, facts.model_uses)
+        refuse_over_money_quota(facts.user, spent, self._prices.currency, now)

@@ -301,6 +301,17 @@ def launch_app(env: dict[str, str], log_dir: Path, deadline: float) -> AppProces
     return app
 
 
+def stop_everything(fake: FakeOpenAI, workdir: Path, services: Services | None = None) -> None:
+    """A bench's end, however it ends: every app it started, its services, the test server
+    and the scratch folder."""
+    for running in list(RUNNING):
+        stop_app(running)
+    if services is not None:
+        services.close()
+    fake.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def stop_app(app: AppProcess) -> None:
     app.stop(timeout=8)
     if app in RUNNING:
@@ -696,11 +707,7 @@ def run(args: argparse.Namespace, deadline: float, log: Any) -> dict[str, Any]:
             print(f"--- streamlit log (tail) ---\n{apps[-1].log_tail()}", file=sys.stderr)
         raise
     finally:
-        for running in list(RUNNING):
-            stop_app(running)
-        services.close()
-        fake.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        stop_everything(fake, workdir, services)
 
 
 def report_data(

@@ -34,7 +34,6 @@ timeout (``--timeout``, default 600 s).  Needs Chromium at /usr/bin/chromium (``
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import tempfile
@@ -52,7 +51,6 @@ from bench.chat_latency import (
     CHROMIUM_ARGS,
     IDLE_APP,
     INPUT,
-    RUNNING,
     SETTLE_SECONDS,
     STEP_TIMEOUT_MS,
     BackgroundLoad,
@@ -63,7 +61,7 @@ from bench.chat_latency import (
     launch_app,
     percentile,
     run_bounded,
-    stop_app,
+    stop_everything,
     summary,
 )
 from tests.support.app_process import AppProcess, app_env
@@ -459,10 +457,7 @@ def run(args: argparse.Namespace, deadline: float, log: Callable[[str], None]) -
             print(f"--- streamlit log (tail) ---\n{app.log_tail()}", file=sys.stderr)
         raise
     finally:
-        for running in list(RUNNING):
-            stop_app(running)
-        fake.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        stop_everything(fake, workdir)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import statistics
 import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,6 @@ from bench.chat_latency import (
     CHROMIUM_ARGS,
     IDLE_APP,
     INPUT,
-    RUNNING,
     BackgroundLoad,
     background_lines,
     environment,
@@ -39,7 +36,7 @@ from bench.chat_latency import (
     message_text,
     run_bounded,
     seed_conversation,
-    stop_app,
+    stop_everything,
     summary,
 )
 from chatcore.config import load_settings
@@ -150,11 +147,7 @@ def run(args: argparse.Namespace, deadline: float, log: Any) -> dict[str, Any]:
                 browser.close()
         env_facts["background"] = load.summary()
     finally:
-        for running in list(RUNNING):
-            stop_app(running)
-        services.close()
-        fake.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        stop_everything(fake, workdir, services)
     return report(env_facts, reply, rounds)
 
 
@@ -192,8 +185,7 @@ def render_table(data: dict[str, Any]) -> str:
         lines.append(f"  {label:<56} {s['median']:6.1f}   {s['p90']:6.1f}")
     met = "met" if data["goal"]["met"] else "MISSED"
     lines.append(
-        f"  {'last / first':<56} {data['last_over_first']:6.2f}   "
-        f"{met} (goal <= {GOAL_RATIO:g})"
+        f"  {'last / first':<56} {data['last_over_first']:6.2f}   {met} (goal <= {GOAL_RATIO:g})"
     )
     return "\n".join(lines)
 

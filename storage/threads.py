@@ -25,6 +25,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
+    CTE,
     CompoundSelect,
     Integer,
     Row,
@@ -172,6 +173,22 @@ def _walk_statement() -> Select[Any]:
     return select(path).order_by(path.c.distance)
 
 
+def _walk_up(start: str, name: str, *, limited: bool) -> CTE:
+    """Ids from the message named by the parameter `start` up to the first message of
+    conversation :chat, each with its distance up; with `limited`, fewer than :end of them."""
+    up = _MESSAGES.alias()
+    path = (
+        select(_MESSAGES.c.id, _MESSAGES.c.parent_id, cast(literal(0), Integer).label("distance"))
+        .where(_MESSAGES.c.id == bindparam(start), _MESSAGES.c.conversation_id == bindparam("chat"))
+        .cte(name, recursive=True)
+    )
+    step = path.c.distance + 1
+    limit = [step < bindparam("end", type_=Integer)] if limited else []
+    return path.union_all(
+        select(up.c.id, up.c.parent_id, step).where(up.c.id == path.c.parent_id, *limit)
+    )
+
+
 def _tail_statement() -> CompoundSelect[Any]:
     """The path upward from :start in conversation :chat, at most :end messages, and their
     siblings, in one round trip: every child of the path's parents (so the path's messages
@@ -180,19 +197,7 @@ def _tail_statement() -> CompoundSelect[Any]:
 
     A few rows more than the page draws (the SLACK above the tail) come whole, not as the
     walk's ids: cheaper than a second round trip for the drawn ones."""
-    up = _MESSAGES.alias()
-    path = (
-        select(_MESSAGES.c.id, _MESSAGES.c.parent_id, cast(literal(0), Integer).label("distance"))
-        .where(
-            _MESSAGES.c.id == bindparam("start"), _MESSAGES.c.conversation_id == bindparam("chat")
-        )
-        .cte("tail_path", recursive=True)
-    )
-    path = path.union_all(
-        select(up.c.id, up.c.parent_id, path.c.distance + 1).where(
-            up.c.id == path.c.parent_id, path.c.distance + 1 < bindparam("end", type_=Integer)
-        )
-    )
+    path = _walk_up("start", "tail_path", limited=True)
     on_path = path.alias("on_path")
     children = (
         select(*MESSAGE_COLUMNS, on_path.c.distance)
@@ -249,17 +254,7 @@ def _siblings_statement() -> Select[Any]:
 def _path_statement() -> Select[Any]:
     """Every message from :leaf up to the first one, full columns, in no particular order
     (the caller sorts: a sort of thousands of full rows in the database costs more)."""
-    up = _MESSAGES.alias()
-    path = (
-        select(_MESSAGES.c.id, _MESSAGES.c.parent_id, cast(literal(0), Integer).label("distance"))
-        .where(
-            _MESSAGES.c.id == bindparam("leaf"), _MESSAGES.c.conversation_id == bindparam("chat")
-        )
-        .cte("whole_path", recursive=True)
-    )
-    path = path.union_all(
-        select(up.c.id, up.c.parent_id, path.c.distance + 1).where(up.c.id == path.c.parent_id)
-    )
+    path = _walk_up("leaf", "whole_path", limited=False)
     return select(*MESSAGE_COLUMNS, path.c.distance).join(path, path.c.id == _MESSAGES.c.id)
 
 

@@ -9,7 +9,6 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from chatcore.attachments import IncomingFile
-from chatcore.chat.catalog import LOADING_NOTE
 from chatcore.chat.params import GenerationParams
 from chatcore.chat.use_cases import ConversationView
 from chatcore.errors import AnyChatError, ImagesUnsupported, JsonModeUnmentioned
@@ -56,7 +55,6 @@ JSON_CONFIRM = "json_confirm"
 JSON_MODE_QUESTION = JsonModeUnmentioned.code
 IMAGES_QUESTION = ImagesUnsupported.code
 UNSENT = "chat_unsent"  # a message refused in the input's callback, for the page to hand back
-MODEL_LIST_LOOK_SECONDS = 0.5  # while the model list loads, how often the page looks
 NEW_TURN = "new_turn"  # (question, reply) the new turn's fragment follows
 TURN_SLICE_SECONDS = 0.3
 
@@ -328,10 +326,7 @@ def render(services: Services, user: UserRecord) -> None:
 
     folders = services.library.folders(user.id)  # the sidebar, the menu and the notes share it
     with st.sidebar:
-        models = allowed_model_list(services, user)
-        controls.draw_controls(models)
-        if models.error == LOADING_NOTE:
-            _await_model_list(services)
+        controls.draw_controls(allowed_model_list(services, user))
         draw_advanced()
         draw_presets(services, user.id)
         st.divider()
@@ -368,15 +363,6 @@ def render(services: Services, user: UserRecord) -> None:
     composer.draw_context_use(services, view)
     st.session_state[composer.TURN_FOR] = view.conversation.id
     _new_turn(services, user, view.conversation.id)
-
-
-@st.fragment(run_every=MODEL_LIST_LOOK_SECONDS)
-def _await_model_list(services: Services) -> None:
-    """The page ran while the model list was still being fetched (at start-up): it runs
-    again once the list has come, so the picker and Compare with offer every model without
-    waiting for the reader's next click."""
-    if services.model_list().error != LOADING_NOTE:
-        st.rerun(scope="app")
 
 
 def _send_turn(

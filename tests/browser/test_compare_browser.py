@@ -34,6 +34,14 @@ def columns(page: Page) -> Locator:
 
 
 def choose_to_compare(page: Page, model: str) -> None:
+    # A fresh server may still be listing its models; the page offers them from its next run.
+    loading = sidebar(page).get_by_text("Loading the model list…")
+    for _ in range(10):
+        if loading.count() == 0:
+            break
+        page.wait_for_timeout(1000)
+        page.reload()
+        expect(page.get_by_test_id("stChatInputTextArea")).to_be_editable(timeout=LOAD_TIMEOUT)
     picker = sidebar(page).get_by_test_id("stMultiSelect").filter(has_text="Compare with")
     picker.click()
     page.get_by_role("option", name=model, exact=True).click()

@@ -14,7 +14,6 @@ import streamlit as st
 from starlette.middleware import Middleware
 from streamlit.runtime.pages_manager import PagesManager
 
-from chatcore.wiring import close_shared_services, shared_services
 from web.guard import SignInGuard
 from web.headers import SecurityHeaders
 from web.signin import routes
@@ -31,10 +30,13 @@ def _warm_up() -> None:
     """What the first page run would otherwise do while its visitor waits: import the pages'
     modules (about 1.5 s) and build the services (the schema checked or migrated, the worker
     and the model list started). A page that comes sooner waits for the same lock; a bad
-    configuration is left for that page to explain."""
+    configuration is left for that page to explain. None of it is imported before the server
+    listens (this module and web/ import only light modules at the top), so a browser's
+    first request is answered, and its front end loads, while this runs."""
     try:
         import ui.chat_page  # noqa: F401  (the heaviest page; app.py's frame imports the rest)
         from chatcore.config import current_settings
+        from chatcore.wiring import shared_services
 
         shared_services(current_settings())
     except Exception:
@@ -50,6 +52,8 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
     atexit hooks never run.)"""
     threading.Thread(target=_warm_up, name="anychat-warm-up", daemon=True).start()
     yield
+    from chatcore.wiring import close_shared_services
+
     await asyncio.to_thread(close_shared_services)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chatcore.config import Settings, current_settings
-from chatcore.wiring import shared_services
 
 if TYPE_CHECKING:
     from chatcore.team.accounts import AccountService
@@ -18,7 +17,11 @@ def settings() -> Settings:
 
 
 def accounts() -> AccountService:
-    """The process's account service: the one the pages use, so one engine serves both."""
+    """The process's account service: the one the pages use, so one engine serves both.
+    Imported here, not at the top: the server then listens before the storage and SDK
+    packages (about a second) are loaded, and the warm-up loads them meanwhile."""
+    from chatcore.wiring import shared_services
+
     return shared_services(settings()).accounts
 
 

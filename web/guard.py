@@ -18,17 +18,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 
 from chatcore.config import Settings
 from chatcore.i18n import N_, for_accept_language
-from chatcore.team.accounts import AccountService
 from web.client import client_address, header_values, is_trusted, peer_address
 from web.context import SESSION_COOKIE, accounts, base_path, settings
 from web.visitors import VISITOR_HEADER, Visitor, visitors
+
+if TYPE_CHECKING:
+    from chatcore.team.accounts import AccountService
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

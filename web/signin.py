@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from chatcore.errors import AccountError
 from chatcore.i18n import Explainable, Translator, for_accept_language
-from chatcore.team.accounts import same_secret
+from chatcore.team.tokens import same_secret
 from web.client import client_address
 from web.context import SESSION_COOKIE, accounts, base_path, settings
 from web.guard import same_origin

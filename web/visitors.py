@@ -14,8 +14,10 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from storage import UserRecord
+if TYPE_CHECKING:
+    from storage import UserRecord
 
 # The header the guard sets on the websocket it admits; any copy a client sent is removed first.
 VISITOR_HEADER = "x-anychat-visitor"

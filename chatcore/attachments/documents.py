@@ -10,13 +10,15 @@ refused rather than sent as an empty file the model would answer about as if it 
 from __future__ import annotations
 
 import io
-
-from pypdf import PasswordType, PdfReader
+from typing import TYPE_CHECKING
 
 from chatcore.attachments.names import extension
 from chatcore.errors import AttachmentRefused
 from chatcore.i18n import N_
 from storage import AttachmentKind, NewAttachment
+
+if TYPE_CHECKING:  # pypdf takes ~0.15 s to import: loaded with the first PDF, not at start
+    from pypdf import PdfReader
 
 # Files read as text by their extension (any text/* type the browser names is read too).
 TEXT_EXTENSIONS = frozenset(
@@ -142,6 +144,8 @@ def pages_text(texts: list[str]) -> str:
 def _open_pdf(data: bytes) -> tuple[PdfReader, bool, int] | None:
     """The reader, whether it stays locked, and its pages (0 while locked); None when the
     file cannot be parsed at all."""
+    from pypdf import PdfReader
+
     try:
         reader = PdfReader(io.BytesIO(data))
         locked = reader.is_encrypted and not _opens_without_password(reader)
@@ -153,6 +157,8 @@ def _open_pdf(data: bytes) -> tuple[PdfReader, bool, int] | None:
 def _opens_without_password(reader: PdfReader) -> bool:
     """A PDF encrypted only against changes opens with the empty password; pypdf needs the
     `cryptography` package for AES, and without it such a file counts as locked."""
+    from pypdf import PasswordType
+
     try:
         return reader.decrypt("") != PasswordType.NOT_DECRYPTED
     except Exception:

@@ -27,7 +27,7 @@ from chatcore.config import Settings
 from chatcore.errors import AccountError, ConfigError, Sentence
 from chatcore.i18n import AUTO, N_, normalise
 from chatcore.team.signin_throttle import SignInThrottle
-from chatcore.team.tokens import token_hash
+from chatcore.team.tokens import same_secret, token_hash
 from storage import LOCAL_USERNAME, UserRecord
 from storage.records import AccountRole, QuotaPeriod, SignInSource
 from storage.users import AlreadySetUp, UsernameTaken, UserRepository
@@ -154,15 +154,6 @@ def _dummy_hash() -> str:
 def new_token() -> str:
     """A session token for the browser's cookie: 256 random bits."""
     return secrets.token_urlsafe(32)
-
-
-def same_secret(given: str, expected: str) -> bool:
-    """Constant-time equality of a submitted secret and the expected one, compared as UTF-8
-    bytes: compare_digest refuses non-ASCII str, and odd input must be a mismatch, not a
-    crash."""
-    return secrets.compare_digest(
-        given.encode("utf-8", "replace"), expected.encode("utf-8", "replace")
-    )
 
 
 def oidc_username(preferred_username: str, email: str | None, subject: str) -> str:

@@ -91,14 +91,17 @@ def health_ok(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def streamlit_command(port: int, extra_args: Sequence[str] = ()) -> list[str]:
-    """`streamlit run server.py` with this interpreter, on 127.0.0.1:`port`, headless."""
+def streamlit_command(
+    port: int, extra_args: Sequence[str] = (), script: str = "server.py"
+) -> list[str]:
+    """`streamlit run server.py` (or `script`) with this interpreter, on 127.0.0.1:`port`,
+    headless."""
     return [
         sys.executable,
         "-m",
         "streamlit",
         "run",
-        "server.py",
+        script,
         f"--server.address={HOST}",
         f"--server.port={port}",
         "--server.headless=true",
@@ -166,8 +169,11 @@ def start_app(
     timeout: float = STARTUP_TIMEOUT,
     poll_interval: float = 0.1,
     extra_args: Sequence[str] = (),
+    script: str = "server.py",
+    cwd: Path = PROJECT_ROOT,
 ) -> AppProcess:
-    """Spawn the app on a free port and return once it is healthy.
+    """Spawn the app (or another Streamlit `script`, run from `cwd`) on a free port and
+    return once it is healthy.
 
     Raises AppStartError if it exits first or is not healthy within `timeout` seconds; then,
     as on any other error while waiting, the process is stopped before the error propagates.
@@ -177,8 +183,8 @@ def start_app(
         started = time.monotonic()
         spawned_at = time.time()
         process = subprocess.Popen(
-            streamlit_command(port, extra_args),
-            cwd=PROJECT_ROOT,
+            streamlit_command(port, extra_args, script),
+            cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=log,

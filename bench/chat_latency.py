@@ -931,6 +931,13 @@ def render_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def add_run_options(parser: argparse.ArgumentParser, *, timeout: float = 600.0) -> None:
+    """The options every Chromium bench run through `run_bounded` takes."""
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--timeout", type=float, default=timeout, help="hard limit, seconds")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sends", type=int, default=20, help="counted sends per size (>= 1)")
@@ -939,9 +946,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--loads", type=int, default=10, help="page loads per variant")
     parser.add_argument("--cold-starts", type=int, default=5, help="server spawns to time")
     parser.add_argument("--grow", action="store_true", help="send into one growing chat")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--timeout", type=float, default=600, help="hard limit, seconds")
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    add_run_options(parser)
     args = parser.parse_args(argv)
     if args.sends < 1 or args.warmup < 0 or args.loads < 1 or args.cold_starts < 1:
         parser.error("--sends, --loads and --cold-starts must be >= 1, --warmup >= 0")

@@ -55,6 +55,7 @@ from bench.chat_latency import (
     STEP_TIMEOUT_MS,
     BackgroundLoad,
     BenchError,
+    add_run_options,
     background_lines,
     clock_offset_ms,
     environment,
@@ -466,9 +467,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="uncounted sends first")
     parser.add_argument("--first-token-delay", type=float, default=0.2, help="seconds")
     parser.add_argument("--chunk-delay", type=float, default=0.02, help="seconds between chunks")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--timeout", type=float, default=600, help="hard limit, seconds")
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    add_run_options(parser)
     args = parser.parse_args(argv)
     if args.sends < 1 or args.warmup < 0 or args.sends + args.warmup > 200:
         parser.error("--sends must be >= 1, --warmup >= 0, and at most 200 sends in all")

@@ -30,6 +30,7 @@ from bench.chat_latency import (
     IDLE_APP,
     INPUT,
     BackgroundLoad,
+    add_run_options,
     background_lines,
     environment,
     launch_app,
@@ -193,9 +194,7 @@ def render_table(data: dict[str, Any]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.long_reply", description=__doc__)
     parser.add_argument("--replies", type=int, default=3, help="long replies to stream")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--timeout", type=float, default=300.0, help="hard limit, seconds")
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    add_run_options(parser, timeout=300.0)
     return parser.parse_args(argv)
 
 

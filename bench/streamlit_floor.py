@@ -46,6 +46,7 @@ from bench.chat_latency import (
     INPUT,
     RUNNING,
     STEP_TIMEOUT_MS,
+    add_run_options,
     clock_offset_ms,
     message_text,
     page_load,
@@ -230,9 +231,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--loads", type=int, default=10, help="page loads per variant")
     parser.add_argument("--sends", type=int, default=20, help="Enter presses timed per variant")
     parser.add_argument("--cold-starts", type=int, default=5, help="spawns to time")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--timeout", type=float, default=600, help="hard limit, seconds")
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    add_run_options(parser)
     args = parser.parse_args(argv)
     if min(args.loads, args.sends, args.cold_starts) < 1:
         parser.error("--loads, --sends and --cold-starts must be >= 1")

@@ -27,6 +27,7 @@ from chatcore.config import load_settings
 from chatcore.wiring import Services, close_shared_services, shared_services
 from storage import UserRecord
 from tests.support.fake_openai import Behavior, FakeOpenAI
+from ui.chat_page import MENU_PREFIX
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PASSWORD = "a long enough password"
@@ -106,6 +107,7 @@ def open_app(page: str | None = None, conversation_id: str | None = None) -> App
     at.session_state["presets_panel"] = True
     if conversation_id:
         at.query_params["c"] = conversation_id
+        at.session_state[f"{MENU_PREFIX}{conversation_id}"] = True  # its menu open (Share)
     at.run()
     if page:
         at.switch_page(f"pages/{page}.py").run()

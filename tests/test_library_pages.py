@@ -16,7 +16,7 @@ from chatcore.config import load_settings
 from chatcore.wiring import Services, build_services, close_shared_services
 from storage.models import Conversation
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.pages import run_app
+from tests.support.pages import open_conversation_menu, run_app
 
 
 @pytest.fixture
@@ -65,6 +65,7 @@ def test_a_folder_is_created_filled_from_the_menu_and_opened(
     at.chat_input[0].set_value("chat about the client").run()
     conversation_id = at.query_params["c"]
     folder = services.library.folders(services.local_user.id)[0]
+    open_conversation_menu(at, conversation_id)
     at.selectbox(key=f"move-{conversation_id}").set_value(folder.id).run()
     assert not at.exception
     me = services.local_user.id
@@ -102,6 +103,7 @@ def test_archive_hides_the_chat_and_the_archive_view_restores_it(
     at = run_app()
     at.chat_input[0].set_value("old business").run()
     conversation_id = at.query_params["c"]
+    open_conversation_menu(at, conversation_id)
     _button(at, "Archive").click().run()  # the conversation menu's Archive
     assert "c" not in at.query_params
     assert _titles(at, "old business") == []

@@ -15,7 +15,7 @@ from chatcore.config import load_settings
 from chatcore.wiring import build_services, close_shared_services
 from storage import MessageStatus, ReplyOutcome
 from tests.support.fake_openai import Behavior, FakeOpenAI
-from tests.support.pages import run_app
+from tests.support.pages import open_conversation_menu, run_app
 
 SECRET = "sk-page-test-secret"
 
@@ -115,6 +115,9 @@ def test_rename_and_delete_from_the_header(app_env: Path, fake_api: FakeOpenAI) 
     at = run_app()
     at.chat_input[0].set_value("to be renamed").run()
     conversation_id = at.query_params["c"]
+    # Closed, the menu holds nothing: its widgets cost no page run.
+    assert [box for box in at.text_input if box.key == f"rename-{conversation_id}"] == []
+    open_conversation_menu(at, conversation_id)
     at.text_input(key=f"rename-{conversation_id}").set_value("Renamed chat").run()
     assert at.subheader[0].value == "Renamed chat"
     next(b for b in at.button if b.label == "Delete conversation").click().run()

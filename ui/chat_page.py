@@ -210,6 +210,9 @@ def _rename(services: Services, user_id: int, conversation_id: str) -> None:
         services.chat.rename(user_id, conversation_id, title)
 
 
+MENU_PREFIX = "conversation-menu-"  # + conversation id: the header menu's popover
+
+
 def _draw_header(
     services: Services, user_id: int, view: ConversationView, folders: Sequence[FolderRecord]
 ) -> None:
@@ -217,30 +220,40 @@ def _draw_header(
     title_col, menu_col = st.columns([0.9, 0.1], vertical_alignment="center")
     title_col.subheader(plain(conversation.title), anchor=False)
     menu = _("Rename, file, archive, export, share or delete")
-    with menu_col.popover("", icon=":material/more_horiz:", help=menu):
-        st.text_input(
-            _("Title"),
-            value=conversation.title,
-            key=f"rename-{conversation.id}",
-            on_change=_rename,
-            args=(services, user_id, conversation.id),
-            max_chars=200,
-        )
-        st.button(
-            _("Unpin") if conversation.pinned else _("Pin to top"),
-            icon=":material/push_pin:",
-            on_click=services.chat.set_pinned,
-            args=(user_id, conversation.id, not conversation.pinned),
-        )
-        if not conversation.temporary:  # never filed, exported or shared: it ends when left
-            draw_conversation_filing(services, user_id, conversation, folders)
-            draw_export_controls(services, user_id, conversation)
-            draw_share_controls(services, user_id, conversation.id)
-        st.button(
-            _("Delete conversation"),
-            icon=":material/delete:",
-            on_click=lambda: st.session_state.update({CONFIRM_DELETE: conversation.id}),
-        )
+    with menu_col.popover(
+        "",
+        icon=":material/more_horiz:",
+        help=menu,
+        key=f"{MENU_PREFIX}{conversation.id}",
+        on_change="rerun",
+    ) as opened:
+        # Drawn only while open, like each message's Copy: its widgets and the read of
+        # the shares cost every page run (the one after each reply among them), for a menu
+        # that is closed nearly always.
+        if opened.open:
+            st.text_input(
+                _("Title"),
+                value=conversation.title,
+                key=f"rename-{conversation.id}",
+                on_change=_rename,
+                args=(services, user_id, conversation.id),
+                max_chars=200,
+            )
+            st.button(
+                _("Unpin") if conversation.pinned else _("Pin to top"),
+                icon=":material/push_pin:",
+                on_click=services.chat.set_pinned,
+                args=(user_id, conversation.id, not conversation.pinned),
+            )
+            if not conversation.temporary:  # never filed, exported or shared: it ends when left
+                draw_conversation_filing(services, user_id, conversation, folders)
+                draw_export_controls(services, user_id, conversation)
+                draw_share_controls(services, user_id, conversation.id)
+            st.button(
+                _("Delete conversation"),
+                icon=":material/delete:",
+                on_click=lambda: st.session_state.update({CONFIRM_DELETE: conversation.id}),
+            )
     if st.session_state.get(CONFIRM_DELETE) == conversation.id:
         _confirm_delete(services, user_id, conversation)
     if conversation.temporary:

@@ -53,7 +53,9 @@ def open_menu(page: Page, title: str) -> Locator:
     # Streamlit draws a second, hidden copy of a popover button that has help text.
     header.get_by_test_id("stPopoverButton").filter(visible=True).click()
     body = page.get_by_test_id("stPopoverBody")
-    expect(body).to_be_visible()
+    # Its content is drawn by the page run that opening it starts (closed, it holds nothing).
+    delete = body.get_by_role("button", name="Delete conversation")
+    expect(delete).to_be_visible(timeout=LOAD_TIMEOUT)
     return body
 
 

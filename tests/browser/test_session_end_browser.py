@@ -141,7 +141,12 @@ def _prepare_share(page: Page) -> None:
         .filter(has=page.get_by_role("heading", name="to share"))
     )
     header.get_by_test_id("stPopoverButton").filter(visible=True).click()
-    expect(page.get_by_test_id("stPopoverBody")).to_be_visible()
+    # The menu's content is drawn by the run its opening starts.
+    expect(
+        page.get_by_test_id("stPopoverBody").get_by_role(
+            "button", name="Share read-only with the team"
+        )
+    ).to_be_visible(timeout=LOAD_TIMEOUT)
 
 
 def _act_share(page: Page) -> None:

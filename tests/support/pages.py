@@ -13,6 +13,7 @@ import ui.auth
 from chatcore.config import load_settings
 from chatcore.wiring import Services, close_shared_services, shared_services
 from tests.support.fake_openai import FakeOpenAI
+from ui.chat_page import MENU_PREFIX
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -22,6 +23,13 @@ def run_app(query: dict[str, str] | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=20)
     for key, value in (query or {}).items():
         at.query_params[key] = value
+    return at.run()
+
+
+def open_conversation_menu(at: AppTest, conversation_id: str) -> AppTest:
+    """Open the menu beside a conversation's title, as its popover's click does: its content
+    is drawn only while it is open."""
+    at.session_state[f"{MENU_PREFIX}{conversation_id}"] = True
     return at.run()
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from storage.attachments import (
     blob_data,
@@ -614,17 +615,31 @@ _RECORD_FIELDS = tuple(field.name for field in fields(MessageRecord) if field.na
 _CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 # Statements of every send, built once: composing one costs more than running it.
 _ADD_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
+# What a turn writes into its conversation, besides the leaf.
+_TURN_VALUES = {
+    "model": bindparam("turn_model"),
+    "settings": bindparam("turn_settings", type_=_CONVERSATIONS.c.settings.type),
+    "updated_at": bindparam("now", type_=_CONVERSATIONS.c.updated_at.type),
+}
+# The conversation :conversation_id, only if it is :owner's.
+_OWNED = (
+    _CONVERSATIONS.c.id == bindparam("conversation_id"),
+    _CONVERSATIONS.c.user_id == bindparam("owner"),
+)
 _TURN_STARTED = (
     update(_CONVERSATIONS)
     .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
-    .values(
-        active_leaf_id=bindparam("leaf"),
-        model=bindparam("turn_model"),
-        settings=bindparam("turn_settings", type_=_CONVERSATIONS.c.settings.type),
-        updated_at=bindparam("now", type_=_CONVERSATIONS.c.updated_at.type),
-    )
+    .values(active_leaf_id=bindparam("leaf"), **_TURN_VALUES)
 )
 _TURN_CLAIMED = _TURN_STARTED.returning(*_CONVERSATIONS.c)
+
+
+def _bound(prefix: str, names: Sequence[str]) -> list[BindParameter[Any]]:
+    """Parameters for the message columns `names`, typed as those columns, named with
+    `prefix` so that one statement can fill two messages (see _claim_values)."""
+    return [bindparam(f"{prefix}{name}", type_=_MESSAGES.c[name].type) for name in names]
+
+
 _QUESTION_COLUMNS = ("role", "content", "status", "attachment_count", "created_at", "updated_at")
 # A send's question, written only into a conversation of :owner's, below its leaf (locked).
 _CLAIM_QUESTION = (
@@ -634,15 +649,9 @@ _CLAIM_QUESTION = (
         select(
             _CONVERSATIONS.c.id,
             _CONVERSATIONS.c.active_leaf_id,
-            *(
-                bindparam(f"question_{name}", type_=_MESSAGES.c[name].type)
-                for name in _QUESTION_COLUMNS
-            ),
+            *_bound("question_", _QUESTION_COLUMNS),
         )
-        .where(
-            _CONVERSATIONS.c.id == bindparam("conversation_id"),
-            _CONVERSATIONS.c.user_id == bindparam("owner"),
-        )
+        .where(*_OWNED)
         .with_for_update(),
     )
     .returning(_MESSAGES.c.id, _MESSAGES.c.parent_id)
@@ -667,7 +676,7 @@ _LONE_REPLY = (
         select(
             _ASKED.c.id,
             literal(0),
-            *(bindparam(f"reply_{name}", type_=_MESSAGES.c[name].type) for name in _REPLY_FIELDS),
+            *_bound("reply_", _REPLY_FIELDS),
         ),
     )
     .returning(_MESSAGES.c.id)
@@ -675,16 +684,8 @@ _LONE_REPLY = (
 )
 _TURN = (
     update(_CONVERSATIONS)
-    .where(
-        _CONVERSATIONS.c.id == bindparam("conversation_id"),
-        _CONVERSATIONS.c.user_id == bindparam("owner"),
-    )
-    .values(
-        active_leaf_id=select(_LONE_REPLY.c.id).scalar_subquery(),
-        model=bindparam("turn_model"),
-        settings=bindparam("turn_settings", type_=_CONVERSATIONS.c.settings.type),
-        updated_at=bindparam("now", type_=_CONVERSATIONS.c.updated_at.type),
-    )
+    .where(*_OWNED)
+    .values(active_leaf_id=select(_LONE_REPLY.c.id).scalar_subquery(), **_TURN_VALUES)
     .returning(*_CONVERSATIONS.c)
     .cte("turn")
 )

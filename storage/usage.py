@@ -47,7 +47,7 @@ class Gate:
     decide: Callable[[Admission | None], str | None]
 
     def admit(self, session: Session, user_id: int) -> str | None:
-        return self.admit_from(session, session.execute(ADMISSION, self.values(user_id)).first())
+        return self.decide(_read_admission(session, user_id, self.day_start, self.month_start))
 
     def values(self, user_id: int) -> dict[str, Any]:
         """ADMISSION's parameters, for a statement that reads its columns with more."""
@@ -146,7 +146,7 @@ class UsageLedger:
         `chatcore.team.usage` reads it, from `month_start`), and the ledger is summed only for
         an account with a quota. None when there is no such account."""
         with self.db.session() as session:
-            return read_admission(session, user_id, day_start, month_start)
+            return _read_admission(session, user_id, day_start, month_start)
 
     def rows(self, since: datetime, user_id: int | None = None) -> list[UsageRow]:
         """Token totals per UTC day, model and user from `since` on (everyone's when
@@ -201,7 +201,7 @@ class UsageLedger:
         return cast(column, Date)
 
 
-def read_admission(
+def _read_admission(
     session: Session, user_id: int, day_start: datetime, month_start: datetime
 ) -> Admission | None:
     """`UsageLedger.admission` in a transaction already open."""

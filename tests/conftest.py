@@ -16,6 +16,24 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.postgres_server import PostgresServer
 
 
+@pytest.fixture(autouse=True)
+def whole_page_after_a_reply_under_apptest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AppTest builds its element tree from the messages of one `run()` alone, so a run of
+    the conversation's fragment alone (which a browser merges into the page it holds) would
+    leave it a part of the page mixed with the new turn's. Under AppTest the end of a reply
+    runs the whole page instead, which shows what the browser ends up showing; the browser
+    tests (the app in its own process) run the fragment alone
+    (tests/browser/test_new_turn_browser.py)."""
+    import streamlit as st
+
+    import ui.composer
+
+    def whole_page(_key: str) -> None:
+        st.rerun(scope="app")
+
+    monkeypatch.setattr(ui.composer, "rerun_fragment", whole_page)
+
+
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as server:

@@ -13,7 +13,7 @@ is a bug, and Streamlit's own error box is the honest way to show one.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -51,6 +51,16 @@ class Notice:
 
 def _state_key(key: str) -> str:
     return _PREFIX + key
+
+
+def notices_pending(except_for: Collection[str] = ()) -> bool:
+    """Whether an action left a notice that no run has drawn yet, in an area other than
+    those named."""
+    drawn_here = {_state_key(key) for key in except_for}
+    return any(
+        isinstance(key, str) and key.startswith(_PREFIX) and key not in drawn_here
+        for key in st.session_state
+    )
 
 
 def notify(key: str, kind: Kind, text: str) -> None:

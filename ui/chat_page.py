@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
+from typing import NoReturn
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -22,13 +24,14 @@ from storage import (
     UserRecord,
 )
 from ui import composer, controls, thread_view
-from ui.actions import CHAT_NOTICE, report, show_notice
+from ui.actions import CHAT_NOTICE, notices_pending, report, show_notice
 from ui.advanced import draw_advanced
 from ui.auth import signed_in_user
+from ui.blanks import NOTICE as BLANKS_NOTICE
 from ui.blanks import draw_blanks
 from ui.compare import compare_with
 from ui.costs import conversation_cost
-from ui.history import draw_history, open_conversation
+from ui.history import draw_history, history_changed, open_conversation
 from ui.i18n import _, ngettext
 from ui.library import (
     NEW_IN_FOLDER,
@@ -56,6 +59,8 @@ JSON_MODE_QUESTION = JsonModeUnmentioned.code
 IMAGES_QUESTION = ImagesUnsupported.code
 UNSENT = "chat_unsent"  # a message refused in the input's callback, for the page to hand back
 NEW_TURN = "new_turn"  # (question, reply) the new turn's fragment follows
+AREA = "conversation-area"  # the fragment with all of the page but the sidebar and the input
+AREA_IS_FRAGMENT = "conversation_area_is_fragment"  # as the last page run drew it
 TURN_SLICE_SECONDS = 0.3
 
 
@@ -310,6 +315,16 @@ def _draw_thread(services: Services, user_id: int, view: ConversationView) -> No
     thread_view.scroll_to_landing(view)
 
 
+@dataclass(frozen=True, slots=True)
+class AreaContent:
+    """What the conversation's area draws, as the whole page's run found it."""
+
+    view: ConversationView | None
+    folders: Sequence[FolderRecord]
+    unsent: str | None = None  # a message refused, handed back
+    not_found: bool = False  # the link's conversation is not there (deleted, another's)
+
+
 def render(services: Services, user: UserRecord) -> None:
     shared = st.query_params.get("share")
     if shared:
@@ -344,7 +359,62 @@ def render(services: Services, user: UserRecord) -> None:
         draw_presets(services, user.id)
         st.divider()
         draw_history(services, user.id, folders, view.conversation.id if view else None)
+    not_found = bool(requested and view is None and not text)
+    content = AreaContent(view, folders, unsent, not_found)
+    # A reply this run follows to its end keeps the area out of a fragment: a click in a
+    # fragment waits for the run to end, and Stop must not.
+    st.session_state[AREA_IS_FRAGMENT] = not _generating(view)
+    if st.session_state[AREA_IS_FRAGMENT]:
+        _conversation_area(services, user, has_key, content)
+    else:
+        _draw_area(services, user, has_key, content)
 
+
+def _generating(view: ConversationView | None) -> bool:
+    """Whether the drawn thread holds a reply still being written (choices included)."""
+    if view is None:
+        return False
+    messages = [*view.thread, *(m for group in view.alternatives.values() for m in group)]
+    return any(message.status == MessageStatus.STREAMING for message in messages)
+
+
+def _reread(services: Services, user: UserRecord) -> AreaContent:
+    """The area's content for a run of its own, or a whole page's run instead when the page
+    around it would change: another person signed in, another conversation open (or this
+    one gone), its settings to load into the sidebar, the sidebar's list to redraw, a notice
+    for the sidebar (a failed move to a folder)."""
+    if signed_in_user(services).id != user.id:
+        st.rerun(scope="app")
+    requested = st.query_params.get("c")
+    view = _open(services, user.id, requested)
+    open_id = view.conversation.id if view else None
+    folders = services.library.folders(user.id)
+    if (
+        (requested and view is None)
+        or _generating(view)
+        or (view is not None and st.session_state.get(controls.LOADED_FOR) != open_id)
+        or notices_pending(except_for=(CHAT_NOTICE, BLANKS_NOTICE))
+        or history_changed(services, user.id, folders, open_id)
+    ):
+        st.rerun(scope="app")
+    return AreaContent(view, folders)
+
+
+@st.fragment(key=AREA)
+def _conversation_area(
+    services: Services, user: UserRecord, has_key: bool, content: AreaContent
+) -> None:
+    """All of the page but the sidebar and the input. A click in it, and the end of a reply
+    the new turn followed, run it alone: the sidebar costs every page run (its list alone a
+    third of the drawing), and they change it only now and then; `_reread` runs the whole
+    page when they did, or when a reply is being written (the page follows it, see `render`)."""
+    if composer.running_alone(AREA):
+        content = _reread(services, user)
+    _draw_area(services, user, has_key, content)
+
+
+def _draw_area(services: Services, user: UserRecord, has_key: bool, content: AreaContent) -> None:
+    view, folders = content.view, content.folders
     if not has_key:
         st.info(
             _(
@@ -356,11 +426,11 @@ def render(services: Services, user: UserRecord) -> None:
         )
     if JSON_CONFIRM in st.session_state:
         _draw_json_confirm(services, user.id)
-    elif unsent:
-        _draw_unsent(unsent)
+    elif content.unsent:
+        _draw_unsent(content.unsent)
     show_notice(CHAT_NOTICE)
     draw_blanks()  # a system prompt's {{name}} blanks, asked before sending
-    if requested and view is None and not text:
+    if content.not_found:
         st.warning(
             _("Conversation not found. It may have been deleted."), icon=":material/search_off:"
         )
@@ -404,22 +474,23 @@ def _new_turn(services: Services, user: UserRecord, conversation_id: str) -> Non
     question and reply drawn below the thread, with nothing else of the page run again.
     Redrawing the page costs the browser about half a second for a 20-message chat, all
     before the first token could show (bench/chat_latency.py). Once the reply has ended,
-    the whole page runs, as after any other action: the history, the totals, the new
-    messages' actions.
+    the conversation's area runs, as after a click in it: the totals, the new messages'
+    actions; the whole page too when the sidebar's list changed (`_reread`).
 
     A click in a fragment waits for the fragment's run to end, so the reply is followed in
     slices of TURN_SLICE_SECONDS, each a run of its own: a Stop is answered within one.
     Several replies at once (n choices, compared models) are drawn by the page instead.
 
-    In a page run (not this fragment's own) there is nothing to do: the page draws it."""
-    if not composer.in_fragment_rerun():
+    In another run (the page's, the area's) there is nothing to do: that run draws it."""
+    if not composer.running_alone(composer.TURN):
         return
     # Who is here now, as every page run asks (app.py does not run for a fragment alone).
     if signed_in_user(services).id != user.id:
         st.rerun(scope="app")
     turn: tuple[MessageRecord, MessageRecord] | None = st.session_state.get(NEW_TURN)
     if turn is None or turn[1].conversation_id != conversation_id:
-        st.rerun(scope="app")  # a click after the reply ended: the page shows it as it is
+        # A click after the reply ended: shown as it is.
+        _after_the_turn(services, user.id, conversation_id)
     question, reply = turn
     draw_message(services, user.id, question, is_last=False, full_actions=False)
     with st.chat_message(Role.ASSISTANT):
@@ -428,5 +499,17 @@ def _new_turn(services: Services, user: UserRecord, conversation_id: str) -> Non
         ended = follow_for(services, user.id, reply, body, ticker, TURN_SLICE_SECONDS)
     if ended:
         st.session_state.pop(NEW_TURN, None)
-        st.rerun(scope="app")
+        _after_the_turn(services, user.id, conversation_id)
     st.rerun(scope="fragment")
+
+
+def _after_the_turn(services: Services, user_id: int, conversation_id: str) -> NoReturn:
+    """The conversation's area runs, or the whole page: when its last run drew the area
+    outside a fragment, or when the reply moved the conversation in the sidebar's list
+    (asked here, so as not to start the area's run only for `_reread` to ask again and run
+    the whole page; it asks all the same, for a click may come in between)."""
+    if st.session_state.get(AREA_IS_FRAGMENT) and not history_changed(
+        services, user_id, services.library.folders(user_id), conversation_id
+    ):
+        composer.rerun_fragment(AREA)
+    st.rerun(scope="app")

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
+from streamlit.runtime.scriptrunner import RerunData
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
@@ -88,10 +91,47 @@ def take_entry() -> Entry | None:
     return entry
 
 
-def in_fragment_rerun() -> bool:
-    """Whether this run is a fragment's alone (the rest of the page is not being drawn)."""
+def running_alone(key: str) -> bool:
+    """Whether this run is the run of the fragment registered under `key` (as opposed to a
+    whole page's, or an enclosing fragment's, that calls it on the way)."""
     context = get_script_run_ctx()
-    return bool(context is not None and context.fragment_ids_this_run)
+    if context is None or not context.fragment_ids_this_run:
+        return False
+    try:
+        ids = context.fragment_storage.resolve_target(key)
+    except StreamlitAPIException:
+        return False
+    return not set(ids).isdisjoint(context.fragment_ids_this_run)
+
+
+def rerun_fragment(key: str) -> NoReturn:
+    """Rerun the fragment registered under `key`, from another fragment's body.
+
+    `st.rerun(key)` does this only from a widget callback (Streamlit 1.67), and the new
+    turn's fragment needs it where no callback is: when its reply ends, the conversation's
+    fragment is to run, not the whole page with its sidebar. This asks for the rerun as
+    `st.rerun(scope="fragment")` does from a body (streamlit.commands.execution_control),
+    with that fragment as the queue; Streamlit is pinned, and the browser tests of the new
+    turn cover the path. Without a script context or such a fragment, the whole page runs."""
+    context = get_script_run_ctx()
+    if context is None or context.script_requests is None:
+        st.rerun(scope="app")
+    try:
+        ids = context.fragment_storage.resolve_target(key)
+    except StreamlitAPIException:
+        st.rerun(scope="app")
+    context.script_requests.request_rerun(
+        RerunData(
+            query_string=context.query_string,
+            page_script_hash=context.page_script_hash,
+            fragment_id_queue=ids,
+            is_fragment_scoped_rerun=True,
+            cached_message_hashes=context.cached_message_hashes,
+            context_info=context.context_info,
+        )
+    )
+    st.empty()  # a yield point: the runner acts on the request here, before this is sent
+    st.rerun(scope="app")  # not reached while Streamlit acts on requests at yield points
 
 
 def _submitted(services: Services, user_id: int, send_turn: SendTurn | None) -> None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import UTC, datetime
 
 import streamlit as st
@@ -17,25 +17,30 @@ from chatcore.chat.history_groups import (
     group_conversations,
 )
 from chatcore.wiring import Services
-from storage import ConversationRecord, FolderRecord
+from storage import ConversationPage, ConversationRecord, FolderRecord
 from ui.i18n import N_, _, current
 from ui.library import (
+    FOLDER_PAGE,
     TEMPORARY,
     archive_open,
     draw_archive,
     draw_archive_switch,
     draw_bulk_confirmation,
     draw_folders,
+    folder_panel_key,
     open_conversation,
     start_new_chat,
 )
-from ui.search import draw_search
+from ui.search import QUERY, draw_search
 from ui.text import number, plain
 
-__all__ = ["draw_history", "open_conversation"]
+__all__ = ["draw_history", "history_changed", "open_conversation"]
 
 PAGE_SIZE = 20
 OFFSET = "history_offset"
+# What the list showed when the whole page last drew it (`_shown`): a run of the
+# conversation's fragment alone compares it with what the list would show now.
+SHOWN = "history_shown"
 GROUP_HEADINGS = {
     PINNED: N_("Pinned"),
     TODAY: N_("Today"),
@@ -62,9 +67,61 @@ def _draw_item(conversation: ConversationRecord, open_id: str | None) -> None:
     )
 
 
+def _folder_pages(
+    services: Services, user_id: int, folders: Sequence[FolderRecord]
+) -> dict[int, ConversationPage]:
+    """The conversations of each open folder, as `draw_folders` lists them."""
+    return {
+        folder.id: services.chat.list_conversations(user_id, folder_id=folder.id, limit=FOLDER_PAGE)
+        for folder in folders
+        if st.session_state.get(folder_panel_key(folder))
+    }
+
+
+def _shown(
+    open_id: str | None,
+    folders: Sequence[FolderRecord],
+    folder_pages: dict[int, ConversationPage],
+    page: ConversationPage,
+) -> Hashable:
+    """What the list shows, in the terms a reader sees: each conversation's title, pin and
+    place (heading, order), the folders, the open one. Not when each was last active: a
+    reply in the conversation already at the top of Today changes nothing here."""
+
+    def items(conversations: Sequence[ConversationRecord]) -> tuple[Hashable, ...]:
+        return tuple((item.id, item.title, item.pinned) for item in conversations)
+
+    groups = group_conversations(page.items, datetime.now(UTC), current().timezone)
+    return (
+        open_id,
+        page.offset,
+        page.has_more,
+        tuple((folder.id, folder.name, folder.conversations) for folder in folders),
+        tuple((folder_id, items(pages.items)) for folder_id, pages in folder_pages.items()),
+        tuple((group.id, items(group.items)) for group in groups),
+    )
+
+
+def history_changed(
+    services: Services, user_id: int, folders: Sequence[FolderRecord], open_id: str | None
+) -> bool:
+    """Whether the list would now show something else than the whole page last drew: after
+    an action in the conversation, only then must the whole page (the sidebar) run again.
+    Search results and the Archive view are not compared: with either, always."""
+    drawn = st.session_state.get(SHOWN)
+    if drawn is None or archive_open() or str(st.session_state.get(QUERY) or "").strip():
+        return True
+    page = services.chat.list_conversations(
+        user_id, offset=st.session_state.get(OFFSET, 0), limit=PAGE_SIZE
+    )
+    pages = _folder_pages(services, user_id, folders) if not page.offset else {}
+    return bool(_shown(open_id, folders, pages, page) != drawn)
+
+
 def draw_history(
     services: Services, user_id: int, folders: Sequence[FolderRecord], open_id: str | None
 ) -> None:
+    st.session_state.pop(SHOWN, None)  # until the list below is drawn
     with st.container(horizontal=True, vertical_alignment="center"):
         st.button(
             _("New chat"),
@@ -90,11 +147,13 @@ def draw_history(
     if draw_search(services, user_id):
         return  # the results replace the lists while the box holds a query
     first_page = not st.session_state.get(OFFSET, 0)
+    pages = _folder_pages(services, user_id, folders) if first_page else {}
     if first_page:
-        draw_folders(services, user_id, folders, open_id, _draw_item)
+        draw_folders(services, user_id, folders, open_id, _draw_item, pages)
     page = services.chat.list_conversations(
         user_id, offset=st.session_state.get(OFFSET, 0), limit=PAGE_SIZE
     )
+    st.session_state[SHOWN] = _shown(open_id, folders, pages, page)
     if page.offset and not page.items:
         st.caption(_("No more conversations."))
     elif not page.items and not (first_page and any(folder.conversations for folder in folders)):

@@ -3,14 +3,14 @@ a conversation's menu that file or archive it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 
 import streamlit as st
 
 from chatcore.chat.library import BulkScope
 from chatcore.wiring import Services
-from storage import ConversationRecord, FolderRecord
+from storage import ConversationPage, ConversationRecord, FolderRecord
 from ui import controls
 from ui.actions import notify, run_action, show_notice
 from ui.i18n import _, current, ngettext
@@ -106,8 +106,10 @@ def draw_folders(
     folders: Sequence[FolderRecord],
     open_id: str | None,
     draw_item: Callable[[ConversationRecord, str | None], None],
+    open_pages: Mapping[int, ConversationPage],
 ) -> None:
-    """The folders, each closed until clicked."""
+    """The folders, each closed until clicked; `open_pages` holds the conversations of
+    those open (read by the caller, which compares them after actions)."""
     heading, add = st.columns([0.8, 0.2], vertical_alignment="center")
     heading.caption(_("Folders"))
     with (
@@ -122,8 +124,13 @@ def draw_folders(
             args=(NOTICE, _create_folder, services, user_id),
         )
     for folder in folders:
-        _draw_folder(services, user_id, folder, open_id, draw_item)
+        _draw_folder(services, user_id, folder, open_id, draw_item, open_pages.get(folder.id))
     show_notice(NOTICE)
+
+
+def folder_panel_key(folder: FolderRecord) -> str:
+    """The key of a folder's expander, whose state says whether it is open."""
+    return f"folder-{folder.id}"
 
 
 def _create_folder(services: Services, user_id: int) -> None:
@@ -138,11 +145,12 @@ def _draw_folder(
     folder: FolderRecord,
     open_id: str | None,
     draw_item: Callable[[ConversationRecord, str | None], None],
+    page: ConversationPage | None,
 ) -> None:
     with st.expander(
         f"{plain(folder.name)} · {folder.conversations}",
         icon=":material/folder:",
-        key=f"folder-{folder.id}",
+        key=folder_panel_key(folder),
         on_change="rerun",
     ) as panel:
         if not panel.open:
@@ -157,7 +165,8 @@ def _draw_folder(
             )
             with st.popover("", icon=":material/more_horiz:", help=_("Folder settings")):
                 _draw_folder_menu(services, user_id, folder)
-        page = services.chat.list_conversations(user_id, folder_id=folder.id, limit=FOLDER_PAGE)
+        if page is None:  # opened by this run's click: the caller read it closed
+            page = services.chat.list_conversations(user_id, folder_id=folder.id, limit=FOLDER_PAGE)
         if not page.items:
             st.caption(_("No conversations in this folder."))
         for conversation in page.items:

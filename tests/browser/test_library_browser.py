@@ -78,6 +78,28 @@ def test_move_a_conversation_into_a_folder_and_find_it_there(
     page.screenshot(path=str(ARTIFACTS / "folders.png"))
 
 
+def test_a_rename_and_a_pin_from_the_menu_show_in_the_sidebar_at_once(
+    page: Page, app_url: str, fake_api: FakeOpenAI
+) -> None:
+    """The menu is in the conversation's area, whose clicks run it alone; the sidebar's list
+    changed, so the whole page runs and shows it, with no reload."""
+    title, renamed = unique("named"), unique("renamed")
+    open_app(page, app_url)
+    _chat(page, fake_api, title)
+    menu = open_menu(page, title)
+    menu.get_by_label("Title").fill(renamed)
+    menu.get_by_label("Title").press("Enter")
+    expect(_entry(page, renamed)).to_be_visible(timeout=LOAD_TIMEOUT)
+    expect(_entry(page, title)).to_have_count(0)
+    wait_for_app_run(page)
+    page.keyboard.press("Escape")
+
+    open_menu(page, renamed).get_by_role("button", name="Pin to top").click()
+    expect(sidebar(page).get_by_text("Pinned", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT)
+    pinned = sidebar(page).locator("[class*='st-key-open-']").get_by_role("button").first
+    expect(pinned).to_contain_text(renamed)
+
+
 def test_archive_then_restore_from_the_archive_view(
     page: Page, app_url: str, fake_api: FakeOpenAI
 ) -> None:

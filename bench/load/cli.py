@@ -24,10 +24,11 @@ from typing import Any
 import psutil
 import streamlit
 
+from bench.load.history import seed_history
 from bench.load.protocol import StreamlitSession
 from bench.load.report import Setup, figures, goals, goals_text, table
 from bench.load.resources import ResourceSampler
-from bench.load.scenario import Plan, run_load
+from bench.load.scenario import Plan, run_load, teammate_name
 from bench.load.servers import (
     Apps,
     BenchError,
@@ -91,6 +92,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--time-limit", type=float, default=240, help="seconds per configuration (load phase)"
     )
     parser.add_argument("--turn-timeout", type=float, default=60, help="seconds per turn")
+    parser.add_argument(
+        "--accounts",
+        choices=("own", "shared"),
+        default="own",
+        help="own: each teammate signs in as themself (ANYCHAT_AUTH=proxy, a header naming "
+        "them); shared: all use the one account of ANYCHAT_AUTH=none",
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=20,
+        help="earlier conversations of each teammate's own account, written before the load",
+    )
     parser.add_argument("--workers", type=int, help="ANYCHAT_GENERATION_WORKERS for the apps")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/load-*.json)")
@@ -127,7 +141,15 @@ def app_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
-def environment() -> dict[str, Any]:
+PROXY_HEADER = "X-Forwarded-User"  # the app's default ANYCHAT_PROXY_HEADER
+SIGN_IN = {
+    "own": f"ANYCHAT_AUTH=proxy: each simulated teammate is their own account, named in the "
+    f"{PROXY_HEADER} header, with {{history}} earlier conversations",
+    "shared": "ANYCHAT_AUTH=none: every simulated teammate uses the one implicit account",
+}
+
+
+def environment(args: argparse.Namespace) -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -142,15 +164,22 @@ def environment() -> dict[str, Any]:
         "streamlit": streamlit.__version__,
         "app_sources_sha256": app_fingerprint(),
         "client": "light websocket client (Streamlit's browser protocol), bench/load/protocol.py",
-        "sign_in": "ANYCHAT_AUTH=none: every simulated teammate uses the one implicit account",
+        "sign_in": SIGN_IN[args.accounts].format(history=args.history),
     }
 
 
-def warm(app: AppProcess) -> None:
+def warmer(accounts: str) -> Callable[[AppProcess], None]:
+    """One page load, so the process builds its services (and migrates) before the next; as
+    a teammate of their own would, under ANYCHAT_AUTH=proxy."""
+    header = (PROXY_HEADER, "bench-warm-up") if accounts == "own" else None
+    return lambda app: warm(app, header)
+
+
+def warm(app: AppProcess, user_header: tuple[str, str] | None = None) -> None:
     """One page load, so the process builds its services (and migrates) before the next."""
 
     async def load() -> None:
-        session = StreamlitSession(app.port)
+        session = StreamlitSession(app.port, user_header=user_header)
         try:
             await session.connect()
             result = await session.run(timeout=60)
@@ -183,10 +212,15 @@ def run_setup(
             database_url=database_url,
             workdir=workdir,
             generation_workers=args.workers,
-            warm=warm,
+            warm=warmer(args.accounts),
             apps=apps,
+            auth="proxy" if args.accounts == "own" else "none",
         )
         ports = [app.port for app in apps.processes]
+        if args.accounts == "own":
+            log(f"writing {args.history} earlier conversations for each teammate")
+            names = [teammate_name(user) for user in range(setup.users)]
+            seed_history(database_url_of(workdir, database_url), names, args.history)
 
         def groups() -> dict[str, int]:
             found = {f"app-{i}": app.pid for i, app in enumerate(apps.processes)}
@@ -208,6 +242,7 @@ def run_setup(
                 stop_sending_at=begin + args.time_limit - GRACE_SECONDS,
                 hard_end=begin + args.time_limit,
                 seed=args.seed + tag,
+                user_header=PROXY_HEADER if args.accounts == "own" else None,
             )
 
             def start_recording() -> None:
@@ -321,7 +356,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
             POSTGRES.remove(postgres)
         upstream.stop()
     return {
-        "environment": environment(),
+        "environment": environment(args),
         "config": {
             "users": args.users,
             "turns": args.turns,
@@ -336,6 +371,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
             "time_limit_s": args.time_limit,
             "turn_timeout_s": args.turn_timeout,
             "generation_workers": args.workers,
+            "accounts": args.accounts,
+            "history": args.history,
         },
         "results": results,
         "goals": goals(results),

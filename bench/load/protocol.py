@@ -32,8 +32,11 @@ from websockets.typing import Subprotocol
 
 HOST = "127.0.0.1"  # only ever the app on this machine
 # A run that ended to make way for another (st.rerun) is followed by that run: not the end.
+# A run that ends with no other queued: the page's, or a fragment's alone (the conversation's
+# area after a reply). Not FINISHED_EARLY_FOR_RERUN: another run follows at once.
 _RUN_ENDED = {
     ForwardMsg.FINISHED_SUCCESSFULLY,
+    ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
     ForwardMsg.FINISHED_WITH_COMPILE_ERROR,
 }
 
@@ -82,8 +85,16 @@ class StreamlitSession:
     while the coroutine that asked for a run is busy elsewhere (a think time, another wait).
     """
 
-    def __init__(self, port: int, *, timezone: str = "UTC", locale: str = "en-US") -> None:
+    def __init__(
+        self,
+        port: int,
+        *,
+        timezone: str = "UTC",
+        locale: str = "en-US",
+        user_header: tuple[str, str] | None = None,
+    ) -> None:
         self.port = port
+        self.user_header = user_header  # (name, value): who a trusted proxy says this is
         self.timezone = timezone
         self.locale = locale
         self.query_string = ""  # the tab's URL query, as the app last set it
@@ -105,6 +116,7 @@ class StreamlitSession:
             proxy=None,  # loopback only, whatever the environment says
             max_size=None,  # a long thread's first run can exceed the 1 MiB default
             open_timeout=timeout,
+            additional_headers=[self.user_header] if self.user_header else None,
         )
         self._reader = asyncio.create_task(self._read(), name=f"st-read-{self.port}")
 
@@ -217,5 +229,5 @@ class StreamlitSession:
             if watch is not None:
                 watch(event)
             if kind == "script_finished" and started and event.msg.script_finished in _RUN_ENDED:
-                ok = event.msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY
+                ok = event.msg.script_finished != ForwardMsg.FINISHED_WITH_COMPILE_ERROR
                 return RunResult(sent_at, event.at, "finished" if ok else "compile_error")

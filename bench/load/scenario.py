@@ -112,6 +112,19 @@ class Plan:
     stop_sending_at: float  # monotonic: no turn starts after this
     hard_end: float  # monotonic: nothing waits past this
     seed: int = 1
+    # Each teammate's own account, named by a trusted proxy's header (ANYCHAT_AUTH=proxy);
+    # None: all share the one implicit account (ANYCHAT_AUTH=none).
+    user_header: str | None = None
+
+    def session(self, port: int, user: int) -> StreamlitSession:
+        """A tab of teammate number `user` on the process at `port`."""
+        if self.user_header is None:
+            return StreamlitSession(port)
+        return StreamlitSession(port, user_header=(self.user_header, teammate_name(user)))
+
+
+def teammate_name(user: int) -> str:
+    return f"teammate-{user:02d}"
 
 
 @dataclass
@@ -241,12 +254,13 @@ async def run_load(
     `on_start` is called between the two: page loads are warm-up, not load.
     """
     processes = len(ports)
-    sessions = [StreamlitSession(ports[user % processes]) for user in range(plan.users)]
+    sessions = [plan.session(ports[user % processes], user) for user in range(plan.users)]
     followers: list[Follower] = []
     if processes > 1:
         for index in range(min(plan.followers, plan.users)):
             process = (index + 1) % processes  # teammate `index` is on process index % P
-            followers.append(Follower(StreamlitSession(ports[process]), process, plan, upstream))
+            session = plan.session(ports[process], index)  # the teammate, in another tab
+            followers.append(Follower(session, process, plan, upstream))
     errors: list[str] = []
     gate = asyncio.Semaphore(4)  # page loads are warm-up: do not pile them all on at once
     everyone = [*sessions, *(f.session for f in followers)]

@@ -156,6 +156,7 @@ def start_apps(
     generation_workers: int | None,
     warm: Callable[[AppProcess], None],
     apps: Apps,
+    auth: str = "none",
 ) -> None:
     """Start `count` app processes on one database, each warmed before the next starts.
 
@@ -164,7 +165,7 @@ def start_apps(
     at a time keeps two processes from racing to migrate one database or write one file.
     Started processes are added to `apps` as they start, so the caller can stop them all.
     """
-    overrides = {"ANYCHAT_AUTH": "none"}
+    overrides = {"ANYCHAT_AUTH": auth}
     if database_url is not None:
         overrides["DATABASE_URL"] = database_url
     if generation_workers is not None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import streamlit as st
@@ -14,6 +15,7 @@ from chatcore.chat.history_groups import (
     PREVIOUS_7_DAYS,
     TODAY,
     YESTERDAY,
+    HistoryGroup,
     group_conversations,
 )
 from chatcore.wiring import Services
@@ -67,23 +69,32 @@ def _draw_item(conversation: ConversationRecord, open_id: str | None) -> None:
     )
 
 
-def _folder_pages(
-    services: Services, user_id: int, folders: Sequence[FolderRecord]
-) -> dict[int, ConversationPage]:
-    """The conversations of each open folder, as `draw_folders` lists them."""
-    return {
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """What the list reads: the open folders' conversations, the page of the others, and
+    that page under its date headings."""
+
+    folder_pages: dict[int, ConversationPage]
+    page: ConversationPage
+    groups: list[HistoryGroup[ConversationRecord]]
+
+
+def _listing(services: Services, user_id: int, folders: Sequence[FolderRecord]) -> _Listing:
+    """The reads `draw_history` draws from, and `history_changed` compares."""
+    offset = st.session_state.get(OFFSET, 0)
+    folder_pages = {
         folder.id: services.chat.list_conversations(user_id, folder_id=folder.id, limit=FOLDER_PAGE)
         for folder in folders
-        if st.session_state.get(folder_panel_key(folder))
+        if not offset and st.session_state.get(folder_panel_key(folder))
     }
+    page = services.chat.list_conversations(user_id, offset=offset, limit=PAGE_SIZE)
+    # Each page groups its own conversations: the list is ordered pinned first, then newest,
+    # so a heading continues on the next page where its group does.
+    groups = group_conversations(page.items, datetime.now(UTC), current().timezone)
+    return _Listing(folder_pages, page, groups)
 
 
-def _shown(
-    open_id: str | None,
-    folders: Sequence[FolderRecord],
-    folder_pages: dict[int, ConversationPage],
-    page: ConversationPage,
-) -> Hashable:
+def _shown(open_id: str | None, folders: Sequence[FolderRecord], listing: _Listing) -> Hashable:
     """What the list shows, in the terms a reader sees: each conversation's title, pin and
     place (heading, order), the folders, the open one. Not when each was last active: a
     reply in the conversation already at the top of Today changes nothing here."""
@@ -91,14 +102,13 @@ def _shown(
     def items(conversations: Sequence[ConversationRecord]) -> tuple[Hashable, ...]:
         return tuple((item.id, item.title, item.pinned) for item in conversations)
 
-    groups = group_conversations(page.items, datetime.now(UTC), current().timezone)
     return (
         open_id,
-        page.offset,
-        page.has_more,
+        listing.page.offset,
+        listing.page.has_more,
         tuple((folder.id, folder.name, folder.conversations) for folder in folders),
-        tuple((folder_id, items(pages.items)) for folder_id, pages in folder_pages.items()),
-        tuple((group.id, items(group.items)) for group in groups),
+        tuple((folder_id, items(page.items)) for folder_id, page in listing.folder_pages.items()),
+        tuple((group.id, items(group.items)) for group in listing.groups),
     )
 
 
@@ -111,11 +121,7 @@ def history_changed(
     drawn = st.session_state.get(SHOWN)
     if drawn is None or archive_open() or str(st.session_state.get(QUERY) or "").strip():
         return True
-    page = services.chat.list_conversations(
-        user_id, offset=st.session_state.get(OFFSET, 0), limit=PAGE_SIZE
-    )
-    pages = _folder_pages(services, user_id, folders) if not page.offset else {}
-    return bool(_shown(open_id, folders, pages, page) != drawn)
+    return bool(_shown(open_id, folders, _listing(services, user_id, folders)) != drawn)
 
 
 def draw_history(
@@ -147,20 +153,16 @@ def draw_history(
     if draw_search(services, user_id):
         return  # the results replace the lists while the box holds a query
     first_page = not st.session_state.get(OFFSET, 0)
-    pages = _folder_pages(services, user_id, folders) if first_page else {}
+    listing = _listing(services, user_id, folders)
+    st.session_state[SHOWN] = _shown(open_id, folders, listing)
     if first_page:
-        draw_folders(services, user_id, folders, open_id, _draw_item, pages)
-    page = services.chat.list_conversations(
-        user_id, offset=st.session_state.get(OFFSET, 0), limit=PAGE_SIZE
-    )
-    st.session_state[SHOWN] = _shown(open_id, folders, pages, page)
+        draw_folders(services, user_id, folders, open_id, _draw_item, listing.folder_pages)
+    page = listing.page
     if page.offset and not page.items:
         st.caption(_("No more conversations."))
     elif not page.items and not (first_page and any(folder.conversations for folder in folders)):
         st.caption(_("No conversations yet."))
-    # Each page groups its own conversations: the list is ordered pinned first, then newest,
-    # so a heading continues on the next page where its group does.
-    for group in group_conversations(page.items, datetime.now(UTC), current().timezone):
+    for group in listing.groups:
         st.caption(_(GROUP_HEADINGS[group.id]))
         for conversation in group.items:
             _draw_item(conversation, open_id)

@@ -38,6 +38,7 @@ from bench.load.servers import (
     start_apps,
 )
 from bench.load.verify import judge, log_counts, stored_turns
+from chatcore.config import DEFAULT_PROXY_HEADER
 from tests.support.app_process import AppProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,7 +142,7 @@ def app_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
-PROXY_HEADER = "X-Forwarded-User"  # the app's default ANYCHAT_PROXY_HEADER
+PROXY_HEADER = DEFAULT_PROXY_HEADER  # the apps run with ANYCHAT_PROXY_HEADER unset
 SIGN_IN = {
     "own": f"ANYCHAT_AUTH=proxy: each simulated teammate is their own account, named in the "
     f"{PROXY_HEADER} header, with {{history}} earlier conversations",

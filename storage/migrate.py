@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The newest revision in migrations/versions; tests/test_storage.py keeps the two in step.
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 # Any fixed number: the key of PostgreSQL's advisory lock that serialises migrations.
 MIGRATION_LOCK_KEY = 0x616E7963686174  # "anychat"
 

@@ -381,6 +381,11 @@ def test_postgresql_uses_the_trigram_index_for_chinese(postgres_url: str) -> Non
                 text("EXPLAIN SELECT id FROM messages WHERE content ILIKE '%学习模%'")
             ).scalars()
         )
+        titles = "\n".join(
+            connection.execute(
+                text("EXPLAIN SELECT id FROM conversations WHERE title ILIKE '%zeppelin%'")
+            ).scalars()
+        )
         trigrams = connection.execute(text("SELECT show_trgm('学习模')")).scalar()
         block = "\n".join(
             connection.execute(
@@ -392,6 +397,7 @@ def test_postgresql_uses_the_trigram_index_for_chinese(postgres_url: str) -> Non
         )
     database.dispose()
     assert "ix_messages_search" in plan
+    assert "ix_conversations_title_trgm" in titles  # no title lowered and read one by one
     assert trigrams  # the cluster's LC_CTYPE keeps Chinese characters in trigrams
     # One block of ids through the index itself, not every match read and then filtered.
     assert "ix_messages_search" in block and "Filter" not in block
@@ -428,16 +434,19 @@ def test_postgresql_reads_blocks_of_ids_newest_first(
     assert finder.search(ann, "zeppelin 其他").hits == []
 
 
-def test_short_terms_are_read_in_doubling_ranges_of_the_newest_messages(
+@pytest.mark.parametrize("fetched", [1, 250])
+def test_short_terms_alone_are_read_newest_first_until_a_page_is_full(
     repo: ChatRepository,
     finder: SearchService,
     people: tuple[int, int],
     monkeypatch: pytest.MonkeyPatch,
+    fetched: int,
 ) -> None:
-    """PostgreSQL: terms shorter than a trigram alone, through ranges of 1, 2, 4... ids, each
-    newest first; the newest matching message of each conversation, whichever range holds
-    it."""
+    """Terms shorter than a trigram alone: PostgreSQL reads every message newest first
+    through a cursor, fetched a row at a time or many; SQLite its newest messages, then the
+    index's vocabulary. The newest matching message of each conversation either way."""
     ann, bob = people
+    monkeypatch.setattr(search_module, "SHORT_TERMS_FETCHED", fetched)
     monkeypatch.setattr(search_module, "RECENT_WINDOW", 1)
     monkeypatch.setattr(search_module, "OWN_RECENT_WINDOW", 1)
     old = _chat(repo, ann, "old", "鲸鱼在这里", "AI 鲸鱼", "没有")

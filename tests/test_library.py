@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import Connection, event, update
 
 from chatcore.chat.library import BulkScope
 from chatcore.chat.params import GenerationParams
@@ -16,6 +16,7 @@ from chatcore.config import Settings
 from chatcore.errors import AccountError, LibraryError
 from chatcore.wiring import Services, build_services
 from storage import ChatRepository, Database, UserRepository
+from storage import library as library_module
 from storage.library import FolderNameTaken, LibraryRepository
 from storage.models import Conversation
 from tests.support.fake_openai import FakeOpenAI
@@ -202,6 +203,43 @@ def test_retention_counts_then_deletes_everyones_old_conversations(
     assert repo.get_conversation(ann, kept) is not None
     library.set_retention_days(None)
     assert library.retention_days() is None
+
+
+def test_bulk_deletions_take_a_few_conversations_per_transaction(
+    database: Database,
+    library: LibraryRepository,
+    repo: ChatRepository,
+    people: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SQLite has one writer: a long deletion in one transaction would hold every
+    teammate's sends past the busy timeout, so other writers get in between batches."""
+    ann, bob = people
+    monkeypatch.setattr(library_module, "DELETE_BATCH", 2)
+    doomed = [_conversation(repo, ann, f"d{i}") for i in range(5)]
+    for conversation_id in doomed:
+        repo.add_message(conversation_id, "user", "hello", parent_id=None)
+    bobs = _conversation(repo, bob, "bob's")
+    for conversation_id in [*doomed[:3], bobs]:
+        _last_used(database, conversation_id, NOW - timedelta(days=100))
+    commits: list[Connection] = []
+
+    def count(connection: Connection) -> None:
+        commits.append(connection)
+
+    event.listen(database.engine, "commit", count)
+    try:
+        assert library.delete_matching(ann, before=NOW - timedelta(days=30)) == 3
+        deleted_old = len(commits)
+        assert library.delete_matching(ann) == 2
+        deleted_rest = len(commits) - deleted_old
+        assert library.delete_not_updated_since(NOW - timedelta(days=30)) == 1
+    finally:
+        event.remove(database.engine, "commit", count)
+    assert deleted_old == 2  # 2 + 1: the short batch says it was the last
+    assert deleted_rest == 2  # 2, then an empty batch to be sure
+    assert all(repo.get_conversation(ann, c) is None for c in doomed)
+    assert repo.get_conversation(bob, bobs) is None  # retention: everyone's
 
 
 # Use cases --------------------------------------------------------------------------------

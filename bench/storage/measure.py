@@ -27,6 +27,7 @@ from chatcore.chat.generation import GenerationJob
 from chatcore.chat.params import GenerationParams
 from chatcore.wiring import Services
 from storage import MessageStatus, ReplyOutcome, UserRepository
+from storage.library import LibraryRepository
 from storage.models import Conversation, Message
 
 PAGE_TAIL = 20  # what the chat page draws of a conversation (ui/thread_view.RECENT_MESSAGES)
@@ -332,6 +333,9 @@ def _measure_transfer(
         if not imported:
             imported.append(user_id)
             return
+        # Their conversations a batch at a time, as the app deletes many: one transaction
+        # for them all would hold SQLite's write lock past the heartbeat's busy timeout.
+        LibraryRepository(services.infra.database).delete_matching(user_id)
         with services.infra.database.engine.begin() as connection:
             connection.execute(text("DELETE FROM users WHERE id = :id"), {"id": user_id})
 

@@ -142,7 +142,8 @@ class TransferService:
         or its zip, into a new folder named for the import (in `translate`'s language).
 
         Raises ImportRefused for a file it cannot read at all; otherwise every conversation
-        that can be read is written, in one transaction, and the report lists the others.
+        that can be read is written, a batch of whole conversations per transaction
+        (storage/transfer.py), and the report lists the others.
         """
         translate = translate or translator()
         source = read_upload(filename, data, self.settings.import_max_mb)

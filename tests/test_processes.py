@@ -15,10 +15,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from chatcore.chat import relay as relay_module
 from chatcore.chat.live import LiveReply
 from chatcore.chat.params import GenerationParams
 from chatcore.chat.relay import RemoteReply
@@ -95,6 +97,70 @@ def test_a_reply_is_followed_token_by_token_from_another_process(
     final = _row(second, reply.id)
     assert final.status == MessageStatus.COMPLETE and final.content == WORDS
     assert snapshot.text == WORDS
+
+
+def test_only_replies_followed_elsewhere_go_out_token_by_token(
+    two_processes: tuple[Services, Services],
+    fake_api: FakeOpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sending every reply to every process cost a NOTIFY per reply thirty times a second.
+    A reply's text goes out once a page on another process watches it, starting with all of
+    it so far; every reply's end goes out."""
+    first, second = two_processes
+    relay = first.infra.relay
+    assert relay is not None
+    sent: list[tuple[int, int]] = []
+    ended: list[int] = []
+    publish, publish_end = relay.publish, relay.publish_end
+
+    def counted_publish(message_id: int, offset: int, text: str) -> None:
+        sent.append((message_id, offset))
+        publish(message_id, offset, text)
+
+    def counted_end(message_id: int) -> None:
+        ended.append(message_id)
+        publish_end(message_id)
+
+    monkeypatch.setattr(relay, "publish", counted_publish)
+    monkeypatch.setattr(relay, "publish_end", counted_end)
+    fake_api.enqueue(Behavior(text=WORDS, chunk_delay=0.005))
+    alone = _send(first, "nobody elsewhere watches")
+    assert first.infra.worker.wait_idle(10)
+    assert _until(lambda: alone.id in ended, 2)
+    assert sent == []
+
+    fake_api.enqueue(Behavior(text=WORDS, chunk_delay=0.05))
+    reply = _send(first, "long please")
+    assert _until(lambda: _live_has(first, reply), 5)  # part-way when the page joins
+    followed = second.chat.live(second.local_user.id, reply.id)
+    assert _until(lambda: any(message_id == reply.id for message_id, _ in sent), 5)
+    assert next(offset for message_id, offset in sent if message_id == reply.id) == 0
+    snapshot = followed.wait(-1, 5)
+    while not snapshot.done:
+        snapshot = followed.wait(snapshot.version, 5)
+    assert snapshot.text == WORDS
+    assert reply.id in ended
+
+
+def test_a_follower_asks_again_to_watch_while_the_reply_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The owner may have missed the first ask (its listening connection was being
+    replaced): each re-read of a reply still being written asks again; a finished one not."""
+    monkeypatch.setattr(relay_module, "REREAD_SECONDS", 0.0)
+    rows = [
+        SimpleNamespace(status=MessageStatus.STREAMING, content="par"),
+        SimpleNamespace(status=MessageStatus.COMPLETE, content="partial, then whole"),
+    ]
+    asked: list[int] = []
+    reply = RemoteReply(7, lambda: rows[0], "", watch=lambda: asked.append(7))  # type: ignore[arg-type,return-value]
+    snapshot = reply.wait(-1, 0)
+    assert (snapshot.text, asked) == ("par", [7])
+    rows.pop(0)
+    snapshot = reply.wait(snapshot.version, 0)
+    assert snapshot.done and snapshot.text == "partial, then whole"
+    assert asked == [7]
 
 
 def test_stop_on_another_process_ends_the_stream(

@@ -167,14 +167,17 @@ class GenerationWorker:
 
     def _finish(self, live: LiveReply, outcome: ReplyOutcome) -> None:
         # Write before announcing, so a page that wakes on the finish reads the final row.
+        # The reply is claimed, not the worker's lock held, for the write: a transaction
+        # under that lock held up every page's lookup of a live reply and every send behind
+        # it, and at 40 teammates a process most of them waited there with cores idle.
+        if not live.claim_end():
+            return
+        try:
+            self._repository.finish_reply(live.message_id, outcome)
+        except Exception:  # the viewer must be released even if the write failed
+            log.exception("could not save reply %s", live.message_id)
+        live.finish(outcome)
         with self._lock:
-            if live.snapshot().done:
-                return
-            try:
-                self._repository.finish_reply(live.message_id, outcome)
-            except Exception:  # the viewer must be released even if the write failed
-                log.exception("could not save reply %s", live.message_id)
-            live.finish(outcome)
             self._finished_at[live.message_id] = time.monotonic()
 
     def _forget_old_replies(self) -> None:

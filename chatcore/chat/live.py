@@ -36,7 +36,6 @@ class LiveReply:
         self._cancel_requested = False
         self._closer: Callable[[], None] | None = None
         self._left = threading.Event()  # its request is on its way, or it has ended
-        self._ending = False  # someone is writing its end (claim_end)
 
     @property
     def cancel_requested(self) -> bool:
@@ -76,15 +75,6 @@ class LiveReply:
     def wait_left(self, timeout: float) -> bool:
         """Block until its request is on its way to the API (or the reply has ended)."""
         return self._left.wait(timeout)
-
-    def claim_end(self) -> bool:
-        """Whether the caller is the first to end the reply, and so writes its final row: a
-        Stop before any text and the worker's own end may race, and only one may write."""
-        with self._condition:
-            if self._ending or self._outcome is not None:
-                return False
-            self._ending = True
-            return True
 
     def finish(self, outcome: ReplyOutcome) -> bool:
         """Record the end once; False if someone (a Stop before the answer came) was first."""

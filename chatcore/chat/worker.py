@@ -53,8 +53,7 @@ class GenerationWorker:
         self._base_url = base_url
         self._timeout = timeout
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="anychat-gen")
-        self._lock = threading.Lock()  # the dictionaries below, never held for I/O
-        self._final_writes = threading.Lock()  # replies' final rows, one at a time
+        self._lock = threading.Lock()
         self._live: dict[int, LiveReply] = {}
         # Every choice of one request, by each of its message ids: Stop ends them together.
         self._batches: dict[int, tuple[int, ...]] = {}
@@ -168,20 +167,14 @@ class GenerationWorker:
 
     def _finish(self, live: LiveReply, outcome: ReplyOutcome) -> None:
         # Write before announcing, so a page that wakes on the finish reads the final row.
-        # The reply is claimed, and the final writes take a lock of their own, not the
-        # worker's: a transaction under that one held up every page's lookup of a live reply
-        # and every send behind it. The final writes stay one at a time: on SQLite, sixteen
-        # at once beside the sends and checkpoints kept a send waiting past the busy timeout
-        # at 40 teammates ("database is locked", bench.load, 3 Dec).
-        if not live.claim_end():
-            return
-        with self._final_writes:
+        with self._lock:
+            if live.snapshot().done:
+                return
             try:
                 self._repository.finish_reply(live.message_id, outcome)
             except Exception:  # the viewer must be released even if the write failed
                 log.exception("could not save reply %s", live.message_id)
-        live.finish(outcome)
-        with self._lock:
+            live.finish(outcome)
             self._finished_at[live.message_id] = time.monotonic()
 
     def _forget_old_replies(self) -> None:

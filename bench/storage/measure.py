@@ -28,7 +28,7 @@ from chatcore.chat.params import GenerationParams
 from chatcore.wiring import Services
 from storage import MessageStatus, ReplyOutcome, UserRepository
 from storage.library import LibraryRepository
-from storage.models import Conversation, Message
+from storage.models import Conversation, Message, User
 
 PAGE_TAIL = 20  # what the chat page draws of a conversation (ui/thread_view.RECENT_MESSAGES)
 IMPORTER = "bench-import-"
@@ -140,6 +140,15 @@ def snapshot(services: Services, library: Library) -> Snapshot:
 
 def restore(services: Services, library: Library, before: Snapshot) -> None:
     database = services.infra.database
+    # Importers first, their conversations a batch at a time (as in _measure_transfer): the
+    # messages deleted next are then only the sends', and no transaction holds SQLite's
+    # write lock past the heartbeat's busy timeout.
+    with database.session() as session:
+        importers = session.scalars(
+            select(User.id).where(User.username.startswith(IMPORTER, autoescape=True))
+        ).all()
+    for importer in importers:
+        LibraryRepository(database).delete_matching(importer)
     with database.session() as session:
         session.execute(delete(Message).where(Message.id > before.max_message_id))
         session.execute(

@@ -140,15 +140,13 @@ def snapshot(services: Services, library: Library) -> Snapshot:
 
 def restore(services: Services, library: Library, before: Snapshot) -> None:
     database = services.infra.database
-    # Importers first, their conversations a batch at a time (as in _measure_transfer): the
-    # messages deleted next are then only the sends', and no transaction holds SQLite's
-    # write lock past the heartbeat's busy timeout.
+    # Importers first: the messages deleted next are then only the sends'.
     with database.session() as session:
         importers = session.scalars(
             select(User.id).where(User.username.startswith(IMPORTER, autoescape=True))
         ).all()
     for importer in importers:
-        LibraryRepository(database).delete_matching(importer)
+        _remove_importer(services, importer)
     with database.session() as session:
         session.execute(delete(Message).where(Message.id > before.max_message_id))
         session.execute(
@@ -161,10 +159,15 @@ def restore(services: Services, library: Library, before: Snapshot) -> None:
                 updated_at=before.updated_at,
             )
         )
-    with database.engine.begin() as connection:  # every importer, with all they imported
-        connection.execute(
-            text("DELETE FROM users WHERE username LIKE :prefix"), {"prefix": f"{IMPORTER}%"}
-        )
+
+
+def _remove_importer(services: Services, user_id: int) -> None:
+    """An importer's account and what it imported: its conversations a batch at a time, as
+    the app deletes many; one transaction for them all would hold SQLite's write lock past
+    the heartbeat's busy timeout."""
+    LibraryRepository(services.infra.database).delete_matching(user_id)
+    with services.infra.database.engine.begin() as connection:
+        connection.execute(text("DELETE FROM users WHERE id = :id"), {"id": user_id})
 
 
 def _path_messages(services: Services, library: Library) -> list[int]:
@@ -342,11 +345,7 @@ def _measure_transfer(
         if not imported:
             imported.append(user_id)
             return
-        # Their conversations a batch at a time, as the app deletes many: one transaction
-        # for them all would hold SQLite's write lock past the heartbeat's busy timeout.
-        LibraryRepository(services.infra.database).delete_matching(user_id)
-        with services.infra.database.engine.begin() as connection:
-            connection.execute(text("DELETE FROM users WHERE id = :id"), {"id": user_id})
+        _remove_importer(services, user_id)
 
     figures["import"] = _repeat(
         Figure(import_label), limits, import_once, after=keep_the_first, warm_up=False

@@ -235,11 +235,69 @@ def test_a_proxy_visitor_disabled_mid_session_is_stopped(proxy_services: Service
     assert redirect.auth_redirect.url == "/"
 
 
-def test_anonymous_requests_never_reach_the_app(local_services: Services) -> None:
+def open_refused_websocket(guard_scope: dict[str, Any]) -> tuple[InnerApp, list[dict[str, Any]]]:
+    """A websocket opened the way a browser opens one; what reached the app, what was sent."""
     inner = InnerApp(messages=1)
-    sent = run_websocket(scope(), inner)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    run_coroutine(SignInGuard(inner)(guard_scope, receive, send))
+    return inner, sent
+
+
+def sent_to(sent: list[dict[str, Any]]) -> str:
+    """Where the tab was told to go by the guard's one message."""
+    assert sent[0]["type"] == "websocket.accept"
+    assert [m["type"] for m in sent[1:]] == ["websocket.send", "websocket.close"]
+    assert sent[2]["code"] == 1008
+    redirect = ForwardMsg()
+    redirect.ParseFromString(sent[1]["bytes"])
+    return redirect.auth_redirect.url
+
+
+def test_anonymous_requests_never_reach_the_app(local_services: Services) -> None:
+    inner, sent = open_refused_websocket(scope())
     assert inner.scope is None
-    assert sent == [{"type": "websocket.close", "code": 1008}]
+    assert sent_to(sent) == "/signin?ended=1"
+
+
+def test_a_tab_reconnecting_after_its_session_ended_is_sent_to_sign_in(
+    local_services: Services,
+) -> None:
+    """Its connection dropped (a restart, a blip) while it was signed out elsewhere: told where
+    to go, it shows the sign-in page instead of retrying over a greyed-out app for ever."""
+    token = signed_in_token(local_services)
+    local_services.accounts.sign_out(token)
+    browser = [("cookie", f"anychat_session={token}"), ("host", "chat.example")]
+    guard_scope = scope(headers=[*browser, ("origin", "https://chat.example")])
+    guard_scope["subprotocols"] = ["streamlit", "xsrf-token"]
+    inner, sent = open_refused_websocket(guard_scope)
+    assert inner.scope is None
+    assert sent[0]["subprotocol"] == "streamlit"  # the browser drops a handshake without one
+    assert sent_to(sent) == "/signin?ended=1"
+    # Another site's page learns nothing: its websocket is closed without a word.
+    elsewhere = scope(headers=[*browser, ("origin", "https://evil.example")])
+    assert open_refused_websocket(elsewhere)[1] == [{"type": "websocket.close", "code": 1008}]
+
+
+def test_a_proxy_tab_whose_user_is_no_longer_named_goes_to_the_proxy(
+    proxy_services: Services,
+) -> None:
+    inner, sent = open_refused_websocket(scope())
+    assert inner.scope is None
+    assert sent_to(sent) == "/"
+
+
+def test_a_doubled_identity_websocket_is_closed_without_a_redirect(
+    local_services: Services,
+) -> None:
+    doubled = scope(headers=[("cookie", "anychat_session=a; anychat_session=b")])
+    assert open_refused_websocket(doubled)[1] == [{"type": "websocket.close", "code": 1008}]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@
   it. Streamlit runs a widget's callback before the page script, so a check in the page alone
   would let a tab whose session ended elsewhere (sign-out, a password change or reset, a
   disabled account) still submit forms; here such a message is dropped and the tab is sent to
-  the sign-in page instead.
+  the sign-in page instead. So is a tab that reconnects (after a blip or a restart) once its
+  session has ended.
 - The visitor is resolved once, here, and handed to the pages (web/visitors.py); a request
   that names its user twice (a repeated proxy header, a repeated session cookie) is refused
   rather than read one way here and another way there.
@@ -193,7 +194,7 @@ class SignInGuard:
         service = accounts()
         visitor = await run_in_threadpool(resolve_visitor, scope, config, service)
         if isinstance(visitor, Refusal):
-            await self._refuse(scope, send, path, visitor, config)
+            await self._refuse(scope, receive, send, path, visitor, config)
             return
         visitor.address = client_address(scope, config.trusted_proxies)
         if scope["type"] == "http":
@@ -218,7 +219,8 @@ class SignInGuard:
                 return message
             # The session ended since the tab opened: the action never reaches Streamlit,
             # and the tab is sent to a page that says so.
-            await send({"type": "websocket.send", "bytes": _ended_message(_ended_url(visitor))})
+            away = _ended_message(_signed_out_url(visitor.mode))
+            await send({"type": "websocket.send", "bytes": away})
             await send({"type": "websocket.close", "code": 1008})
             return {"type": "websocket.disconnect", "code": 1008}
 
@@ -228,10 +230,19 @@ class SignInGuard:
             visitors.remove(handle)
 
     async def _refuse(
-        self, scope: Scope, send: Send, path: str, refusal: Refusal, config: Settings
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        path: str,
+        refusal: Refusal,
+        config: Settings,
     ) -> None:
         if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
+            if refusal.status == 401 and same_origin(scope, config):
+                await _send_tab_away(scope, receive, send, _signed_out_url(config.auth_mode))
+            else:
+                await send({"type": "websocket.close", "code": 1008})
             return
         accept = ",".join(header_values(scope, "accept"))
         navigation = scope.get("method") == "GET" and "text/html" in accept
@@ -254,12 +265,32 @@ class SignInGuard:
         await _respond(send, 303, b"", [(b"location", location.encode("latin-1"))])
 
 
-def _ended_url(visitor: Visitor) -> str:
-    if visitor.mode == "local":
+def _signed_out_url(mode: str) -> str:
+    """Where a tab goes once its sign-in no longer holds, under the sign-in mode `mode`."""
+    if mode == "local":
         return f"{base_path()}/signin?ended=1"
     # Proxy mode: the proxy decides what a signed-out visitor sees; single sign-on: the app
     # offers to sign in again, or says the account is disabled.
     return f"{base_path()}/"
+
+
+async def _send_tab_away(scope: Scope, receive: Receive, send: Send, url: str) -> None:
+    """Accept a refused websocket only to send its tab to `url`, then close it.
+
+    Only a page this guard served opens the app's websocket, so one that arrives without a
+    sign-in is a tab whose session ended while its connection was down (a network blip, a
+    restart, a reconnect under load). Closed bare, Streamlit would retry for ever over a
+    greyed-out page; told where to go, the tab shows the sign-in page and why.
+    """
+    if (await receive())["type"] != "websocket.connect":
+        return
+    accept: Message = {"type": "websocket.accept"}
+    offered = scope.get("subprotocols") or []
+    if offered:  # a browser fails the handshake unless one of its subprotocols is chosen
+        accept["subprotocol"] = offered[0]
+    await send(accept)
+    await send({"type": "websocket.send", "bytes": _ended_message(url)})
+    await send({"type": "websocket.close", "code": 1008})
 
 
 async def _respond(

@@ -4,7 +4,8 @@ in one, and every kind of action in the other does nothing and shows that it is 
 Streamlit runs a widget's callback before the page script, so these actions (a chat message, a
 share link, an administrator's "Create", a preset, a personal key) would run before any check
 at the top of a page; the guard re-checks the session at every message the tab sends instead.
-The first test also opens a page by URL as the very first run of a fresh server, when
+A tab whose connection drops after its session ended is sent to the sign-in page when it
+reconnects. The first test also opens a page by URL as the very first run of a fresh server, when
 Streamlit would otherwise serve scripts in pages/ directly (its legacy page discovery).
 """
 
@@ -237,9 +238,41 @@ def test_after_sign_out_in_one_tab_the_other_cannot_act(
     sign_out(first)
     act(second)
 
+    try:
+        expect_signed_out(second)
+    finally:  # also when the page did not move: did the action run anyway?
+        assert _effects(stores, name) == before
+        assert len(fresh_fake.chat_requests()) == asked
+
+
+# Keeps every websocket the page opens within reach, so a test can drop its connection.
+KEEP_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  window.anychatSockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args); window.anychatSockets.push(this); }
+  };
+})();
+"""
+
+
+def test_a_tab_whose_connection_drops_after_the_sign_out_is_sent_to_sign_in(
+    new_browser_context: Callable[..., BrowserContext], app_url: str, stores: Stores
+) -> None:
+    """Reconnecting (a blip, a restart) with no session left, the tab shows the sign-in page
+    and why, instead of retrying for ever over a greyed-out app."""
+    name = make_teammate(stores)
+    context = new_browser_context()
+    context.add_init_script(KEEP_SOCKETS)
+    first, second = context.new_page(), context.new_page()
+    sign_in(first, app_url, name)
+    open_app(first, app_url)
+    open_app(second, app_url)
+    sign_out(first)
+
+    second.evaluate("window.anychatSockets.at(-1).close()")
     expect_signed_out(second)
-    assert _effects(stores, name) == before
-    assert len(fresh_fake.chat_requests()) == asked
 
 
 def test_a_password_change_in_one_tab_signs_out_the_others(

@@ -47,6 +47,9 @@ class Settings:
     models_cache_seconds: float
     max_message_chars: int
     generation_workers: int
+    # Connections a process keeps open to a server database (PostgreSQL); SQLite keeps
+    # SQLAlchemy's default. See storage/db.py for why.
+    db_pool_size: int = 20
     secret_key: str | None = None
     secret_key_file: str = DEFAULT_SECRET_KEY_FILE
     # Who may use the app: "local" accounts with passwords, "oidc" single sign-on, a trusted
@@ -119,6 +122,11 @@ VARIABLES: dict[str, tuple[str, str | None, str]] = {
     "ANYCHAT_MODELS_CACHE_SECONDS": ("ANYCHAT_MODELS_CACHE_SECONDS", "600", "model list TTL"),
     "ANYCHAT_MAX_MESSAGE_CHARS": ("ANYCHAT_MAX_MESSAGE_CHARS", "100000", "longest message"),
     "ANYCHAT_GENERATION_WORKERS": ("ANYCHAT_GENERATION_WORKERS", "16", "parallel replies"),
+    "ANYCHAT_DB_POOL_SIZE": (
+        "ANYCHAT_DB_POOL_SIZE",
+        "20",
+        "PostgreSQL connections each process keeps open",
+    ),
     "ANYCHAT_SECRET_KEY": (
         "ANYCHAT_SECRET_KEY",
         None,
@@ -360,6 +368,7 @@ def load_settings(
         generation_workers=_number(
             "ANYCHAT_GENERATION_WORKERS", str(get("ANYCHAT_GENERATION_WORKERS")), int, 1
         ),
+        db_pool_size=_number("ANYCHAT_DB_POOL_SIZE", str(get("ANYCHAT_DB_POOL_SIZE")), int, 1),
         secret_key=get("ANYCHAT_SECRET_KEY") or None,
         secret_key_file=str(get("ANYCHAT_SECRET_KEY_FILE")),
         auth_mode=_auth_mode(str(get("ANYCHAT_AUTH"))),

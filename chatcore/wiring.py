@@ -136,7 +136,7 @@ class Services:
 def build_services(settings: Settings, *, prefetch_models: bool = True) -> Services:
     """Migrate (once, whoever starts first), join the processes sharing the database (closing
     the replies of those that stopped), and start the worker."""
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, settings.db_pool_size)
     upgrade_to_head(database.engine)
     chats = ChatRepository(database)
     processes = ProcessRepository(database)

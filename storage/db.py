@@ -19,6 +19,10 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 PING_AFTER_IDLE_S = 10.0
 # And one this old is replaced, whatever its use: a proxy or server may end long-lived ones.
 RECYCLE_AFTER_S = 1800
+# Connections a server database's pool keeps; beyond it SQLAlchemy opens up to this many more
+# for a burst and closes each as it is returned.
+DEFAULT_POOL_SIZE = 20
+POOL_OVERFLOW = 10
 _IDLE_SINCE = "anychat_idle_since"
 
 
@@ -50,14 +54,30 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_db_engine(url: str) -> Engine:
-    """Build the process-wide engine; SQLite gets its pragmas, other dialects their defaults."""
+def create_db_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
+    """Build the process-wide engine; SQLite gets its pragmas, a server database a pool of
+    `pool_size` connections.
+
+    SQLAlchemy's default pool keeps 5 connections and closes every one opened beyond them
+    when it is returned. A busy process (sixteen generation threads, a page thread per
+    active tab) then opened and closed PostgreSQL connections all the time, each a new
+    server process and sign-in, some while a reply's final write held the worker's lock:
+    at 80 teammates on two processes, 592 turns a minute with 5 kept against 788-845 with
+    20 (bench.load, 4 Dec). SQLite keeps the default: 20 connections there did worse (379
+    against 506 turns a minute at 40 teammates), more writers waiting in its busy handler.
+    """
     if make_url(url).get_backend_name() == "sqlite":
         _create_private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _tune_sqlite)
         return engine
-    engine = create_engine(url, pool_recycle=RECYCLE_AFTER_S, pool_use_lifo=True)
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=POOL_OVERFLOW,
+        pool_recycle=RECYCLE_AFTER_S,
+        pool_use_lifo=True,
+    )
     _ping_after_idle(engine)
     return engine
 
@@ -96,9 +116,9 @@ def _ping_after_idle(engine: Engine) -> None:
 class Database:
     """One engine plus its session factory, shared by every page run and generation thread."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url
-        self.engine = create_db_engine(url)
+        self.engine = create_db_engine(url, pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

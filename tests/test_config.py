@@ -29,6 +29,7 @@ def test_defaults_apply_when_nothing_is_set() -> None:
     assert settings.default_model == "gpt-4o"
     assert settings.request_timeout == 120.0
     assert settings.max_retries == 2
+    assert settings.db_pool_size == 20
 
 
 def test_environment_wins_over_secrets() -> None:
@@ -57,7 +58,12 @@ def test_secrets_values_may_be_toml_numbers(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("ANYAPI_TIMEOUT", "soon"), ("ANYAPI_MAX_RETRIES", "-1"), ("ANYCHAT_MAX_MESSAGE_CHARS", "0")],
+    [
+        ("ANYAPI_TIMEOUT", "soon"),
+        ("ANYAPI_MAX_RETRIES", "-1"),
+        ("ANYCHAT_MAX_MESSAGE_CHARS", "0"),
+        ("ANYCHAT_DB_POOL_SIZE", "0"),
+    ],
 )
 def test_unusable_numbers_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):

@@ -6,11 +6,14 @@ next use reconnects."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, exc, text
 
+from chatcore.config import load_settings
+from chatcore.wiring import build_services
 from storage import Database
 from storage import db as db_module
 
@@ -81,3 +84,40 @@ def test_a_connection_that_died_moments_after_use_fails_once(
         _backend(server_db)
     assert failed.value.connection_invalidated
     assert _backend(server_db) != first
+
+
+def test_a_burst_up_to_the_pool_size_reuses_its_connections(postgres_url: str) -> None:
+    """SQLAlchemy's default keeps 5 and closes the rest as they come back: a busy process then
+    paid a new server connection (a backend process and a sign-in) for each one beyond."""
+    database = Database(postgres_url, pool_size=7)
+    try:
+
+        def burst() -> set[int]:
+            connections = [database.engine.connect() for _ in range(7)]
+            try:
+                return {
+                    int(c.execute(text("SELECT pg_backend_pid()")).scalar_one())
+                    for c in connections
+                }
+            finally:
+                for connection in connections:
+                    connection.close()
+
+        first = burst()
+        assert len(first) == 7
+        assert burst() == first
+    finally:
+        database.dispose()
+
+
+def test_the_configured_pool_size_reaches_the_engine(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    monkeypatch.setenv("ANYCHAT_SECRET_KEY_FILE", str(tmp_path / "secret.key"))
+    monkeypatch.setenv("ANYCHAT_DB_POOL_SIZE", "9")
+    services = build_services(load_settings(), prefetch_models=False)
+    try:
+        assert services.infra.database.engine.pool.size() == 9  # type: ignore[attr-defined]
+    finally:
+        services.close()

@@ -21,6 +21,7 @@ DEFAULT_SECRETS_PATH = PROJECT_ROOT / ".streamlit" / "secrets.toml"
 DEFAULT_BASE_URL = "https://www.anyapi.vip/v1"
 DEFAULT_DATABASE_URL = "sqlite:///data/anychat.db"
 DEFAULT_MODEL = "gpt-4o"
+DEFAULT_DB_POOL_SIZE = 20
 DEFAULT_SECRET_KEY_FILE = "data/secret.key"
 AUTH_MODES = ("local", "oidc", "proxy", "none")
 DEFAULT_PROXY_HEADER = "X-Forwarded-User"
@@ -49,7 +50,7 @@ class Settings:
     generation_workers: int
     # Connections a process keeps open to a server database (PostgreSQL); SQLite keeps
     # SQLAlchemy's default. See storage/db.py for why.
-    db_pool_size: int = 20
+    db_pool_size: int = DEFAULT_DB_POOL_SIZE
     secret_key: str | None = None
     secret_key_file: str = DEFAULT_SECRET_KEY_FILE
     # Who may use the app: "local" accounts with passwords, "oidc" single sign-on, a trusted
@@ -124,7 +125,7 @@ VARIABLES: dict[str, tuple[str, str | None, str]] = {
     "ANYCHAT_GENERATION_WORKERS": ("ANYCHAT_GENERATION_WORKERS", "16", "parallel replies"),
     "ANYCHAT_DB_POOL_SIZE": (
         "ANYCHAT_DB_POOL_SIZE",
-        "20",
+        str(DEFAULT_DB_POOL_SIZE),
         "PostgreSQL connections each process keeps open",
     ),
     "ANYCHAT_SECRET_KEY": (

@@ -19,9 +19,8 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 PING_AFTER_IDLE_S = 10.0
 # And one this old is replaced, whatever its use: a proxy or server may end long-lived ones.
 RECYCLE_AFTER_S = 1800
-# Connections a server database's pool keeps; beyond it SQLAlchemy opens up to this many more
-# for a burst and closes each as it is returned.
-DEFAULT_POOL_SIZE = 20
+# Beyond the connections a server database's pool keeps, SQLAlchemy opens up to this many
+# more for a burst and closes each as it is returned.
 POOL_OVERFLOW = 10
 _IDLE_SINCE = "anychat_idle_since"
 
@@ -54,9 +53,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_db_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
+def create_db_engine(url: str, pool_size: int | None = None) -> Engine:
     """Build the process-wide engine; SQLite gets its pragmas, a server database a pool of
-    `pool_size` connections.
+    `pool_size` connections (the app's is ANYCHAT_DB_POOL_SIZE; None: SQLAlchemy's 5).
 
     SQLAlchemy's default pool keeps 5 connections and closes every one opened beyond them
     when it is returned. A busy process (sixteen generation threads, a page thread per
@@ -71,12 +70,13 @@ def create_db_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _tune_sqlite)
         return engine
+    sized: dict[str, Any] = {} if pool_size is None else {"pool_size": pool_size}
     engine = create_engine(
         url,
-        pool_size=pool_size,
         max_overflow=POOL_OVERFLOW,
         pool_recycle=RECYCLE_AFTER_S,
         pool_use_lifo=True,
+        **sized,
     )
     _ping_after_idle(engine)
     return engine
@@ -116,7 +116,7 @@ def _ping_after_idle(engine: Engine) -> None:
 class Database:
     """One engine plus its session factory, shared by every page run and generation thread."""
 
-    def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+    def __init__(self, url: str, pool_size: int | None = None) -> None:
         self.url = url
         self.engine = create_db_engine(url, pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -219,9 +219,7 @@ class SignInGuard:
                 return message
             # The session ended since the tab opened: the action never reaches Streamlit,
             # and the tab is sent to a page that says so.
-            away = _ended_message(_signed_out_url(visitor.mode))
-            await send({"type": "websocket.send", "bytes": away})
-            await send({"type": "websocket.close", "code": 1008})
+            await _redirect_and_close(send, _signed_out_url(visitor.mode))
             return {"type": "websocket.disconnect", "code": 1008}
 
         try:
@@ -289,6 +287,11 @@ async def _send_tab_away(scope: Scope, receive: Receive, send: Send, url: str) -
     if offered:  # a browser fails the handshake unless one of its subprotocols is chosen
         accept["subprotocol"] = offered[0]
     await send(accept)
+    await _redirect_and_close(send, url)
+
+
+async def _redirect_and_close(send: Send, url: str) -> None:
+    """Tell an open tab to go to `url` (as st.logout does), then close its websocket."""
     await send({"type": "websocket.send", "bytes": _ended_message(url)})
     await send({"type": "websocket.close", "code": 1008})
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from chatcore.config import Settings, load_settings
 from chatcore.errors import (
@@ -525,6 +525,27 @@ def test_external_users_are_members_once_an_admin_exists(
     for source in ("local", "oidc"):  # single sign-on goes by (issuer, subject): oidc_user
         with pytest.raises(AccountError, match="Unknown sign-in source"):
             service.external_user("dave", source=source)
+
+
+def test_a_known_proxy_account_is_found_with_one_read(
+    service: AccountService, db: Database, admin: UserRecord
+) -> None:
+    """The guard asks on every message of a proxy's tab, so a returning person must not
+    also cost the count of administrators that only a first sign-in needs."""
+    first = service.external_user("carol", source="proxy")
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        again = service.external_user("carol", source="proxy")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert first is not None and again == first
+    assert len(seen) == 1 and seen[0].lstrip().upper().startswith("SELECT")
+    assert "count(" not in seen[0].lower()
 
 
 # --- administration -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import event
 
 from chatcore.chat.params import GenerationParams
 from chatcore.chat.thread import api_messages, title_from
@@ -226,6 +227,38 @@ def test_stop_keeps_the_partial_reply(services: Services, fake_api: FakeOpenAI) 
     assert reply.status == MessageStatus.STOPPED
     assert reply.content.startswith("w0 w1 w2 w3 w4 w5")
     assert len(reply.content) < len(words)
+
+
+def test_a_followed_reply_is_checked_once_per_person_and_never_shown_to_another(
+    services: Services, fake_api: FakeOpenAI
+) -> None:
+    """A page follows a reply in slices, asking for it about three times a second: its
+    owner is read once, and someone else is refused every time."""
+    fake_api.enqueue(Behavior(text=" ".join(f"w{i}" for i in range(100)), chunk_delay=0.02))
+    view = send(services, "long please")
+    reply_id = view.thread[-1].id
+    owner = services.local_user.id
+    stranger = services.infra.users.create_user("stranger").id
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    engine = services.infra.chats.db.engine
+    first = services.chat.live(owner, reply_id)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        again = services.chat.live(owner, reply_id)
+        assert statements == []
+        for _ in range(2):
+            with pytest.raises(ConversationNotFound):
+                services.chat.live(stranger, reply_id)
+        assert len(statements) >= 2  # read each time: a refusal is never remembered
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert first is not None and again is first
+    services.chat.stop(owner, reply_id)
+    finished(services, view)
 
 
 def test_stop_before_anything_arrived_ends_at_once(

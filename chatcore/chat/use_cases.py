@@ -6,6 +6,7 @@ No Streamlit here, so tests call them directly.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -62,6 +63,7 @@ CONVERSATION_GONE = N_("That conversation no longer exists.")
 # A view returned after a send, regenerate or edit holds the thread's last messages only, as
 # many as the page draws: a long conversation is never read whole for the page's sake.
 VIEW_TAIL = 20
+KNOWN_OWNERS_KEPT = 4096  # replies whose owner is remembered (16 bytes of key each)
 TOOL_CALL_ANSWERED = N_("That tool call has already been answered.")
 IMAGES_UNSEEN_WARNING = N_(
     "{model} may not be able to see images: the model list describes it as text only. "
@@ -140,6 +142,11 @@ class ChatService:
         self._models_offered = models_offered
         self._presence = presence
         self._relay = relay
+        # (user id, message id) of replies being written here that the person was found to
+        # own: a reply's conversation and its owner never change, and a page following one
+        # asks again at every slice (ui/chat_page.py, about 3 times a second).
+        self._owners_lock = threading.Lock()
+        self._known_owners: OrderedDict[tuple[int, int], None] = OrderedDict()
 
     def open(
         self,
@@ -538,12 +545,26 @@ class ChatService:
         be followed (a row another process checkpoints on SQLite, or one already ended)."""
         local = self.worker.live(message_id)
         if local is not None:
-            self._message(user_id, message_id)  # someone else's reply is not theirs to watch
+            self._check_owner(user_id, message_id)  # someone else's reply is not theirs to watch
             return local
         message, _conversation = self._message(user_id, message_id)
         if self._relay is None or message.status != MessageStatus.STREAMING:
             return None
         return self._relay.follow(message_id, lambda: self.repository.get_message(message_id))
+
+    def _check_owner(self, user_id: int, message_id: int) -> None:
+        """Raises ConversationNotFound unless the message is this person's; read once per
+        reply and person, then remembered (the most recent KNOWN_OWNERS_KEPT)."""
+        key = (user_id, message_id)
+        with self._owners_lock:
+            if key in self._known_owners:
+                self._known_owners.move_to_end(key)
+                return
+        self._message(user_id, message_id)
+        with self._owners_lock:
+            self._known_owners[key] = None
+            while len(self._known_owners) > KNOWN_OWNERS_KEPT:
+                self._known_owners.popitem(last=False)
 
     def message(self, user_id: int, message_id: int) -> MessageRecord | None:
         """A message of this person's as stored now; None if it is gone or not theirs."""

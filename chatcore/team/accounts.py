@@ -395,7 +395,9 @@ class AccountService:
         name = username.strip()
         if not name or len(name) > USERNAME_MAX_CHARS:
             return None
-        user = self._repo.ensure_user(
+        # Asked on every message of a proxy's tab: an existing account costs one read; only
+        # a first sign-in asks whether the team has an administrator yet.
+        user = self._repo.find_user(name) or self._repo.ensure_user(
             name,
             display_name=display_name,
             auth_source=source,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.load.report import all_active_rate
+from typing import Any
+
+from bench.load.report import all_active_rate, goals, summary_table
 from bench.load.scenario import ReplyView, Turn
 
 
@@ -41,3 +43,67 @@ def test_no_rate_without_a_long_enough_window_or_with_a_teammate_who_finished_no
     assert all_active_rate(short) == (None, None)  # 1..5 s: too short to mean anything
     stuck = [_turn(0, 0.0, 30.0), _turn(1, 1.0, None)]
     assert all_active_rate(stuck) == (None, None)
+
+
+def _result(
+    processes: int,
+    p95: float,
+    *,
+    run: int = 1,
+    lag: float | None = None,
+    rate: float = 400.0,
+    lost: int = 0,
+) -> dict[str, Any]:
+    """The parts of one configuration's figures that the goals read."""
+    return {
+        "setup": {
+            "database": "postgres",
+            "processes": processes,
+            "users": 20,
+            "turns_per_user": 10,
+        },
+        "run": run,
+        "turns_sent": 200,
+        "turns_completed": 200,
+        "messages_lost": lost,
+        "logs": {"database_is_locked": 0},
+        "first_token_overhead_ms": {"p95": p95},
+        "follow": {"lag_ms": {"p95": lag}},
+        "turns_per_minute": rate,
+        "turns_per_minute_all_active": rate,
+        "server_cores_mean": 0.6,
+    }
+
+
+def _verdict(verdicts: list[dict[str, Any]], start: str) -> dict[str, Any]:
+    return next(v for v in verdicts if v["goal"].startswith(start))
+
+
+def test_repeated_runs_are_judged_on_their_median_and_losses_on_every_run() -> None:
+    results = [
+        _result(1, 211.0, run=1, rate=400),
+        _result(2, 90.0, run=1, lag=48.0, rate=700),
+        _result(1, 916.0, run=2, rate=380, lost=1),
+        _result(2, 95.0, run=2, lag=400.0, rate=660),
+        _result(1, 240.0, run=3, rate=420),
+        _result(2, 99.0, run=3, lag=60.0, rate=640),
+    ]
+    verdicts = goals(results)
+    overhead = _verdict(verdicts, "20 users, one process")
+    assert (overhead["value"], overhead["met"]) == (240.0, True)
+    assert overhead["note"] == "median of 3 runs: 211, 916, 240"
+    lag = _verdict(verdicts, "follow lag")
+    assert (lag["value"], lag["met"]) == (60.0, True)
+    ratio = _verdict(verdicts, "2 processes / 1, turns/min whole run")
+    assert ratio["value"] == round(660 / 400, 2) and ratio["met"]
+    lost = _verdict(verdicts, "nothing lost (postgres × 1")
+    assert (lost["value"], lost["met"]) == (1, False)  # one run lost a message: missed
+    assert len([v for v in verdicts if v["goal"].startswith("nothing lost")]) == 2
+
+
+def test_one_run_is_judged_as_before_and_the_summary_shows_median_and_range() -> None:
+    single = goals([_result(1, 350.0)])
+    overhead = _verdict(single, "20 users, one process")
+    assert (overhead["value"], overhead["met"], overhead["note"]) == (350.0, False, "")
+    rows = summary_table([_result(1, 211.0), _result(1, 916.0, run=2), _result(1, 240.0, run=3)])
+    assert "| postgres × 1 | 20 × 10 | 3 | 400 (400–400) | 240 (211–916) | – | 0.60 |" in rows

@@ -26,7 +26,7 @@ import streamlit
 
 from bench.load.history import seed_history
 from bench.load.protocol import StreamlitSession
-from bench.load.report import Setup, figures, goals, goals_text, table
+from bench.load.report import Setup, figures, goals, goals_text, summary_table, table
 from bench.load.resources import ResourceSampler
 from bench.load.scenario import Plan, run_load, teammate_name
 from bench.load.servers import (
@@ -107,6 +107,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="earlier conversations of each teammate's own account, written before the load",
     )
     parser.add_argument("--workers", type=int, help="ANYCHAT_GENERATION_WORKERS for the apps")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each configuration; goals are then judged on the medians",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/load-*.json)")
     args = parser.parse_args(argv)
@@ -116,16 +122,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         )
     if max(args.users) > 200 or args.turns > 100:
         parser.error("at most 200 users and 100 turns each")
+    if not 1 <= args.repeat <= 10:
+        parser.error("--repeat from 1 to 10")
     return args
 
 
-def setups(args: argparse.Namespace) -> list[Setup]:
-    """Configurations in run order: per user count, each setup, so compared runs are close."""
-    out: list[Setup] = []
+def setups(args: argparse.Namespace) -> list[tuple[Setup, int]]:
+    """(configuration, run number) in run order: per user count, each setup, so compared
+    runs are close; with --repeat, that round again, so a slow spell of the machine falls
+    on every configuration alike rather than on all the runs of one."""
+    out: list[tuple[Setup, int]] = []
     for users in args.users:
-        for processes in args.processes:
-            databases = args.databases if processes == 1 else ["postgres"]
-            out += [Setup(database, processes, users, args.turns) for database in databases]
+        for run in range(1, args.repeat + 1):
+            for processes in args.processes:
+                databases = args.databases if processes == 1 else ["postgres"]
+                out += [(Setup(db, processes, users, args.turns), run) for db in databases]
     return out
 
 
@@ -295,6 +306,10 @@ def render(data: dict[str, Any]) -> str:
         " drawing (bench.chat_latency measures that, for one user in Chromium).",
         "",
         table(data["results"]),
+    ]
+    if any(r.get("run", 1) > 1 for r in data["results"]):
+        lines += ["", "Over the runs:", "", summary_table(data["results"])]
+    lines += [
         "",
         "Goals:",
         goals_text(data["goals"]),
@@ -342,15 +357,16 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     postgres: Postgres | None = None
     results: list[dict[str, Any]] = []
     try:
-        if any(s.database == "postgres" for s in plan):
+        if any(s.database == "postgres" for s, _run in plan):
             log("starting a throwaway PostgreSQL cluster")
             try:
                 postgres = Postgres().start()
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
                 raise BenchError(f"PostgreSQL did not start: {exc}") from exc
             POSTGRES.append(postgres)
-        for tag, setup in enumerate(plan, start=1):
-            results.append(run_setup(setup, tag, args, upstream, postgres, log))
+        for tag, (setup, run_number) in enumerate(plan, start=1):
+            result = run_setup(setup, tag, args, upstream, postgres, log)
+            results.append({**result, "run": run_number})
     finally:
         if postgres is not None:
             postgres.stop()
@@ -374,6 +390,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
             "generation_workers": args.workers,
             "accounts": args.accounts,
             "history": args.history,
+            "repeat": args.repeat,
         },
         "results": results,
         "goals": goals(results),

@@ -214,7 +214,7 @@ def _cores(resources: dict[str, Any], group: str) -> str:
 def table(results: list[dict[str, Any]]) -> str:
     """One Markdown row per configuration."""
     head = (
-        "| database × processes | users × turns | turns done / sent "
+        "| database × processes | run | users × turns | turns done / sent "
         "| turns/min: whole run / all active "
         "| first-token overhead p50 / p95 (ms) | to upstream p50 (ms) | turn p50 / p95 (s) "
         "| lost | not completed "
@@ -230,7 +230,8 @@ def table(results: list[dict[str, Any]]) -> str:
         rss = " + ".join(f"{v:.0f}" for v in r["server_rss_mb_peak"].values() if v is not None)
         res = r["resources"]
         lines.append(
-            f"| {s['database']} × {s['processes']} | {s['users']} × {s['turns_per_user']} "
+            f"| {s['database']} × {s['processes']} | {r.get('run', 1)} "
+            f"| {s['users']} × {s['turns_per_user']} "
             f"| {r['turns_completed']} / {r['turns_sent']} "
             f"| {_ms(r['turns_per_minute'])} / {_ms(r.get('turns_per_minute_all_active'))} "
             f"| {_ms(over['p50'])} / {_ms(over['p95'])} | {_ms(r['to_upstream_ms']['p50'])} "
@@ -243,70 +244,127 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def setup_key(result: dict[str, Any]) -> tuple[str, int, int, int]:
+    s = result["setup"]
+    return (s["database"], s["processes"], s["users"], s["turns_per_user"])
+
+
+def by_setup(
+    results: list[dict[str, Any]],
+) -> dict[tuple[str, int, int, int], list[dict[str, Any]]]:
+    """The runs of each configuration (several with --repeat), in the order first run."""
+    groups: dict[tuple[str, int, int, int], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault(setup_key(r), []).append(r)
+    return groups
+
+
+def median_of(values: list[float | None]) -> float | None:
+    """The median of the runs that have the figure; None when none has it."""
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 1) if present else None
+
+
+def _runs_note(values: list[float | None]) -> str:
+    """ "median of 3 runs: 211, 240, 446" when a figure comes from several runs."""
+    if len(values) < 2:
+        return ""
+    shown = ", ".join("–" if v is None else f"{v:g}" for v in values)
+    return f"median of {len(values)} runs: {shown}"
+
+
 def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each goal from the issue, judged on the configurations that measure it."""
+    """Each goal from the issue, judged on the configurations that measure it. With several
+    runs of a configuration (--repeat), a figure is judged on its median over the runs, as
+    one run on this machine can land far from another (see the README); nothing lost and no
+    "database is locked" must hold in every run."""
     verdicts: list[dict[str, Any]] = []
 
     def add(name: str, value: Any, goal: str, met: bool | None, note: str = "") -> None:
         verdicts.append({"goal": name, "value": value, "target": goal, "met": met, "note": note})
 
-    for r in results:
-        s = r["setup"]
-        where = f"{s['database']} × {s['processes']}, {s['users']} × {s['turns_per_user']}"
+    groups = by_setup(results)
+    for (database, processes, users, turns), runs in groups.items():
+        where = f"{database} × {processes}, {users} × {turns}"
+        lost = sum(r["messages_lost"] for r in runs)
         add(
             f"nothing lost ({where})",
-            r["messages_lost"],
+            lost,
             "0",
-            r["messages_lost"] == 0 and r["turns_sent"] > 0,
+            lost == 0 and all(r["turns_sent"] > 0 for r in runs),
         )
-        add(
-            f'no "database is locked" ({where})',
-            r["logs"]["database_is_locked"],
-            "0",
-            r["logs"]["database_is_locked"] == 0,
-        )
-        if s["processes"] == 1 and s["users"] == 20:
-            p95 = r["first_token_overhead_ms"]["p95"]
-            complete = r["turns_completed"] == s["users"] * s["turns_per_user"]
+        locked = sum(r["logs"]["database_is_locked"] for r in runs)
+        add(f'no "database is locked" ({where})', locked, "0", locked == 0)
+        if processes == 1 and users == 20:
+            p95s = [r["first_token_overhead_ms"]["p95"] for r in runs]
+            p95 = median_of(p95s)
+            complete = all(r["turns_completed"] == users * turns for r in runs)
+            notes = [_runs_note(p95s), "" if complete else "not every planned turn completed"]
             add(
                 f"20 users, one process: p95 first-token overhead ({where})",
                 p95,
                 f"<= {GOALS['p95_overhead_ms']:.0f} ms, all turns done",
                 p95 is not None and p95 <= GOALS["p95_overhead_ms"] and complete,
-                "" if complete else "not every planned turn completed",
+                "; ".join(n for n in notes if n),
             )
-        if s["processes"] > 1:
-            lag = r["follow"]["lag_ms"]["p95"]
+        if processes > 1:
+            lags = [r["follow"]["lag_ms"]["p95"] for r in runs]
+            lag = median_of(lags)
             add(
                 f"follow lag p95 ({where})",
                 lag,
                 f"<= {GOALS['follow_lag_p95_ms']:.0f} ms",
                 None if lag is None else lag <= GOALS["follow_lag_p95_ms"],
+                _runs_note(lags),
             )
-    by_key = {
-        (r["setup"]["database"], r["setup"]["processes"], r["setup"]["users"]): r for r in results
-    }
-    for (database, processes, users), r in sorted(by_key.items()):
-        if processes == 1:
-            continue
-        one = by_key.get((database, 1, users))
-        if one is None:
+    for (database, processes, users, turns), runs in sorted(groups.items()):
+        one = groups.get((database, 1, users, turns))
+        if processes == 1 or one is None:
             continue
         for key, label in (
             ("turns_per_minute_all_active", "while all teammates are active"),
             ("turns_per_minute", "whole run"),
         ):
-            if not one.get(key) or not r.get(key):
+            alone = median_of([r.get(key) for r in one])
+            together = median_of([r.get(key) for r in runs])
+            if not alone or not together:
                 continue
-            ratio = round(r[key] / one[key], 2)
+            ratio = round(together / alone, 2)
             add(
                 f"{processes} processes / 1, turns/min {label} ({database}, {users} users)",
                 ratio,
                 f">= {GOALS['scaling']} at saturation",
                 ratio >= GOALS["scaling"],
-                "only meaningful where one process is saturated (see turn time and server CPU)",
+                "only meaningful where one process is saturated (see turn time and server CPU)"
+                + ("; medians of the runs" if len(runs) > 1 or len(one) > 1 else ""),
             )
     return verdicts
+
+
+def summary_table(results: list[dict[str, Any]]) -> str:
+    """One row per configuration run several times: the median and range of its key figures."""
+    head = (
+        "| database × processes | users × turns | runs | turns/min: all active, median (range) "
+        "| first-token overhead p95, median (range) (ms) | follow lag p95, median (range) (ms) "
+        "| server CPU, median (cores) |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+
+    def cell(values: list[float | None]) -> str:
+        present = [v for v in values if v is not None]
+        if not present:
+            return "–"
+        return f"{_ms(median_of(present))} ({_ms(min(present))}–{_ms(max(present))})"
+
+    for (database, processes, users, turns), runs in by_setup(results).items():
+        lines.append(
+            f"| {database} × {processes} | {users} × {turns} | {len(runs)} "
+            f"| {cell([r.get('turns_per_minute_all_active') for r in runs])} "
+            f"| {cell([r['first_token_overhead_ms']['p95'] for r in runs])} "
+            f"| {cell([r['follow']['lag_ms']['p95'] for r in runs])} "
+            f"| {median_of([r['server_cores_mean'] for r in runs]) or 0:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 def goals_text(verdicts: list[dict[str, Any]]) -> str:

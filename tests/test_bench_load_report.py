@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.load.report import all_active_rate, goals, summary_table
+from bench.load.report import all_active_rate, cpu_per_turn, goals, summary_table
 from bench.load.scenario import ReplyView, Turn
 
 
@@ -72,6 +72,8 @@ def _result(
         "turns_per_minute": rate,
         "turns_per_minute_all_active": rate,
         "server_cores_mean": 0.6,
+        "server_cpu_ms_per_turn": 90.0 + run,
+        "server_to_client_cpu": 4.0 + run / 10,
     }
 
 
@@ -106,4 +108,13 @@ def test_one_run_is_judged_as_before_and_the_summary_shows_median_and_range() ->
     overhead = _verdict(single, "20 users, one process")
     assert (overhead["value"], overhead["met"], overhead["note"]) == (350.0, False, "")
     rows = summary_table([_result(1, 211.0), _result(1, 916.0, run=2), _result(1, 240.0, run=3)])
-    assert "| postgres × 1 | 20 × 10 | 3 | 400 (400–400) | 240 (211–916) | – | 0.60 |" in rows
+    assert (
+        "| postgres × 1 | 20 × 10 | 3 | 400 (400–400) | 240 (211–916) | – | 0.60 "
+        "| 92 (91–93) | 4.20 (4.10–4.30) |"
+    ) in rows
+
+
+def test_cpu_per_turn_is_the_servers_cpu_over_the_run_per_completed_turn() -> None:
+    assert cpu_per_turn(0.7, 30.0, 200) == 105.0  # 0.7 cores x 30 s = 21 s of CPU for 200 turns
+    assert cpu_per_turn(0.7, None, 200) is None
+    assert cpu_per_turn(0.7, 30.0, 0) is None

@@ -132,6 +132,7 @@ def figures(
     apps = {k: v for k, v in resources.items() if k.startswith("app-")}
 
     server_mean = sum(v["cores_mean"] or 0.0 for v in apps.values())
+    client = (resources.get("bench") or {}).get("cores_mean")
     return {
         "setup": {
             "database": setup.database,
@@ -163,10 +164,21 @@ def figures(
         },
         "resources": resources,
         "server_cores_mean": round(server_mean, 2),
+        "server_cpu_ms_per_turn": cpu_per_turn(server_mean, span_s, len(completed)),
+        # The load client does the same work in every run: how much more the servers used is
+        # a figure this machine's changes of speed move far less than times (see the README).
+        "server_to_client_cpu": round(server_mean / client, 2) if client else None,
         "server_rss_mb_peak": {k: v.get("rss_mb_peak") for k, v in apps.items()},
         "page_load_failures": outcome.connect_failures,
         "errors": outcome.errors,
     }
+
+
+def cpu_per_turn(cores: float, span_s: float | None, turns: int) -> float | None:
+    """The servers' CPU milliseconds per completed turn, over the run's span."""
+    if not span_s or not turns:
+        return None
+    return round(cores * span_s * 1000 / turns, 1)
 
 
 def all_active_rate(turns: list[Turn]) -> tuple[float | None, float | None]:
@@ -219,6 +231,7 @@ def table(results: list[dict[str, Any]]) -> str:
         "| first-token overhead p50 / p95 (ms) | to upstream p50 (ms) | turn p50 / p95 (s) "
         "| lost | not completed "
         '| "database is locked" | follow lag p50 / p95 (ms) | server CPU (cores) '
+        "| server CPU per turn (ms) "
         "| server RSS peak (MB) | PostgreSQL CPU | load client CPU | other CPU |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -238,7 +251,8 @@ def table(results: list[dict[str, Any]]) -> str:
             f"| {_s(r['turn_ms']['p50'])} / {_s(r['turn_ms']['p95'])} "
             f"| {r['messages_lost']} | {r['replies_not_completed']} "
             f"| {r['logs']['database_is_locked']} | {follow_cell} "
-            f"| {r['server_cores_mean']:.2f} | {rss or '–'} | {_cores(res, 'postgres')} "
+            f"| {r['server_cores_mean']:.2f} | {_ms(r.get('server_cpu_ms_per_turn'))} "
+            f"| {rss or '–'} | {_cores(res, 'postgres')} "
             f"| {_cores(res, 'bench')} | {_cores(res, 'other')} |"
         )
     return "\n".join(lines)
@@ -346,9 +360,17 @@ def summary_table(results: list[dict[str, Any]]) -> str:
     head = (
         "| database × processes | users × turns | runs | turns/min: all active, median (range) "
         "| first-token overhead p95, median (range) (ms) | follow lag p95, median (range) (ms) "
-        "| server CPU, median (cores) |"
+        "| server CPU, median (cores) | server CPU per turn, median (range) (ms) "
+        "| server / client CPU, median (range) |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
+
+    def ratio_cell(values: list[float | None]) -> str:
+        present = [v for v in values if v is not None]
+        if not present:
+            return "–"
+        middle = statistics.median(present)
+        return f"{middle:.2f} ({min(present):.2f}–{max(present):.2f})"
 
     def cell(values: list[float | None]) -> str:
         present = [v for v in values if v is not None]
@@ -362,7 +384,9 @@ def summary_table(results: list[dict[str, Any]]) -> str:
             f"| {cell([r.get('turns_per_minute_all_active') for r in runs])} "
             f"| {cell([r['first_token_overhead_ms']['p95'] for r in runs])} "
             f"| {cell([r['follow']['lag_ms']['p95'] for r in runs])} "
-            f"| {median_of([r['server_cores_mean'] for r in runs]) or 0:.2f} |"
+            f"| {median_of([r['server_cores_mean'] for r in runs]) or 0:.2f} "
+            f"| {cell([r.get('server_cpu_ms_per_turn') for r in runs])} "
+            f"| {ratio_cell([r.get('server_to_client_cpu') for r in runs])} |"
         )
     return "\n".join(lines)
 

@@ -223,18 +223,33 @@ def _cores(resources: dict[str, Any], group: str) -> str:
     return f"{entry['cores_mean']:.2f}"
 
 
+def _head(*columns: str) -> list[str]:
+    """A Markdown table's header row and the line under it."""
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 def table(results: list[dict[str, Any]]) -> str:
     """One Markdown row per configuration."""
-    head = (
-        "| database × processes | run | users × turns | turns done / sent "
-        "| turns/min: whole run / all active "
-        "| first-token overhead p50 / p95 (ms) | to upstream p50 (ms) | turn p50 / p95 (s) "
-        "| lost | not completed "
-        '| "database is locked" | follow lag p50 / p95 (ms) | server CPU (cores) '
-        "| server CPU per turn (ms) "
-        "| server RSS peak (MB) | PostgreSQL CPU | load client CPU | other CPU |"
+    lines = _head(
+        "database × processes",
+        "run",
+        "users × turns",
+        "turns done / sent",
+        "turns/min: whole run / all active",
+        "first-token overhead p50 / p95 (ms)",
+        "to upstream p50 (ms)",
+        "turn p50 / p95 (s)",
+        "lost",
+        "not completed",
+        '"database is locked"',
+        "follow lag p50 / p95 (ms)",
+        "server CPU (cores)",
+        "server CPU per turn (ms)",
+        "server RSS peak (MB)",
+        "PostgreSQL CPU",
+        "load client CPU",
+        "other CPU",
     )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
         s = r["setup"]
         over = r["first_token_overhead_ms"]
@@ -357,13 +372,17 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def summary_table(results: list[dict[str, Any]]) -> str:
     """One row per configuration run several times: the median and range of its key figures."""
-    head = (
-        "| database × processes | users × turns | runs | turns/min: all active, median (range) "
-        "| first-token overhead p95, median (range) (ms) | follow lag p95, median (range) (ms) "
-        "| server CPU, median (cores) | server CPU per turn, median (range) (ms) "
-        "| server / client CPU, median (range) |"
+    lines = _head(
+        "database × processes",
+        "users × turns",
+        "runs",
+        "turns/min: all active, median (range)",
+        "first-token overhead p95, median (range) (ms)",
+        "follow lag p95, median (range) (ms)",
+        "server CPU, median (cores)",
+        "server CPU per turn, median (range) (ms)",
+        "server / client CPU, median (range)",
     )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def ratio_cell(values: list[float | None]) -> str:
         present = [v for v in values if v is not None]

@@ -63,7 +63,7 @@ CONVERSATION_GONE = N_("That conversation no longer exists.")
 # A view returned after a send, regenerate or edit holds the thread's last messages only, as
 # many as the page draws: a long conversation is never read whole for the page's sake.
 VIEW_TAIL = 20
-KNOWN_OWNERS_KEPT = 4096  # replies whose owner is remembered (16 bytes of key each)
+KNOWN_OWNERS_KEPT = 4096  # replies whose owner is remembered: under 1 MB when full
 TOOL_CALL_ANSWERED = N_("That tool call has already been answered.")
 IMAGES_UNSEEN_WARNING = N_(
     "{model} may not be able to see images: the model list describes it as text only. "

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from chatcore.config import Settings, load_settings
 from chatcore.errors import (
@@ -55,6 +55,7 @@ from storage import (
 )
 from storage.models import UsageEvent
 from storage.signin import SignInAttemptRepository
+from tests.support.sql import statements
 
 PASSWORD = "correct horse battery"
 OTHER_PASSWORD = "another long passphrase"
@@ -533,16 +534,8 @@ def test_a_known_proxy_account_is_found_with_one_read(
     """The guard asks on every message of a proxy's tab, so a returning person must not
     also cost the count of administrators that only a first sign-in needs."""
     first = service.external_user("carol", source="proxy")
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements(db) as seen:
         again = service.external_user("carol", source="proxy")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     assert first is not None and again == first
     assert len(seen) == 1 and seen[0].lstrip().upper().startswith("SELECT")
     assert "count(" not in seen[0].lower()

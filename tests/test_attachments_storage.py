@@ -6,13 +6,11 @@ conversations. Each test runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, inspect, select, update
+from sqlalchemy import func, inspect, select, update
 
 from storage import (
     AttachmentKind,
@@ -35,6 +33,7 @@ from storage.migrate import HEAD_REVISION, current_revision
 from storage.models import AttachmentBlob, Conversation, MessageAttachment, utcnow
 from storage.shares import ShareRepository
 from tests.support.old_schema import migrate, populate
+from tests.support.sql import statements
 
 PNG = NewAttachment(
     name="screen.png",
@@ -143,21 +142,6 @@ def stored(file: NewAttachment, position: int) -> tuple[Any, ...]:
         file.height,
         file.pages,
     )
-
-
-@contextmanager
-def statements(database: Database) -> Iterator[list[str]]:
-    """Every SQL statement the engine runs meanwhile."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
 
 
 def test_files_are_written_with_the_question_and_every_read_returns_them(

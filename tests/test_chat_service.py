@@ -7,7 +7,6 @@ import time
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import event
 
 from chatcore.chat.params import GenerationParams
 from chatcore.chat.thread import api_messages, title_from
@@ -18,6 +17,7 @@ from chatcore.errors import ChatInputError, ConversationNotFound, InvalidParamet
 from chatcore.wiring import Services, build_services
 from storage import MessageRecord, MessageStatus
 from tests.support.fake_openai import Behavior, FakeOpenAI
+from tests.support.sql import statements
 
 PARAMS = GenerationParams(model="gpt-4o")
 
@@ -239,23 +239,14 @@ def test_a_followed_reply_is_checked_once_per_person_and_never_shown_to_another(
     reply_id = view.thread[-1].id
     owner = services.local_user.id
     stranger = services.infra.users.create_user("stranger").id
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    engine = services.infra.chats.db.engine
     first = services.chat.live(owner, reply_id)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(services.infra.chats.db) as seen:
         again = services.chat.live(owner, reply_id)
-        assert statements == []
+        assert seen == []
         for _ in range(2):
             with pytest.raises(ConversationNotFound):
                 services.chat.live(stranger, reply_id)
-        assert len(statements) >= 2  # read each time: a refusal is never remembered
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+        assert len(seen) >= 2  # read each time: a refusal is never remembered
     assert first is not None and again is first
     services.chat.stop(owner, reply_id)
     finished(services, view)

@@ -9,10 +9,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import event, inspect, text
+from sqlalchemy import inspect, text
 from streamlit.testing.v1 import AppTest
 
 import ui.auth
@@ -32,6 +31,7 @@ from storage.team_settings import TeamSettingsRepository
 from tests.support.fake_openai import Behavior, FakeOpenAI
 from tests.support.old_schema import migrate, populate
 from tests.support.pages import services_as_admin
+from tests.support.sql import statements as recorded_statements
 from ui.text import plain
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -185,20 +185,15 @@ def _policy(database: Database) -> tuple[AccountPolicy, PriceList]:
 
 @pytest.fixture
 def statements(database: Database) -> Iterator[Callable[[], list[str]]]:
-    seen: list[str] = []
+    """The statements run since the last call (the first call: since the test began)."""
+    with recorded_statements(database) as seen:
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
+        def taken() -> list[str]:
+            found = list(seen)
+            seen.clear()
+            return found
 
-    event.listen(database.engine, "before_cursor_execute", record)
-
-    def taken() -> list[str]:
-        found = list(seen)
-        seen.clear()
-        return found
-
-    yield taken
-    event.remove(database.engine, "before_cursor_execute", record)
+        yield taken
 
 
 def test_the_ledger_sums_the_periods_tokens_per_model(database: Database) -> None:

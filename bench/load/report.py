@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -384,18 +385,13 @@ def summary_table(results: list[dict[str, Any]]) -> str:
         "server / client CPU, median (range)",
     )
 
-    def ratio_cell(values: list[float | None]) -> str:
+    def cell(values: list[float | None], shown: Callable[[float], str] = _ms) -> str:
+        """Median (lowest–highest) of the runs that have the figure."""
         present = [v for v in values if v is not None]
         if not present:
             return "–"
         middle = statistics.median(present)
-        return f"{middle:.2f} ({min(present):.2f}–{max(present):.2f})"
-
-    def cell(values: list[float | None]) -> str:
-        present = [v for v in values if v is not None]
-        if not present:
-            return "–"
-        return f"{_ms(median_of(present))} ({_ms(min(present))}–{_ms(max(present))})"
+        return f"{shown(middle)} ({shown(min(present))}–{shown(max(present))})"
 
     for (database, processes, users, turns), runs in by_setup(results).items():
         lines.append(
@@ -405,7 +401,7 @@ def summary_table(results: list[dict[str, Any]]) -> str:
             f"| {cell([r['follow']['lag_ms']['p95'] for r in runs])} "
             f"| {median_of([r['server_cores_mean'] for r in runs]) or 0:.2f} "
             f"| {cell([r.get('server_cpu_ms_per_turn') for r in runs])} "
-            f"| {ratio_cell([r.get('server_to_client_cpu') for r in runs])} |"
+            f"| {cell([r.get('server_to_client_cpu') for r in runs], '{:.2f}'.format)} |"
         )
     return "\n".join(lines)
 

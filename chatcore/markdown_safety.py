@@ -140,6 +140,18 @@ def inert_markdown(text: str, image_hosts: tuple[str, ...]) -> str:
     return _apply(text, edits)
 
 
+def fenced_blocks(text: str) -> tuple[FencedBlock, ...]:
+    """The fenced code blocks outside any container that every reading (with and without
+    math) agrees on; none after a line this reader cannot place (see `_Blocks`)."""
+    if "```" not in text and "~~~" not in text:
+        return ()
+    found = _Blocks(text, math=False).fences
+    if "$" in text:
+        agreed = set(_Blocks(text, math=True).fences)
+        found = [fence for fence in found if fence in agreed]
+    return tuple(found)
+
+
 def _decide(verdicts: list[Verdict], at: int) -> tuple[Edit, ...]:
     """A link if any reading sees an image to change, kept if one sees an image to keep; a
     `![` no reading makes sense of gets its `!` escaped, which changes nothing it displays."""
@@ -283,6 +295,27 @@ class _Container:
     has_content: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class FencedBlock:
+    """A fenced code block outside any list, quote or footnote, as text offsets."""
+
+    start: int  # its opening line
+    body_start: int
+    body_end: int  # where its closing line starts (the text's end when it has none)
+    end: int  # past its closing line
+    indent: int  # the opening fence's indentation, taken off each of its lines
+    info: str  # what follows the opening fence, e.g. `python`
+    closed: bool
+
+
+@dataclass
+class _OpenFence:
+    start: int
+    indent: int
+    info: str
+    body_start: int | None = None
+
+
 @dataclass
 class _Leaf:
     kind: str  # "paragraph", "html", "fence" or "code" (indented)
@@ -305,10 +338,20 @@ class _Blocks:
         self.leaf: _Leaf | None = None
         self.matched = 0
         self.trusted = True
+        self.fences: list[FencedBlock] = []  # top-level ones, while the reading is trusted
+        self.open_fence: _OpenFence | None = None
         for match in _LINE.finditer(text):
             if match.group():
                 self._line(match.start(), match.group().rstrip("\r\n"))
         self._finish()
+        self._close_fence(len(text), len(text), closed=False)
+
+    def _close_fence(self, body_end: int, end: int, *, closed: bool) -> None:
+        fence, self.open_fence = self.open_fence, None
+        if fence is not None and self.trusted:
+            start = body_end if fence.body_start is None else fence.body_start
+            block = FencedBlock(fence.start, start, body_end, end, fence.indent, fence.info, closed)
+            self.fences.append(block)
 
     def _protect(self, start: int, end: int) -> None:
         if self.trusted:
@@ -365,6 +408,9 @@ class _Blocks:
                 closing = leaf.end and leaf.end.fullmatch(line, cursor.start())
                 if cursor.indent() <= 3 and closing:
                     self.leaf = None
+                    self._close_fence(start, start + len(line), closed=True)
+                elif self.open_fence is not None and self.open_fence.body_start is None:
+                    self.open_fence.body_start = start
                 return
             if leaf.kind == "html":
                 if cursor.blank() and leaf.end is None:
@@ -434,6 +480,8 @@ class _Blocks:
             )
             if fence:
                 self._begin()
+                if not self.stack and line[at] in "`~":
+                    self.open_fence = _OpenFence(start, indent, line[fence.end() :].strip())
                 length = fence.end() - at
                 self.leaf = _Leaf(
                     "fence", end=re.compile(f"{re.escape(line[at])}{{{length},}}[ \t]*")

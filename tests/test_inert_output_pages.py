@@ -4,6 +4,7 @@ fingerprints and upstream errors are shown as the text they are."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,6 +76,28 @@ def test_a_reply_image_from_elsewhere_is_drawn_as_a_link(fake_api: FakeOpenAI) -
     assert shown in markdown_values(at)
     again = run_app({"c": at.query_params["c"]})  # drawn from storage, not from the stream
     assert shown in markdown_values(again)
+
+
+def code_blocks(at: AppTest) -> list[str]:
+    """The text of each code block drawn by ui/code_block.py, as its runs join."""
+    elements = at.get("bidi_component")
+    return ["".join(text for _name, text in json.loads(e.proto.json)[0]) for e in elements]
+
+
+def test_a_reply_code_block_has_its_own_element_and_the_text_around_it_stays_inert(
+    fake_api: FakeOpenAI,
+) -> None:
+    code = f"x = '![b]({LEAK})'  # <script>alert(1)</script>"
+    reply = f"Before ![a]({LEAK})\n\n```python\n{code}\n```\n\nAfter ![c]({LEAK})"
+    fake_api.enqueue(Behavior(text=reply))
+    at = send(run_app(), "some code")
+    again = run_app({"c": at.query_params["c"]})  # drawn from storage, not from the stream
+    for drawn in (at, again):
+        assert code_blocks(drawn) == [code]
+        values = markdown_values(drawn)
+        assert f"Before [{IMAGE_ICON} a]({LEAK})" in values
+        assert f"After [{IMAGE_ICON} c]({LEAK})" in values
+        assert not [value for value in values if "```" in value or "x = " in value]
 
 
 def test_a_shared_read_only_view_draws_images_inert_too(fake_api: FakeOpenAI) -> None:

@@ -37,3 +37,14 @@ def test_the_services_load_the_pdf_reader_only_for_a_pdf() -> None:
     loaded = _loaded_after("import chatcore.wiring")
     assert "sqlalchemy" in loaded
     assert "pypdf" not in loaded
+
+
+def test_a_code_block_loads_no_data_frame_library() -> None:
+    """Streamlit looks through a component's dict data for data frames, importing pandas and
+    pyarrow (about 70 MB per server process); ui/code_block.py hands it a list instead."""
+    script = "from ui.code_block import draw_markdown\ndraw_markdown('```py\\nx\\n```', (), 'c')"
+    loaded = _loaded_after(
+        f"from streamlit.testing.v1 import AppTest; AppTest.from_string({script!r}).run()"
+    )
+    assert "pygments" in loaded  # the probe drew the block
+    assert sorted(loaded & {"pandas", "pyarrow"}) == []

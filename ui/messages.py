@@ -12,13 +12,13 @@ from chatcore.chat.compare import compared_model
 from chatcore.chat.params import JSON_MODE
 from chatcore.chat.thread import pending_calls
 from chatcore.chat.upstream_errors import REPLY_ERRORS, stored_reply_error
-from chatcore.markdown_safety import inert_markdown
 from chatcore.team.prices import PriceList
 from chatcore.wiring import Services
 from storage import AttachmentRecord, MessageRecord, MessageStatus, Role
 from ui import controls
 from ui.actions import CHAT_NOTICE, run_action
 from ui.attachments import FileReader, draw_attachments
+from ui.code_block import draw_markdown
 from ui.compare import compare_with
 from ui.costs import money
 from ui.i18n import _, ngettext
@@ -102,7 +102,7 @@ def draw_content(services: Services, message: MessageRecord) -> None:
     elif message.content and message.role == Role.USER:
         st.text(message.content)  # what the user typed, exactly: no Markdown reading of `*`
     elif message.content:  # the model's Markdown, with no image that fetches from elsewhere
-        st.markdown(inert_markdown(message.content, services.settings.image_hosts))
+        draw_markdown(message.content, services.settings.image_hosts, f"code-{message.id}")
     if message.tool_calls:
         draw_calls(message)
 

@@ -245,3 +245,38 @@ def test_every_page_carries_the_policy_and_the_usage_charts_draw(
     expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible(timeout=LOAD_TIMEOUT)
     page.wait_for_timeout(1000)
     assert violations(page) == []
+
+
+def test_a_code_block_is_text_coloured_copyable_and_loads_no_highlighter(
+    page: Page, app_url: str, fresh_fake: FakeOpenAI, image_server: ImageServer
+) -> None:
+    """A reply's code block is drawn by our own element (ui/code_block.py): what the model wrote
+    is shown as text, coloured, and copied exactly; Streamlit's 1.5 MB highlighter is not
+    fetched, on the reload that draws the reply from storage either."""
+    hostile = f'<img src="{image_server.url("/code.png")}" onerror="window.__ran = 1">'
+    code = f'def greet(name):\n    return "{hostile}"  # ![]({image_server.url("/c.png")})'
+    fresh_fake.enqueue(Behavior(text=f"Here:\n\n```python\n{code}\n```\n\nThe end."))
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    open_app(page, app_url)
+    send(page, f"code-{uuid.uuid4().hex[:8]}")
+    expect(page.get_by_role("button", name="Regenerate")).to_be_visible(timeout=REPLY_TIMEOUT)
+    scripts: list[str] = []
+    page.on("request", lambda request: scripts.append(request.url))
+    page.reload()
+    reply = assistant_messages(page).last
+    block = reply.locator("pre code")  # Playwright's selectors reach into the element's shadow root
+    expect(block).to_have_text(code, timeout=LOAD_TIMEOUT)
+    expect(block.locator(".t-k").first).to_have_text("def")
+    expect(block.locator(".t-s").first).to_have_text('"<img src="')
+    expect(block.locator(".t-c")).to_have_text(f"# ![]({image_server.url('/c.png')})")
+    expect(reply).to_contain_text("The end.")
+    expect(reply.locator("img")).to_have_count(0)
+    reply.locator("pre").hover()
+    reply.get_by_role("button", name="Copy code").click()
+    expect(reply.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == code
+    reply.screenshot(path=str(ARTIFACTS / "browser-code-block.png"))
+    assert not [url for url in scripts if "SyntaxHighlighter" in url]
+    assert page.evaluate("window.__ran") is None
+    assert image_server.paths == []
+    assert violations(page) == []

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from chatcore.chat.params import GenerationParams
-from chatcore.wiring import Services
+from chatcore.config import Settings
+from chatcore.wiring import Services, build_services
 from tests.support.fake_openai import FakeOpenAI
 
 # Non-streamed, so the body holds only what the parameters produce.
@@ -135,3 +136,19 @@ def test_user_is_a_stable_keyed_pseudonym(services: Services, fake_api: FakeOpen
     assert first.startswith("anychat-") and len(first) == len("anychat-") + 32
     assert services.local_user.username not in first
     assert services.chat.request_user(services.local_user.id + 1) != first
+
+
+def test_a_streamed_request_carries_the_api_key_and_never_an_admin_key(
+    settings: Settings, fake_api: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks are read without the SDK's typed models (chatcore/chat/generation.py), through
+    its plain POST, which would also send OPENAI_ADMIN_KEY if asked as the SDK asks by default."""
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-never-sent")
+    services = build_services(settings, prefetch_models=False)
+    try:
+        request_for(services, fake_api, replace(DEFAULTS, stream=True))
+    finally:
+        services.close()
+    headers = fake_api.chat_requests()[-1].headers
+    assert headers["authorization"] == f"Bearer {settings.api_key}"
+    assert "sk-admin-never-sent" not in str(headers)

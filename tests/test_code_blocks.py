@@ -100,6 +100,7 @@ def test_a_fence_interrupts_a_paragraph() -> None:
         ("SELECT id FROM t WHERE name = 'x%' AND n > 2;", "sql"),
         ("const a = `${b}` + 1; // c\n\tindented();", "js"),
         ("-removed\n+added\n unchanged", "diff"),
+        ('{\n  "a": [1, 2.5, true, null],\n  "b": "x\\"y"\n}', "json"),
         ("emoji 😀 and 中文 and \u200b zero width", "python"),
         ('<img src=x onerror="alert(1)"><script>alert(2)</script>', "html"),
         ("anything at all", "no-such-language"),

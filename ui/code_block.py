@@ -47,13 +47,15 @@ def _element() -> Any:
 HTML = (FILES / "code.html").read_text(encoding="utf-8")
 
 
-def draw_code(piece: CodePiece, key: str) -> None:
-    """One code block; `key` names it among the page's (a message's id and its place)."""
-    runs = coloured(piece.code, piece.language)
+def draw_code(code: str, language: str, key: str, *, wrap: bool = False) -> None:
+    """One code block, coloured when Pygments knows `language`; `key` names it among the page's
+    (a message's id and its place). `wrap` breaks long lines instead of scrolling them."""
+    runs = coloured(code, language)
     _serve_files()
     # A list, not a dict: Streamlit looks through a dict's values for data frames, which imports
     # pandas and pyarrow (70 MB more memory in each server process) on the first code block.
-    _element()(data=[[list(run) for run in runs], _("Copy code"), _("Copied")], key=key)
+    data = [[list(run) for run in runs], _("Copy code"), _("Copied"), wrap]
+    _element()(data=data, key=key)
 
 
 def draw_markdown(text: str, image_hosts: tuple[str, ...], key: str) -> None:
@@ -61,6 +63,6 @@ def draw_markdown(text: str, image_hosts: tuple[str, ...], key: str) -> None:
     read on its own (`inert_markdown`), and each block drawn by `draw_code`."""
     for index, piece in enumerate(split_code(text)):
         if isinstance(piece, CodePiece):
-            draw_code(piece, f"{key}-{index}")
+            draw_code(piece.code, piece.language, f"{key}-{index}")
         else:
             st.markdown(inert_markdown(piece, image_hosts))

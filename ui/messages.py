@@ -18,7 +18,7 @@ from storage import AttachmentRecord, MessageRecord, MessageStatus, Role
 from ui import controls
 from ui.actions import CHAT_NOTICE, run_action
 from ui.attachments import FileReader, draw_attachments
-from ui.code_block import draw_markdown
+from ui.code_block import draw_code, draw_markdown
 from ui.compare import compare_with
 from ui.costs import money
 from ui.i18n import _, ngettext
@@ -96,7 +96,7 @@ def draw_content(services: Services, message: MessageRecord) -> None:
     parsed = json_reply(message) if message.content else None
     if parsed is not None:
         formatted = json.dumps(parsed, indent=2, ensure_ascii=False)
-        st.code(formatted, language="json", wrap_lines=True)
+        draw_code(formatted, "json", f"json-{message.id}", wrap=True)
         with st.expander(_("Raw text")):
             st.text(message.content)
     elif message.content and message.role == Role.USER:

@@ -12,6 +12,7 @@ from chatcore.tools.functions import format_arguments
 from chatcore.wiring import Services
 from storage import MessageRecord
 from ui.actions import CHAT_NOTICE, run_action
+from ui.code_block import draw_code
 from ui.i18n import _
 from ui.text import code, plain
 
@@ -36,10 +37,11 @@ def draw_calls(message: MessageRecord) -> None:
     The model names the function and the call, any way it likes: both are shown as code spans
     they cannot break out of.
     """
-    for call in message.tool_calls or []:
+    for index, call in enumerate(message.tool_calls or []):
         name, arguments = _function(call)
         st.markdown(_(":material/build: Calls **{name}**", name=code(name)))
-        st.code(format_arguments(arguments) or "{}", language="json", wrap_lines=True)
+        arguments_shown = format_arguments(arguments) or "{}"
+        draw_code(arguments_shown, "json", f"call-{message.id}-{index}", wrap=True)
 
 
 def draw_result(message: MessageRecord, function_name: str | None = None) -> None:
@@ -50,7 +52,7 @@ def draw_result(message: MessageRecord, function_name: str | None = None) -> Non
             st.caption(_("{name} returned (call {call})", name=code(function_name), call=call))
         else:
             st.caption(_("Tool result (call {call})", call=call))
-        st.code(message.content, language=None, wrap_lines=True)
+        draw_code(message.content or "", "", f"result-{message.id}", wrap=True)
 
 
 def _submit(services: Services, user_id: int, conversation_id: str, call_id: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -28,6 +29,7 @@ from tests.browser.browser_helpers import (
 )
 from tests.support.fake_openai import Behavior, FakeOpenAI
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 pytestmark = pytest.mark.browser
 
 CONVERSATION_URL = re.compile(r"\?c=([0-9a-f]{32})$")
@@ -125,8 +127,9 @@ def choice_columns(reply: Locator) -> Locator:
 
 
 def code_text(scope: Locator) -> Locator:
-    """The text of the code blocks (st.code) in `scope`."""
-    return scope.get_by_test_id("stCode").locator("code")
+    """The text of the code blocks in `scope` (ui/code_block.py's element; Playwright's
+    selectors reach into its shadow root)."""
+    return scope.locator("pre code")
 
 
 def exactly(text: str) -> re.Pattern[str]:
@@ -267,6 +270,7 @@ def test_calculator_round_trip(
     assert_round_trip()
     reload(page)
     assert_round_trip()
+    page.screenshot(path=str(ARTIFACTS / "browser-tool-call.png"), full_page=True)
     assert len(fresh_fake.chat_requests()) == 2
     assert_no_app_errors(page, server_log())
 

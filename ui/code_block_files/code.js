@@ -40,9 +40,10 @@ function label(button, text) {
 }
 
 export default function ({ data, parentElement }) {
-  const [runs, copy, copied] = Array.isArray(data) ? data : [[], "", ""];
+  const [runs, copy, copied, wrap] = Array.isArray(data) ? data : [[], "", "", false];
   const block = parentElement.querySelector(".block");
   runsInto(block.querySelector("code"), runs);
+  block.classList.toggle("wrap", wrap === true);
   const button = block.querySelector(".copy");
   label(button, copy);
   button.onclick = async () => {

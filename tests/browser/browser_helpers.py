@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 LOAD_TIMEOUT = 20_000  # ms; the first page of a fresh server imports a lot
 REPLY_TIMEOUT = 15_000  # ms
@@ -27,6 +28,22 @@ def wait_for_app_run(page: Page) -> None:
     expect(page.get_by_test_id("stApp")).to_have_attribute(
         "data-test-script-state", "notRunning", timeout=LOAD_TIMEOUT
     )
+
+
+def choose_option(page: Page, box: Locator, option: str, attempts: int = 4) -> None:
+    """Open the select box `box` and pick `option`. A click that lands while a run is
+    replacing the box opens nothing (seen on a loaded machine, after the page's run had
+    reported its end), so the box is clicked again until the option shows."""
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for _attempt in range(attempts):
+        box.click()
+        try:
+            wanted.wait_for(state="visible", timeout=3_000)
+        except PlaywrightTimeoutError:
+            continue
+        wanted.click()
+        return
+    raise AssertionError(f"the select box never offered {option!r}")
 
 
 def open_app(page: Page, url: str) -> None:

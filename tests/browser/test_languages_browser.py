@@ -24,6 +24,7 @@ from storage import Database, UserRepository
 from tests.browser.browser_helpers import (
     LOAD_TIMEOUT,
     REPLY_TIMEOUT,
+    choose_option,
     main_area,
     send,
     sidebar,
@@ -146,8 +147,8 @@ def test_a_chinese_browser_reads_chinese_until_english_is_chosen(
 
     # Choosing English on the Account page: this page and the next are English at once.
     _go(page, ZH, "Account")
-    main_area(page).get_by_test_id("stSelectbox").filter(has_text=ZH.gettext("Language")).click()
-    page.get_by_role("option", name="English", exact=True).click()
+    language = main_area(page).get_by_test_id("stSelectbox").filter(has_text=ZH.gettext("Language"))
+    choose_option(page, language, "English")
     expect(main_area(page).get_by_role("heading", name="Account")).to_be_visible(
         timeout=LOAD_TIMEOUT
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from chatcore.markdown_safety import FencedBlock, fenced_blocks
+from chatcore.markdown_safety import FencedBlock, fenced_blocks, inert_markdown
 
 if TYPE_CHECKING:
     from pygments.lexer import Lexer
@@ -34,7 +34,6 @@ PLAIN = ""
 class CodePiece:
     code: str  # its lines, without the fences or the fence's indentation
     language: str  # the info string's first word, as written ("" when none)
-    closed: bool = True  # False: the text ended inside it
 
 
 Piece = str | CodePiece  # Markdown, or a code block
@@ -52,11 +51,20 @@ def split_code(text: str) -> tuple[Piece, ...]:
     for fence in fences:
         if text[at : fence.start].strip():
             pieces.append(text[at : fence.start])
-        pieces.append(CodePiece(_body(text, fence), _language(fence.info), fence.closed))
+        pieces.append(CodePiece(_body(text, fence), _language(fence.info)))
         at = fence.end
     if text[at:].strip():
         pieces.append(text[at:])
     return tuple(pieces)
+
+
+def inert_pieces(text: str, image_hosts: tuple[str, ...]) -> tuple[Piece, ...]:
+    """`split_code`'s pieces, each Markdown piece made inert on its own (`inert_markdown`):
+    the page draws each as a Markdown element of its own, so each is read on its own."""
+    return tuple(
+        piece if isinstance(piece, CodePiece) else inert_markdown(piece, image_hosts)
+        for piece in split_code(text)
+    )
 
 
 def _language(info: str) -> str:

@@ -305,7 +305,6 @@ class FencedBlock:
     end: int  # past its closing line
     indent: int  # the opening fence's indentation, taken off each of its lines
     info: str  # what follows the opening fence, e.g. `python`
-    closed: bool
 
 
 @dataclass
@@ -344,13 +343,13 @@ class _Blocks:
             if match.group():
                 self._line(match.start(), match.group().rstrip("\r\n"))
         self._finish()
-        self._close_fence(len(text), len(text), closed=False)
+        self._close_fence(len(text), len(text))  # a fence the text ends in runs to its end
 
-    def _close_fence(self, body_end: int, end: int, *, closed: bool) -> None:
+    def _close_fence(self, body_end: int, end: int) -> None:
         fence, self.open_fence = self.open_fence, None
         if fence is not None and self.trusted:
             start = body_end if fence.body_start is None else fence.body_start
-            block = FencedBlock(fence.start, start, body_end, end, fence.indent, fence.info, closed)
+            block = FencedBlock(fence.start, start, body_end, end, fence.indent, fence.info)
             self.fences.append(block)
 
     def _protect(self, start: int, end: int) -> None:
@@ -408,7 +407,7 @@ class _Blocks:
                 closing = leaf.end and leaf.end.fullmatch(line, cursor.start())
                 if cursor.indent() <= 3 and closing:
                     self.leaf = None
-                    self._close_fence(start, start + len(line), closed=True)
+                    self._close_fence(start, start + len(line))
                 elif self.open_fence is not None and self.open_fence.body_start is None:
                     self.open_fence.body_start = start
                 return

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from chatcore.code_blocks import COLOUR_LIMIT, PLAIN, CodePiece, coloured, split_code
+from chatcore.code_blocks import (
+    COLOUR_LIMIT,
+    PLAIN,
+    CodePiece,
+    coloured,
+    inert_pieces,
+    split_code,
+)
+from tests.support.markdown import live_images
 
 CLASSES = set("cpabnsodkfri") | {PLAIN}
 
@@ -41,7 +49,7 @@ def test_the_opening_fences_indentation_is_taken_off_each_line() -> None:
 
 def test_a_block_the_text_ends_in_runs_to_the_end() -> None:
     text = "Stopped here:\n```python\nfor x in"
-    assert split_code(text) == ("Stopped here:\n", CodePiece("for x in", "python", closed=False))
+    assert split_code(text) == ("Stopped here:\n", CodePiece("for x in", "python"))
 
 
 def test_empty_blocks_and_windows_line_ends() -> None:
@@ -123,3 +131,13 @@ def test_a_known_language_is_coloured_and_an_unknown_one_is_plain() -> None:
 def test_a_block_too_long_to_colour_is_shown_plain() -> None:
     code = "x = 1\n" * (COLOUR_LIMIT // 6 + 1)
     assert coloured(code, "python") == ((PLAIN, code),)
+
+
+def test_each_markdown_piece_is_made_inert_on_its_own_and_code_is_untouched() -> None:
+    leak = "http://127.0.0.1:9/leak.png"
+    text = f"See ![a]({leak})\n\n```md\n![b]({leak})\n```\n\nand ![c]({leak})"
+    before, block, after = inert_pieces(text, ())
+    assert isinstance(before, str) and isinstance(after, str)
+    assert live_images(before) == [] and live_images(after) == []
+    assert leak in before and leak in after  # kept as links, not dropped
+    assert block == CodePiece(f"![b]({leak})", "md")

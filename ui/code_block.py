@@ -15,8 +15,7 @@ import streamlit as st
 from streamlit.components.v2.get_bidi_component_manager import get_bidi_component_manager
 from streamlit.components.v2.manifest_scanner import ComponentConfig, ComponentManifest
 
-from chatcore.code_blocks import CodePiece, coloured, split_code
-from chatcore.markdown_safety import inert_markdown
+from chatcore.code_blocks import CodePiece, coloured, inert_pieces
 from ui.i18n import _
 
 FILES = Path(__file__).with_name("code_block_files")
@@ -39,12 +38,10 @@ def _serve_files() -> None:
 
 @cache
 def _element() -> Any:
-    """Declared once per process, as Streamlit's components are meant to be, not per run."""
-    _serve_files()
-    return st.components.v2.component(NAME, html=HTML, css="code.css", js="code.js")
-
-
-HTML = (FILES / "code.html").read_text(encoding="utf-8")
+    """Declared once per process, as Streamlit's components are meant to be, not per run
+    (`draw_code` has its files served first)."""
+    html = (FILES / "code.html").read_text(encoding="utf-8")
+    return st.components.v2.component(NAME, html=html, css="code.css", js="code.js")
 
 
 def draw_code(code: str, language: str, key: str, *, wrap: bool = False) -> None:
@@ -59,10 +56,10 @@ def draw_code(code: str, language: str, key: str, *, wrap: bool = False) -> None
 
 
 def draw_markdown(text: str, image_hosts: tuple[str, ...], key: str) -> None:
-    """A model's Markdown: each piece between code blocks made inert on its own, since each is
-    read on its own (`inert_markdown`), and each block drawn by `draw_code`."""
-    for index, piece in enumerate(split_code(text)):
+    """A model's Markdown, its code blocks drawn by `draw_code` and the inert Markdown between
+    them (`inert_pieces`) by Streamlit."""
+    for index, piece in enumerate(inert_pieces(text, image_hosts)):
         if isinstance(piece, CodePiece):
             draw_code(piece.code, piece.language, f"{key}-{index}")
         else:
-            st.markdown(inert_markdown(piece, image_hosts))
+            st.markdown(piece)

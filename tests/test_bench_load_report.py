@@ -118,3 +118,36 @@ def test_cpu_per_turn_is_the_servers_cpu_over_the_run_per_completed_turn() -> No
     assert cpu_per_turn(0.7, 30.0, 200) == 105.0  # 0.7 cores x 30 s = 21 s of CPU for 200 turns
     assert cpu_per_turn(0.7, None, 200) is None
     assert cpu_per_turn(0.7, 30.0, 0) is None
+
+
+def _at(processes: int, users: int, rate: float, run: int = 1) -> dict[str, Any]:
+    result = _result(processes, 100.0, run=run, rate=rate, lag=50.0)
+    result["setup"]["users"] = users
+    return result
+
+
+def test_capacity_compares_each_configurations_best_rate_over_teammate_counts() -> None:
+    # One process saturates at 80 teammates (160 give no more); two, each with 40 of the 80,
+    # are not saturated there, and sustain more with 160.
+    results = [
+        _at(1, 80, 700),
+        _at(2, 80, 1050),
+        _at(1, 160, 690),
+        _at(2, 160, 1200),
+    ]
+    verdicts = goals(results)
+    same_count = _verdict(verdicts, "2 processes / 1, turns/min while all teammates are active")
+    assert same_count["value"] == 1.5 and not same_count["met"]  # at 80: 1,050 / 700
+    capacity = _verdict(verdicts, "2 processes / 1, capacity (postgres")
+    assert capacity["value"] == round(1200 / 700, 2) and capacity["met"] is True
+    shown = "1 process: 700 at 80, 690 at 160; 2 processes: 1050 at 80, 1200 at 160"
+    assert shown in capacity["note"]
+
+
+def test_capacity_is_not_judged_while_one_process_still_gains_from_more_teammates() -> None:
+    results = [_at(1, 40, 500), _at(2, 40, 600), _at(1, 80, 700), _at(2, 80, 1200)]
+    capacity = _verdict(goals(results), "2 processes / 1, capacity")
+    assert capacity["value"] == round(1200 / 700, 2) and capacity["met"] is None
+    assert "may not be saturated" in capacity["note"]
+    # At one teammate count there is nothing to choose from: no capacity verdict.
+    assert not [v for v in goals([_at(1, 80, 700), _at(2, 80, 1200)]) if "capacity" in v["goal"]]

@@ -368,6 +368,57 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "only meaningful where one process is saturated (see turn time and server CPU)"
                 + ("; medians of the runs" if len(runs) > 1 or len(one) > 1 else ""),
             )
+    verdicts.extend(_capacity_verdicts(groups))
+    return verdicts
+
+
+# One process counts as saturated when more teammates no longer raise its rate by more than
+# this: the run with the most teammates within 5% of the next smaller one, or below it.
+SATURATED_GAIN = 1.05
+
+
+def _capacity_verdicts(
+    groups: dict[tuple[str, int, int, int], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Two processes' capacity over one's: each configuration's best sustained rate over
+    the teammate counts run. At one count the two may differ in load: 80 teammates saturate
+    one process but leave each of two with 40, which do not saturate it; the goal compares
+    what each sustains at saturation, so the second needs more teammates to show it. Only
+    given when some configuration ran at more than one count (otherwise it is the ratio at
+    one count, above)."""
+    rates: dict[tuple[str, int], dict[int, float]] = {}
+    for (database, processes, users, _turns), runs in groups.items():
+        rate = median_of([r.get("turns_per_minute_all_active") for r in runs]) or median_of(
+            [r.get("turns_per_minute") for r in runs]
+        )
+        if rate:
+            rates.setdefault((database, processes), {})[users] = rate
+    verdicts: list[dict[str, Any]] = []
+    for (database, processes), by_users in sorted(rates.items()):
+        alone = rates.get((database, 1))
+        if processes == 1 or not alone or max(len(alone), len(by_users)) < 2:
+            continue
+        best_alone, best_together = max(alone.values()), max(by_users.values())
+        ratio = round(best_together / best_alone, 2)
+        counts = sorted(alone)
+        saturated = len(counts) >= 2 and alone[counts[-1]] <= alone[counts[-2]] * SATURATED_GAIN
+        shown = "; ".join(
+            f"{p} process{'es' if p > 1 else ''}: "
+            + ", ".join(f"{rate:g} at {users}" for users, rate in sorted(table.items()))
+            for p, table in ((1, alone), (processes, by_users))
+        )
+        note = f"turns/min while all are active, by teammates ({shown})"
+        if not saturated:
+            note += "; one process may not be saturated: run it at two or more counts"
+        verdicts.append(
+            {
+                "goal": f"{processes} processes / 1, capacity ({database}, best over teammates)",
+                "value": ratio,
+                "target": f">= {GOALS['scaling']} at saturation",
+                "met": ratio >= GOALS["scaling"] if saturated else None,
+                "note": note,
+            }
+        )
     return verdicts
 
 

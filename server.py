@@ -18,11 +18,13 @@ from web.guard import SignInGuard
 from web.headers import SecurityHeaders
 from web.signin import routes
 from web.static_files import StaticFiles
+from web.theme_options import remember_theme_sections
 
 # A `pages/` folder beside app.py switches Streamlit to its legacy page discovery until the
 # first st.navigation call, so right after a start a URL could run pages/admin.py directly,
 # without app.py's frame. Pages check their user themselves anyway; this closes the route.
 PagesManager.uses_pages_directory = False
+remember_theme_sections()  # read at every script run otherwise (web/theme_options.py)
 log = logging.getLogger(__name__)
 
 

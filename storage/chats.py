@@ -165,14 +165,16 @@ class ChatRepository:
             prune_unreferenced_blobs(session)
             return True
 
-    def token_total(self, conversation_id: str) -> int:
+    def token_total(self, user_id: int, conversation_id: str) -> int | None:
+        """The conversation's tokens, every branch and choice counted; None when it is not
+        this person's (or not there). One statement with the ownership check, as every run of
+        the conversation's page asks: a separate read of the conversation first was a second
+        session and round trip."""
         with self.db.session() as session:
-            total = session.scalar(
-                select(func.coalesce(func.sum(Message.total_tokens), 0)).where(
-                    Message.conversation_id == conversation_id
-                )
-            )
-            return int(total or 0)
+            total = session.execute(
+                _TOKEN_TOTAL_OF, {"conversation_id": conversation_id, "user_id": user_id}
+            ).scalar_one_or_none()
+            return None if total is None else int(total)
 
     def token_use_by_model(self, conversation_id: str) -> list[tuple[str, int, int]]:
         """(model, prompt tokens, completion tokens) of the conversation's replies, per model:
@@ -700,6 +702,14 @@ _SEND_AT_ONCE = select(
     *_ADMITTED.c,
 ).select_from(_ADMITTED.outerjoin(_TURN, true()))
 _CONVERSATION_OF = select(Conversation).where(
+    Conversation.id == bindparam("conversation_id"), Conversation.user_id == bindparam("user_id")
+)
+# The sum reads the covering index ix_messages_conversation_tokens alone (migration 0009).
+_TOKEN_TOTAL_OF = select(
+    select(func.coalesce(func.sum(Message.total_tokens), 0))
+    .where(Message.conversation_id == bindparam("conversation_id"))
+    .scalar_subquery()
+).where(
     Conversation.id == bindparam("conversation_id"), Conversation.user_id == bindparam("user_id")
 )
 

@@ -51,7 +51,7 @@ def test_streamed_reply_is_saved_with_usage_and_timings(
     assert reply.response_id.startswith("chatcmpl-")
     assert reply.request_id.startswith("req_")
     assert reply.model == "gpt-4o"
-    assert services.infra.chats.token_total(view.conversation.id) == 4
+    assert services.chat.token_total(services.local_user.id, view.conversation.id) == 4
 
 
 def test_request_carries_only_what_was_set(services: Services, fake_api: FakeOpenAI) -> None:

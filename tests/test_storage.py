@@ -26,6 +26,7 @@ from storage import (
     UserRepository,
     upgrade_to_head,
 )
+from storage.chats import _TOKEN_TOTAL_OF
 from storage.migrate import HEAD_REVISION, alembic_config
 from storage.models import AppProcess, Base, Message, utcnow
 from storage.search import alembic_include_object
@@ -188,7 +189,7 @@ def test_records_are_plain_dataclasses(repo: ChatRepository) -> None:
 
 
 def test_finish_reply_stores_everything_and_sums_tokens(repo: ChatRepository) -> None:
-    _, chat, question = _chat_with_question(repo)
+    user, chat, question = _chat_with_question(repo)
     reply = repo.add_message(
         chat.id, Role.ASSISTANT, "", parent_id=question.id, status=MessageStatus.STREAMING
     )
@@ -217,25 +218,27 @@ def test_finish_reply_stores_everything_and_sums_tokens(repo: ChatRepository) ->
         "req_1",
         120,
     )
-    assert repo.token_total(chat.id) == 7
+    assert repo.token_total(user.id, chat.id) == 7
+    other = UserRepository(repo.db).ensure_user("bob")
+    assert repo.token_total(other.id, chat.id) is None  # someone else's: not even a zero
+    assert repo.token_total(user.id, "no-such-conversation") is None
 
 
 def test_a_conversations_token_total_is_read_from_the_index_alone(
     sqlite_database: Database,
 ) -> None:
     """Every page run sums the open conversation's tokens: from the covering index, never
-    from the messages' rows (which grow with the conversation)."""
+    from the messages' rows (which grow with the conversation); the ownership check is one
+    lookup of the conversation by its key."""
+    statement = _TOKEN_TOTAL_OF.params(conversation_id="c", user_id=1).compile(
+        sqlite_database.engine, compile_kwargs={"literal_binds": True}
+    )
     with sqlite_database.engine.connect() as connection:
         plan = " ".join(
-            str(row[-1])
-            for row in connection.execute(
-                text(
-                    "EXPLAIN QUERY PLAN SELECT coalesce(sum(total_tokens), 0) FROM messages "
-                    "WHERE conversation_id = 'c'"
-                )
-            )
+            str(row[-1]) for row in connection.execute(text(f"EXPLAIN QUERY PLAN {statement}"))
         )
     assert "COVERING INDEX ix_messages_conversation_tokens" in plan
+    assert "SCAN" not in plan, plan
 
 
 def test_only_replies_of_processes_that_stopped_beating_are_closed(

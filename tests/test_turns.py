@@ -60,7 +60,7 @@ def test_n_choices_are_stored_as_alternatives_of_one_turn(
     assert sum(c.prompt_tokens for c in choices) == 10
     assert sum(c.completion_tokens for c in choices) == 30
     assert sum(c.total_tokens for c in choices) == 40
-    assert services.infra.chats.token_total(view.conversation.id) == 40
+    assert services.chat.token_total(services.local_user.id, view.conversation.id) == 40
     assert all(c.status == MessageStatus.COMPLETE for c in choices)
 
 

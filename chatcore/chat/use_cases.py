@@ -530,7 +530,10 @@ class ChatService:
         return self.repository.delete_conversation(user_id, conversation_id)
 
     def token_total(self, user_id: int, conversation_id: str) -> int:
-        return self.repository.token_total(self._conversation(user_id, conversation_id).id)
+        total = self.repository.token_total(user_id, conversation_id)
+        if total is None:
+            raise ConversationNotFound(CONVERSATION_GONE)
+        return total
 
     def token_use_by_model(self, user_id: int, conversation_id: str) -> list[tuple[str, int, int]]:
         """(model, prompt tokens, completion tokens) per model, for the conversation's cost."""

@@ -151,3 +151,17 @@ def test_capacity_is_not_judged_while_one_process_still_gains_from_more_teammate
     assert "may not be saturated" in capacity["note"]
     # At one teammate count there is nothing to choose from: no capacity verdict.
     assert not [v for v in goals([_at(1, 80, 700), _at(2, 80, 1200)]) if "capacity" in v["goal"]]
+
+
+def test_a_ratio_at_a_count_where_one_process_still_had_room_is_not_judged() -> None:
+    results = [_at(1, 40, 500), _at(2, 40, 600), _at(1, 80, 700), _at(2, 80, 1200)]
+    verdicts = goals(results)
+    at_40 = _verdict(
+        verdicts, "2 processes / 1, turns/min while all teammates are active (postgres, 40"
+    )
+    assert at_40["value"] == 1.2 and at_40["met"] is None
+    assert at_40["note"].startswith("one process is not saturated here: 80 teammates gave it 700")
+    at_80 = _verdict(
+        verdicts, "2 processes / 1, turns/min while all teammates are active (postgres, 80"
+    )
+    assert at_80["met"] is True  # no larger count says otherwise

@@ -360,16 +360,41 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if not alone or not together:
                 continue
             ratio = round(together / alone, 2)
+            busier = _more_teammates_gave_more(groups, database, users, turns, key, alone)
+            note = (
+                "only meaningful where one process is saturated (see turn time and server CPU)"
+                if busier is None
+                else f"one process is not saturated here: {busier[0]} teammates "
+                f"gave it {busier[1]:g}"
+            )
             add(
                 f"{processes} processes / 1, turns/min {label} ({database}, {users} users)",
                 ratio,
                 f">= {GOALS['scaling']} at saturation",
-                ratio >= GOALS["scaling"],
-                "only meaningful where one process is saturated (see turn time and server CPU)"
-                + ("; medians of the runs" if len(runs) > 1 or len(one) > 1 else ""),
+                ratio >= GOALS["scaling"] if busier is None else None,
+                note + ("; medians of the runs" if len(runs) > 1 or len(one) > 1 else ""),
             )
     verdicts.extend(_capacity_verdicts(groups))
     return verdicts
+
+
+def _more_teammates_gave_more(
+    groups: dict[tuple[str, int, int, int], list[dict[str, Any]]],
+    database: str,
+    users: int,
+    turns: int,
+    key: str,
+    rate: float,
+) -> tuple[int, float] | None:
+    """A larger teammate count at which one process did over SATURATED_GAIN times `rate`,
+    (that count, its rate): then one process was not saturated at `users`."""
+    for (db, processes, more, same_turns), runs in sorted(groups.items()):
+        if (db, processes, same_turns) != (database, 1, turns) or more <= users:
+            continue
+        higher = median_of([r.get(key) for r in runs])
+        if higher is not None and higher > rate * SATURATED_GAIN:
+            return more, higher
+    return None
 
 
 # One process counts as saturated when more teammates no longer raise its rate by more than

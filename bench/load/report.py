@@ -31,6 +31,9 @@ GOALS = {
 }
 # The shortest time with every teammate active that gives a rate worth printing.
 MIN_ACTIVE_SPAN_S = 10.0
+# One process is saturated at a teammate count when no larger count raised its rate by more
+# than this.
+SATURATED_GAIN = 1.05
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -360,7 +363,7 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if not alone or not together:
                 continue
             ratio = round(together / alone, 2)
-            busier = _more_teammates_gave_more(groups, database, users, turns, key, alone)
+            busier = _room_above(_rates(groups, (key,)).get((database, 1, turns), {}), users)
             note = (
                 "only meaningful where one process is saturated (see turn time and server CPU)"
                 if busier is None
@@ -378,28 +381,28 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return verdicts
 
 
-def _more_teammates_gave_more(
-    groups: dict[tuple[str, int, int, int], list[dict[str, Any]]],
-    database: str,
-    users: int,
-    turns: int,
-    key: str,
-    rate: float,
-) -> tuple[int, float] | None:
-    """A larger teammate count at which one process did over SATURATED_GAIN times `rate`,
-    (that count, its rate): then one process was not saturated at `users`."""
-    for (db, processes, more, same_turns), runs in sorted(groups.items()):
-        if (db, processes, same_turns) != (database, 1, turns) or more <= users:
-            continue
-        higher = median_of([r.get(key) for r in runs])
-        if higher is not None and higher > rate * SATURATED_GAIN:
-            return more, higher
+def _rates(
+    groups: dict[tuple[str, int, int, int], list[dict[str, Any]]], keys: tuple[str, ...]
+) -> dict[tuple[str, int, int], dict[int, float]]:
+    """Per (database, processes, turns): each teammate count's median rate, from the first of
+    `keys` the runs have."""
+    rates: dict[tuple[str, int, int], dict[int, float]] = {}
+    for (database, processes, users, turns), runs in groups.items():
+        for key in keys:
+            rate = median_of([r.get(key) for r in runs])
+            if rate:
+                rates.setdefault((database, processes, turns), {})[users] = rate
+                break
+    return rates
+
+
+def _room_above(one_process: dict[int, float], users: int) -> tuple[int, float] | None:
+    """A larger teammate count at which one process did over SATURATED_GAIN times its rate at
+    `users`, as (count, rate): then it was not saturated at `users`."""
+    for more, rate in sorted(one_process.items()):
+        if more > users and rate > one_process[users] * SATURATED_GAIN:
+            return more, rate
     return None
-
-
-# One process counts as saturated when more teammates no longer raise its rate by more than
-# this: the run with the most teammates within 5% of the next smaller one, or below it.
-SATURATED_GAIN = 1.05
 
 
 def _capacity_verdicts(
@@ -411,22 +414,15 @@ def _capacity_verdicts(
     what each sustains at saturation, so the second needs more teammates to show it. Only
     given when some configuration ran at more than one count (otherwise it is the ratio at
     one count, above)."""
-    rates: dict[tuple[str, int], dict[int, float]] = {}
-    for (database, processes, users, _turns), runs in groups.items():
-        rate = median_of([r.get("turns_per_minute_all_active") for r in runs]) or median_of(
-            [r.get("turns_per_minute") for r in runs]
-        )
-        if rate:
-            rates.setdefault((database, processes), {})[users] = rate
+    rates = _rates(groups, ("turns_per_minute_all_active", "turns_per_minute"))
     verdicts: list[dict[str, Any]] = []
-    for (database, processes), by_users in sorted(rates.items()):
-        alone = rates.get((database, 1))
+    for (database, processes, turns), by_users in sorted(rates.items()):
+        alone = rates.get((database, 1, turns))
         if processes == 1 or not alone or max(len(alone), len(by_users)) < 2:
             continue
-        best_alone, best_together = max(alone.values()), max(by_users.values())
-        ratio = round(best_together / best_alone, 2)
+        ratio = round(max(by_users.values()) / max(alone.values()), 2)
         counts = sorted(alone)
-        saturated = len(counts) >= 2 and alone[counts[-1]] <= alone[counts[-2]] * SATURATED_GAIN
+        saturated = len(counts) >= 2 and _room_above(alone, counts[-2]) is None
         shown = "; ".join(
             f"{p} process{'es' if p > 1 else ''}: "
             + ", ".join(f"{rate:g} at {users}" for users, rate in sorted(table.items()))
